@@ -1,0 +1,207 @@
+# %% [markdown]
+# {{colab_badge}}
+#
+# # Lab 00 · Orientation: how the MDP Labs work
+#
+# This short lab shows you how every lab in the series is organised, how to check your own
+# work, and how to hand it in. Along the way you write two small functions about
+# **discounted costs**, the idea that the rest of the series is built on.
+#
+# **Learning goals.** After this lab you can
+# 1. open a lab in Google Colab or JupyterLab and run it from top to bottom;
+# 2. tell the read-only cells, the TODO cells and the test cells apart;
+# 3. compute the discounted cost of a stream of costs, and bound what an infinite stream
+#    can cost when the discount factor is below one;
+# 4. download your notebook and hand it in so that it can be graded.
+#
+# **Points.**
+#
+# {{points_table}}
+#
+# Autograded parts are checked by the visible tests you can run here and by hidden tests
+# that call your functions on other inputs. Written parts are read by your instructor.
+
+# %% [markdown]
+# ## 1 · How a lab is organised
+#
+# A lab mixes explanations with three kinds of code cell:
+#
+# - **Read-only cells** set things up (imports, data, plotting helpers). Run them; do not
+#   edit them.
+# - **TODO cells** contain `raise NotImplementedError()` under a `# YOUR CODE HERE` line.
+#   Replace those two lines with your code. Keep the function's name and its arguments:
+#   the grader calls them.
+# - **Test cells** start with `# Visible tests`. Run them after your TODO cell. A test
+#   cell that finishes silently has passed; one that fails says what went wrong. When
+#   the lab is graded, each test cell also runs hidden checks on cases you have not seen,
+#   so write functions that work for any valid input, not only for the examples.
+#
+# Some questions ask for a short written answer in a markdown cell that says
+# `YOUR ANSWER HERE`. Double-click it (in Colab: click it), write your answer, and run it.
+#
+# ### Running a lab
+#
+# | | Google Colab | JupyterLab |
+# |---|---|---|
+# | open | click the *Open in Colab* badge at the top | open the `.ipynb` file from `labs/` |
+# | run one cell | Shift+Enter | Shift+Enter |
+# | run everything from a clean start | *Runtime → Restart session and run all* | *Kernel → Restart Kernel and Run All Cells* |
+# | keep your work | *File → Save a copy in Drive* | *File → Save* |
+#
+# Cells share one Python session, so the order in which you run them matters. When
+# something behaves strangely, restart and run all: that is also exactly what the grader
+# does with your notebook.
+#
+# The next cell is read-only. It tells you where you are running and which versions of
+# the libraries you have.
+
+# %% nbgrader="locked" grade_id="setup"
+import sys
+
+import numpy as np
+
+IN_COLAB = "google.colab" in sys.modules
+print("Running in", "Google Colab" if IN_COLAB else "Jupyter", "with Python", sys.version.split()[0])
+print("numpy", np.__version__)
+
+# %% [markdown]
+# ## 2 · Discounted costs
+#
+# The labs study decisions that repeat period after period: how much a warehouse should
+# produce, how many servers a service should run. Each period $t = 0, 1, 2, \dots$ brings a
+# cost $c_t$. A cost paid $t$ periods from now counts less than a cost paid today: it is
+# weighted by $\beta^t$, where the **discount factor** $\beta$ lies in $[0, 1)$. The
+# **discounted cost** of the stream $c_0, c_1, \dots, c_{T-1}$ is
+#
+# $$
+# C_\beta(c) \;=\; \sum_{t=0}^{T-1} \beta^t \, c_t \;=\; c_0 + \beta c_1 + \beta^2 c_2 + \dots
+# $$
+#
+# With $\beta = 0.8$ and the costs $(6, 6, 2)$, for example,
+# $C_\beta = 6 + 0.8 \cdot 6 + 0.64 \cdot 2 = 12.08$.
+#
+# ### Exercise 1 (autograded)
+#
+# Write `discounted_cost(costs, beta)` that returns $C_\beta(c)$ as a float. `costs` is
+# any sequence of numbers (a list, a tuple or a numpy array, possibly empty) and `beta` a
+# number in $[0, 1)$. Note that $\beta^0 = 1$, also when $\beta = 0$.
+
+# %% nbgrader="answer" grade_id="discounted_cost"
+def discounted_cost(costs, beta):
+    """Return sum_t beta**t * costs[t] for t = 0, 1, ..., len(costs) - 1."""
+    ### BEGIN SOLUTION
+    costs = np.asarray(costs, dtype=float)
+    weights = beta ** np.arange(costs.size, dtype=float)
+    return float(weights @ costs)
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_discounted_cost" points=2 title="Exercise 1: discounted cost"
+# Visible tests
+assert np.isclose(discounted_cost([6, 6, 2], 0.8), 12.08), (
+    "discounted_cost([6, 6, 2], 0.8) should be 6 + 0.8*6 + 0.64*2 = 12.08"
+)
+assert np.isclose(discounted_cost([5.0], 0.3), 5.0), "the first cost is not discounted"
+assert np.isclose(discounted_cost([], 0.9), 0.0), "an empty stream costs nothing"
+assert np.isclose(discounted_cost(np.array([1, 1, 1]), 0.0), 1.0), (
+    "with beta = 0 only the first cost counts (beta**0 = 1)"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab00 import check_discounted_cost
+
+check_discounted_cost(discounted_cost)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3 · Why an infinite horizon still has a finite cost
+#
+# If every cost lies between $0$ and $c_{\max}$, then however long the stream runs,
+# $$
+# 0 \;\le\; \sum_{t=0}^{\infty} \beta^t c_t \;\le\; c_{\max} \sum_{t=0}^{\infty} \beta^t
+# \;=\; \frac{c_{\max}}{1 - \beta}.
+# $$
+# The same geometric series tells us how much the periods from $T$ onwards can still
+# contribute: at most $\beta^T c_{\max} / (1 - \beta)$. This *tail bound* is how value
+# iteration, later in the series, knows when it may stop.
+#
+# ### Exercise 2 (autograded)
+#
+# Write `periods_needed(c_max, beta, tolerance)` that returns the smallest whole number
+# $T \ge 0$ for which the tail bound $\beta^T c_{\max} / (1 - \beta)$ is **strictly
+# below** `tolerance`. Assume $c_{\max} \ge 0$, $0 \le \beta < 1$ and `tolerance` $> 0$.
+# For example, with $c_{\max} = 8$, $\beta = 0.8$ and a tolerance of $1$, the bounds for
+# $T = 0, 1, 2, \dots$ are $40, 32, 25.6, \dots$, and the answer is $T = 17$.
+#
+# *Hint:* a loop is fine. If you prefer a formula, take care of the rounding and of the
+# edge cases $c_{\max} = 0$ and $\beta = 0$.
+
+# %% nbgrader="answer" grade_id="periods_needed"
+def periods_needed(c_max, beta, tolerance):
+    """Return the smallest T >= 0 with beta**T * c_max / (1 - beta) < tolerance."""
+    ### BEGIN SOLUTION
+    periods, bound = 0, c_max / (1.0 - beta)
+    while bound >= tolerance:
+        periods += 1
+        bound *= beta
+    return periods
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_periods_needed" points=2 title="Exercise 2: tail bound"
+# Visible tests
+assert periods_needed(8, 0.8, 1) == 17, "with c_max=8, beta=0.8, tolerance=1 the answer is 17"
+assert periods_needed(0, 0.9, 0.5) == 0, "a stream that costs nothing needs no periods"
+assert periods_needed(1, 0.0, 0.5) == 1, (
+    "with beta=0, T=0 gives a bound of 1 (not below 0.5) and T=1 gives 0"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab00 import check_periods_needed
+
+check_periods_needed(periods_needed)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Question (written)
+#
+# A warehouse manager discounts future costs with $\beta = 0.99$ instead of $\beta = 0.8$.
+# In two or three sentences: what does that say about how she weighs next year's costs
+# against this month's, and what happens to the bound $c_{\max}/(1-\beta)$?
+
+# %% [markdown] nbgrader="written" grade_id="discount_meaning" points=1 title="Question: what β means"
+# ### BEGIN SOLUTION
+# With β = 0.99 a cost paid t periods ahead keeps 0.99^t of its weight, so costs far in the
+# future matter almost as much as today's: she plans for the long run. The bound grows from
+# 5·c_max to 100·c_max, so values are larger and, as later labs show, iterative methods need
+# more periods before the tail stops mattering.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## 4 · Checking yourself and handing in
+#
+# Before you hand in:
+#
+# 1. **Restart and run all** (see the table in section 1). Every cell should run, and
+#    every visible test cell should finish without an error.
+# 2. **Leave the structure alone.** Do not delete, copy, split or merge cells, do not change
+#    a cell's type, and do not rename the functions you were asked to write. The grader
+#    finds your answers by the cells they are in.
+# 3. **Download the notebook as `.ipynb`.** In Colab: *File → Download → Download .ipynb*.
+#    In JupyterLab: *File → Download*. Keep the file name the lab gave you
+#    (`lab00_orientation.ipynb`); if your browser adds ` (1)` or Colab adds `Copy of`,
+#    that is harmless, but a name of your own is not.
+# 4. Upload that file where your instructor asks for it.
+#
+# Passing the visible tests is a good sign, not a guarantee: the hidden tests try other
+# inputs. If a visible test fails, its message says what it expected.
+#
+# ## Summary
+#
+# - A lab has read-only cells, TODO cells and test cells; restart and run all before you
+#   hand in.
+# - The discounted cost of a stream weights the cost of period $t$ by $\beta^t$.
+# - With $\beta < 1$ and bounded costs, even an infinite stream has a finite cost, at most
+#   $c_{\max} / (1 - \beta)$, and the tail from period $T$ on is at most
+#   $\beta^T c_{\max}/(1-\beta)$.
+#
+# Next: **Lab 01** reviews dynamic programming on a warehouse that plans a few periods
+# ahead.

@@ -1,0 +1,17 @@
+"""nbgrader settings of the MDP Labs course.
+
+Run nbgrader from this folder (``cd autograder && nbgrader ...``) or through ``mdplab``,
+which loads this file and points ``CourseDirectory.root`` at the working course it uses.
+"""
+
+c = get_config()  # noqa: F821 -- nbgrader injects get_config when it loads this file
+
+c.CourseDirectory.course_id = "mdp-labs"
+c.CourseDirectory.root = "."
+
+# Student notebooks show a stub that fails loudly until the TODO is done.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Seconds a cell may run while autograding; labs solve small models, so this is generous.
+c.Execute.timeout = 120

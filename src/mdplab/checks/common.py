@@ -1,0 +1,33 @@
+"""What every lab's hidden checks share: calling student code and reporting failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class HiddenCheckFailure(AssertionError):
+    """A hidden check failed; the message is meant for the student."""
+
+
+def call_student(function: Callable[..., Any], *args: Any, what: str) -> Any:
+    """Call the student's ``function``; turn any exception into a failure that says which
+    call raised what, so that a crash reads as feedback rather than a traceback."""
+    try:
+        return function(*args)
+    except NotImplementedError as error:
+        raise HiddenCheckFailure(f"{what}: the function is not implemented yet") from error
+    except Exception as error:  # any crash of student code is feedback, not a traceback
+        raise HiddenCheckFailure(
+            f"{what}: the function raised {type(error).__name__}: {error}"
+        ) from error
+
+
+def as_float(value: Any, *, what: str) -> float:
+    """``value`` as a float, or a failure that says it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError) as error:
+        raise HiddenCheckFailure(
+            f"{what}: expected a number, got {type(value).__name__}"
+        ) from error

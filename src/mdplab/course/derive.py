@@ -1,0 +1,69 @@
+"""Notebooks derived from a lab's master: the worked solution, and student notebooks
+filled with given answers (the sample submissions and the solution catalogues)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+
+import nbformat
+
+from mdplab.course.authoring import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION
+
+
+def strip_hidden_tests(text: str) -> str:
+    """``text`` without its hidden-test regions, markers included."""
+    kept, hidden = [], False
+    for line in text.splitlines():
+        marker = line.strip()
+        if marker == BEGIN_HIDDEN:
+            hidden = True
+        elif marker == END_HIDDEN:
+            hidden = False
+        elif not hidden:
+            kept.append(line)
+    return "\n".join(kept).rstrip()
+
+
+def reveal_solution(text: str) -> str:
+    """``text`` with the solution markers dropped and the reference code kept."""
+    markers = (BEGIN_SOLUTION, END_SOLUTION)
+    return "\n".join(line for line in text.splitlines() if line.strip() not in markers)
+
+
+def solution_notebook(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The worked solution: complete code, no hidden tests, no grading metadata."""
+    solution = copy.deepcopy(master)
+    for cell in solution.cells:
+        cell.source = reveal_solution(strip_hidden_tests(cell.source))
+        cell.metadata.pop("nbgrader", None)
+        cell.metadata.pop("mdplab", None)
+    return solution
+
+
+def reference_answers(master: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id -> the reference text of every answer and written cell."""
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: reveal_solution(cell.source)
+        for cell in master.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
+
+
+def fill_answers(
+    student: nbformat.NotebookNode, answers: Mapping[str, str]
+) -> nbformat.NotebookNode:
+    """A copy of a student notebook whose answer cells hold ``answers`` (by grade_id)."""
+    filled = copy.deepcopy(student)
+    found = set()
+    for cell in filled.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            if not cell.metadata["nbgrader"].get("solution"):
+                raise ValueError(f"cell {grade_id} is not an answer cell")
+            cell.source = answers[grade_id]
+            found.add(grade_id)
+    missing = set(answers) - found
+    if missing:
+        raise ValueError(f"no answer cells named {sorted(missing)}")
+    return filled

@@ -1,0 +1,117 @@
+"""Lab sources into nbgrader masters: metadata, ids, placeholders, and the errors an
+author gets for a malformed source."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from course_helpers import LAYOUT
+
+from mdplab.course.authoring import LabSourceError, build_master, graded_parts
+from mdplab.course.derive import reference_answers, solution_notebook, strip_hidden_tests
+from mdplab.course.layout import Lab
+
+GOOD = """\
+# %% [markdown]
+# {{colab_badge}}
+# # Lab 07 · Tiny
+#
+# {{points_table}}
+
+# %% nbgrader="answer" grade_id="double"
+def double(x):
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+
+# %% nbgrader="tests" grade_id="test_double" points=3 title="Doubling"
+assert double(2) == 4
+### BEGIN HIDDEN TESTS
+assert double(-1) == -2
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader="written" grade_id="why" points=1
+# ### BEGIN SOLUTION
+# Because.
+# ### END SOLUTION
+"""
+
+
+def lab_from(tmp_path: Path, text: str) -> Lab:
+    source = tmp_path / "lab07_tiny.py"
+    source.write_text(textwrap.dedent(text), encoding="utf-8")
+    return Lab("lab07_tiny", source)
+
+
+def test_master_carries_full_nbgrader_metadata(tmp_path):
+    master = build_master(lab_from(tmp_path, GOOD), LAYOUT)
+    answer, tests, written = (c for c in master.cells if "nbgrader" in c.metadata)
+    assert answer.metadata.nbgrader == {
+        "grade": False,
+        "grade_id": "double",
+        "locked": False,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
+    assert tests.metadata.nbgrader["grade"] and tests.metadata.nbgrader["locked"]
+    assert tests.metadata.nbgrader["points"] == 3
+    assert written.metadata.nbgrader["solution"] and written.metadata.nbgrader["grade"]
+    # Cell ids are deterministic, so rebuilding gives the same file.
+    assert [c.id for c in master.cells] == ["lab07-cell-000", "double", "test_double", "why"]
+
+
+def test_placeholders_become_badge_and_points_table(tmp_path):
+    master = build_master(lab_from(tmp_path, GOOD), LAYOUT)
+    intro = master.cells[0].source
+    assert "colab.research.google.com/github/" in intro
+    assert "blob/main/labs/lab07_tiny.ipynb" in intro
+    assert "| Doubling | autograded | 3 |" in intro
+    assert "| **Total** | | **4** |" in intro
+    assert [p.points for p in graded_parts(master)] == [3, 1]
+
+
+def test_solution_drops_markers_hidden_tests_and_metadata(tmp_path):
+    master = build_master(lab_from(tmp_path, GOOD), LAYOUT)
+    solution = solution_notebook(master)
+    text = "\n".join(c.source for c in solution.cells)
+    assert "return 2 * x" in text
+    assert "###" not in text.replace("# # Lab", "")
+    assert "double(-1)" not in text
+    assert all("nbgrader" not in c.metadata for c in solution.cells)
+    assert reference_answers(master)["double"].count("return 2 * x") == 1
+
+
+def test_strip_hidden_tests_keeps_visible_lines():
+    text = "a\n### BEGIN HIDDEN TESTS\nb\n### END HIDDEN TESTS\nc"
+    assert strip_hidden_tests(text) == "a\nc"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('grade_id="double"', 'grade_id="double" points=2'), "not graded; drop points"),
+        (("points=3", "points=0"), "needs points > 0"),
+        (('grade_id="test_double"', 'grade_id="double"'), "grade_id used twice"),
+        (('nbgrader="answer"', 'nbgrader="anwser"'), "use one of"),
+        (("    ### END SOLUTION\n", ""), "unbalanced solution markers"),
+        (("### END HIDDEN TESTS\n", ""), "unbalanced hidden-test markers"),
+        (('grade_id="double"', 'grade_id="dou ble"'), "needs grade_id"),
+        (("{{points_table}}", "{{points_tabel}}"), "unknown placeholders"),
+        (('# %% [markdown] nbgrader="written"', '# %% nbgrader="written"'), "written answers"),
+        (('title="Doubling"', 'titel="Doubling"'), "unknown header keys"),
+    ],
+)
+def test_malformed_sources_name_the_problem(tmp_path, change, message):
+    old, new = change
+    assert old in GOOD
+    with pytest.raises(LabSourceError, match=message):
+        build_master(lab_from(tmp_path, GOOD.replace(old, new, 1)), LAYOUT)
+
+
+def test_answer_cell_without_solution_region_is_refused(tmp_path):
+    text = GOOD.replace("    ### BEGIN SOLUTION\n", "").replace("    ### END SOLUTION\n", "")
+    with pytest.raises(LabSourceError, match="needs ### BEGIN SOLUTION"):
+        build_master(lab_from(tmp_path, text), LAYOUT)
