@@ -61,7 +61,9 @@ import sys
 import numpy as np
 
 IN_COLAB = "google.colab" in sys.modules
-print("Running in", "Google Colab" if IN_COLAB else "Jupyter", "with Python", sys.version.split()[0])
+print(
+    "Running in", "Google Colab" if IN_COLAB else "Jupyter", "with Python", sys.version.split()[0]
+)
 print("numpy", np.__version__)
 
 # %% [markdown]
@@ -85,6 +87,7 @@ print("numpy", np.__version__)
 # Write `discounted_cost(costs, beta)` that returns $C_\beta(c)$ as a float. `costs` is
 # any sequence of numbers (a list, a tuple or a numpy array, possibly empty) and `beta` a
 # number in $[0, 1)$. Note that $\beta^0 = 1$, also when $\beta = 0$.
+
 
 # %% nbgrader="answer" grade_id="discounted_cost"
 def discounted_cost(costs, beta):
@@ -134,6 +137,7 @@ check_discounted_cost(discounted_cost)
 #
 # *Hint:* a loop is fine. If you prefer a formula, take care of the rounding and of the
 # edge cases $c_{\max} = 0$ and $\beta = 0$.
+
 
 # %% nbgrader="answer" grade_id="periods_needed"
 def periods_needed(c_max, beta, tolerance):

@@ -17,7 +17,15 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd.add_argument("--check", action="store_true", help="list stale files, write nothing")
     commands.add_parser("demo", help="build the labs and grade the bundled samples")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as error:
+        # Authoring and layout mistakes: the message names the file and cell.
+        print(f"mdplab {args.command}: {error}", file=sys.stderr)
+        return 2
 
+
+def _run(args: argparse.Namespace) -> int:
     layout = Layout.find()
     if args.command == "build":
         from mdplab.course.build import build, stale_files

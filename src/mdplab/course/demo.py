@@ -21,10 +21,10 @@ class GradeRow:
     student_id: str
     lab: str
     file_name: str
-    score: float | None
-    max_score: float | None
-    pending_manual: float
     status: str
+    auto_score: float | None = None
+    auto_max_score: float | None = None
+    pending_manual: float = 0.0
 
 
 def grade_samples(layout: Layout, course_root: Path, *, log=print) -> list[GradeRow]:
@@ -42,7 +42,7 @@ def grade_samples(layout: Layout, course_root: Path, *, log=print) -> list[Grade
         for path in sorted((layout.samples / lab.assignment).glob("*.ipynb")):
             placed = place(path, labs)
             if placed is None:
-                rows.append(GradeRow("?", lab.assignment, path.name, None, None, 0, "unplaced"))
+                rows.append(GradeRow("?", lab.assignment, path.name, "unplaced: not a lab file"))
                 continue
             log(f"grading {placed.student_id} {lab.assignment} ({path.name})")
             try:
@@ -51,15 +51,7 @@ def grade_samples(layout: Layout, course_root: Path, *, log=print) -> list[Grade
             except (NbgraderError, nbformat.ValidationError, ValueError) as error:
                 first_line = str(error).strip().splitlines()[0]
                 rows.append(
-                    GradeRow(
-                        placed.student_id,
-                        lab.assignment,
-                        path.name,
-                        None,
-                        None,
-                        0,
-                        f"failed: {first_line}",
-                    )
+                    GradeRow(placed.student_id, lab.assignment, path.name, f"failed: {first_line}")
                 )
                 continue
             rows.append(
@@ -67,10 +59,10 @@ def grade_samples(layout: Layout, course_root: Path, *, log=print) -> list[Grade
                     placed.student_id,
                     lab.assignment,
                     path.name,
-                    result.auto_score,
-                    result.max_score,
-                    result.pending_manual,
                     "graded",
+                    result.auto_score,
+                    result.auto_max_score,
+                    result.pending_manual,
                 )
             )
     return rows
@@ -78,14 +70,13 @@ def grade_samples(layout: Layout, course_root: Path, *, log=print) -> list[Grade
 
 def grade_table(rows: list[GradeRow]) -> str:
     """A fixed-width table: one line per submission."""
-    header = ("student", "lab", "score", "max", "to grade by hand", "status", "file")
+    header = ("student", "lab", "autograded", "by hand", "status", "file")
     lines = [
         (
             row.student_id,
             row.lab,
-            "-" if row.score is None else f"{row.score:g}",
-            "-" if row.max_score is None else f"{row.max_score:g}",
-            f"{row.pending_manual:g}",
+            "-" if row.auto_score is None else f"{row.auto_score:g} / {row.auto_max_score:g}",
+            f"{row.pending_manual:g} pt to grade" if row.pending_manual else "-",
             row.status,
             row.file_name,
         )
