@@ -1,5 +1,6 @@
 """The ``mdplab`` command: ``mdplab build`` writes every generated file of the course,
-``mdplab build --check`` lists stale ones, ``mdplab demo`` is the README's main job."""
+``mdplab build --check`` lists stale ones, ``mdplab check LAB`` runs a lab's hidden tests on
+its reference and catalogue answers, ``mdplab demo`` is the README's main job."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd.add_argument("labs", nargs="*", help="lab00 or lab00_orientation (default: all)")
     build_cmd.add_argument("--check", action="store_true", help="list stale files, write nothing")
     commands.add_parser("demo", help="build the labs and grade the bundled samples")
+    check_cmd = commands.add_parser(
+        "check", help="run a lab's hidden tests on the reference and its catalogue (no nbgrader)"
+    )
+    check_cmd.add_argument("lab", help="lab00 or lab00_orientation")
+    check_cmd.add_argument("entries", nargs="*", help="catalogue entries (default: all)")
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -44,6 +50,10 @@ def _run(args: argparse.Namespace) -> int:
         for path in build(layout, labs):
             print(f"wrote {path.relative_to(layout.root)}")
         return 0
+    if args.command == "check":
+        from mdplab.course.check import check_lab
+
+        return 0 if check_lab(layout.lab(args.lab), layout, args.entries) else 1
     if args.command == "demo":
         from mdplab.course.demo import run_demo
 

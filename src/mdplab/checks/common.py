@@ -10,11 +10,11 @@ class HiddenCheckFailure(AssertionError):
     """A hidden check failed; the message is meant for the student."""
 
 
-def call_student(function: Callable[..., Any], *args: Any, what: str) -> Any:
+def call_student(function: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Any:
     """Call the student's ``function``; turn any exception into a failure that says which
     call raised what, so that a crash reads as feedback rather than a traceback."""
     try:
-        return function(*args)
+        return function(*args, **kwargs)
     except NotImplementedError as error:
         raise HiddenCheckFailure(f"{what}: the function is not implemented yet") from error
     except Exception as error:  # any crash of student code is feedback, not a traceback

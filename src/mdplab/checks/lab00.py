@@ -38,8 +38,10 @@ def check_discounted_cost(discounted_cost: Callable[..., object]) -> None:
         costs = np.round(rng.normal(5.0, 10.0, size=length), 3)
         cases.append((costs, float(rng.choice([0.0, rng.uniform(0, 0.99)]))))
     for index, (costs, beta) in enumerate(cases):
-        container = (list, tuple, np.asarray)[index % 3]
-        what = f"a stream of {costs.size} costs given as a {container.__name__}, beta={beta:.3g}"
+        label, container = (("list", list), ("tuple", tuple), ("numpy array", np.asarray))[
+            index % 3
+        ]
+        what = f"a stream of {costs.size} costs given as a {label}, beta={beta:.3g}"
         got = as_float(
             call_student(discounted_cost, container(costs.tolist()), beta, what=what), what=what
         )

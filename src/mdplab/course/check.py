@@ -1,0 +1,63 @@
+"""A quick author's check: run a lab's master, hidden tests included, with the reference
+answers or a catalogue entry's, and report each test cell. Runs in the current Python
+(which must have ``mdplab``) without nbgrader, so it takes seconds, not minutes; the
+catalogue test in ``tests/`` is the full check through nbgrader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mdplab.course.authoring import build_master
+from mdplab.course.catalogue import load_catalogue
+from mdplab.course.derive import fill_answers
+from mdplab.course.execute import execute_notebook
+from mdplab.course.layout import Lab, Layout
+
+
+@dataclass(frozen=True)
+class TestCellResult:
+    grade_id: str
+    passed: bool
+    error: str  # "ExceptionName: message", or "" when passed
+
+
+def check_answers(lab: Lab, layout: Layout, answers: dict[str, str]) -> list[TestCellResult]:
+    """Run the master with ``answers`` in its answer cells; the outcome of each test cell."""
+    notebook = fill_answers(build_master(lab, layout), answers)
+    execute_notebook(notebook, cwd=layout.labs, allow_errors=True)
+    results = []
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not (meta.get("grade") and cell.cell_type == "code"):
+            continue
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        message = f"{errors[0].ename}: {errors[0].evalue}" if errors else ""
+        results.append(TestCellResult(meta["grade_id"], not errors, message))
+    return results
+
+
+def check_lab(lab: Lab, layout: Layout, entries: list[str] | None = None, *, log=print) -> bool:
+    """Check the reference and the named catalogue entries (all when ``entries`` is
+    empty); True when each behaves as its catalogue declares."""
+    catalogue = {entry.name: entry for entry in load_catalogue(layout, lab)}
+    unknown = set(entries or []) - set(catalogue)
+    if unknown:
+        raise ValueError(f"{lab.name}: no catalogue entries {sorted(unknown)}")
+    chosen = [("reference", {}, ())]
+    chosen += [
+        (name, catalogue[name].answers, catalogue[name].fails)
+        for name in (entries or list(catalogue))
+    ]
+    all_as_declared = True
+    for name, answers, fails in chosen:
+        results = check_answers(lab, layout, answers)
+        failed = sorted(r.grade_id for r in results if not r.passed)
+        as_declared = failed == sorted(fails)
+        all_as_declared &= as_declared
+        log(f"{'ok  ' if as_declared else 'FAIL'} {name}: fails {failed or 'nothing'}")
+        for result in results:
+            if not result.passed:
+                log(f"       {result.grade_id}: {result.error[:300]}")
+        if not as_declared:
+            log(f"       declared: fails {sorted(fails) or 'nothing'}")
+    return all_as_declared
