@@ -15,3 +15,5 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Seconds a cell may run while autograding; labs solve small models, so this is generous.
 c.Execute.timeout = 120
+# Keep the kernel's own start-up warnings (not cell output) out of the grading log.
+c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:"]

@@ -62,8 +62,12 @@ def build_lab(lab: Lab, layout: Layout, *, execute: bool = True) -> BuiltLab:
     if execute:
         metadata = copy.deepcopy(solution.metadata)
         execute_notebook(solution, cwd=layout.solutions)
-        # The kernel records its Python version; keep the file the same on every machine.
+        # The kernel records its Python version; keep the file the same on every machine,
+        # but keep the widgets' saved state so that explorers render when opened.
+        widgets = solution.metadata.get("widgets")
         solution.metadata = metadata
+        if widgets:
+            solution.metadata["widgets"] = widgets
     samples = build_samples(lab, layout, master, student)
     return BuiltLab(lab, master, student, solution, samples)
 
@@ -124,4 +128,5 @@ def _without_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.outputs = []
             cell.execution_count = None
         cell.metadata.pop("execution", None)
+    bare.metadata.pop("widgets", None)  # saved widget state changes with every run
     return bare

@@ -8,7 +8,11 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-__all__ = ["CellExecutionError", "execute_notebook"]
+__all__ = ["QUIET_KERNEL", "CellExecutionError", "execute_notebook"]
+
+# ipykernel logs a warning about its TCP transport on every start; it says nothing about
+# the notebook, so keep the kernel's own log to errors. Cell output is unaffected.
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:"]
 
 
 def execute_notebook(
@@ -28,6 +32,7 @@ def execute_notebook(
         allow_errors=allow_errors,
         # Timestamps would make every rebuild a diff.
         record_timing=False,
+        extra_arguments=QUIET_KERNEL,
         resources={"metadata": {"path": str(cwd)}},
     )
     client.execute()
