@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -12,9 +13,13 @@ class HiddenCheckFailure(AssertionError):
 
 def call_student(function: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Any:
     """Call the student's ``function``; turn any exception into a failure that says which
-    call raised what, so that a crash reads as feedback rather than a traceback."""
+    call raised what, so that a crash reads as feedback rather than a traceback. Warnings
+    are silenced: nbgrader zeroes a test cell that writes to stderr, and a RuntimeWarning
+    from a correct answer is no reason to lose its points."""
     try:
-        return function(*args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return function(*args, **kwargs)
     except NotImplementedError as error:
         raise HiddenCheckFailure(f"{what}: the function is not implemented yet") from error
     except Exception as error:  # any crash of student code is feedback, not a traceback
