@@ -1,0 +1,606 @@
+# %% [markdown]
+# {{colab_badge}}
+#
+# # Lab 01 · Dynamic programming review: a warehouse that knows its demand
+#
+# Before demand becomes random and the horizon endless, we plan a warehouse over a few
+# periods in which every demand is known in advance. This is classical, deterministic
+# **dynamic programming (DP)**: cut the problem into stages, describe each stage by a
+# state, and solve the stages one at a time, from the last back to the first.
+#
+# **Learning goals.** After this lab you can
+# 1. name the stages, states, decisions, transitions and immediate costs of a DP model;
+# 2. write the backward recursion $f_n(s) = \min_x \big[ h_n(s, x) + f_{n+1}(g_n(s, x)) \big]$
+#    for any horizon, with terminal values $f_{N+1}$;
+# 3. store the optimal decision of every stage and state, and read an optimal plan off
+#    that table for any starting inventory;
+# 4. explain why the recursion runs backwards and what a state must contain.
+#
+# **Points.**
+#
+# {{points_table}}
+#
+# Autograded parts are checked by the visible tests here and by hidden tests that call your
+# functions on other warehouses (other horizons, capacities, costs, demands and terminal
+# values). Written parts are read by your instructor.
+
+# %% [markdown]
+# ## 1 · The ingredients of a dynamic program
+#
+# A deterministic DP over $N$ stages has
+#
+# - **stages** $n = 1, 2, \dots, N$, the points at which a decision is taken (here: periods);
+# - a **state** $s_n$ at each stage, which summarises everything about the past that matters
+#   for the rest of the problem;
+# - a **decision** $x_n$, chosen from the decisions that are feasible in state $s_n$;
+# - a **transition** $s_{n+1} = g_n(s_n, x_n)$ that gives the next state, with certainty;
+# - an **immediate cost** $h_n(s_n, x_n)$ paid at stage $n$;
+# - **terminal values** $f_{N+1}(s)$: what ending the horizon in state $s$ costs (often 0).
+#
+# Let $f_n(s)$ be the smallest total cost of stages $n, n+1, \dots, N$ plus the terminal value,
+# when stage $n$ starts in state $s$. Whatever we decide at stage $n$, the best we can do
+# afterwards is $f_{n+1}$ of the state we land in, so
+#
+# $$
+# f_n(s) \;=\; \min_{x \text{ feasible in } s} \Big[\, h_n(s, x) + f_{n+1}\big(g_n(s, x)\big) \Big],
+# \qquad n = N, N-1, \dots, 1 .
+# $$
+#
+# Start from the known $f_{N+1}$, compute $f_N$, then $f_{N-1}$, and so on back to $f_1$: that
+# is the **backward recursion**. A decision that attains the minimum is an optimal decision
+# $x_n^*(s)$ for stage $n$ in state $s$.
+#
+# ## 2 · The warehouse with known demand
+#
+# The warehouse of the series holds at most **$C = 3$ units**. Each period $n$ it faces a
+# demand $d_n$ that is **known in advance** (in this lab; it turns random in the next ones)
+# and must be met on time. In the model:
+#
+# | DP ingredient | the warehouse |
+# |---|---|
+# | stage $n$ | period $n = 1, \dots, N$ |
+# | state $s_n$ | inventory at the **start** of period $n$, one of $0, 1, \dots, C$ |
+# | decision $x_n$ | units produced in period $n$ (a whole number $\ge 0$) |
+# | feasible decisions | demand met, $s + x \ge d_n$; no overflow at the end, $s + x - d_n \le C$ |
+# | transition | $g_n(s, x) = s + x - d_n$, the inventory left for the next period |
+# | immediate cost | $h_n(s, x) = K \cdot [x > 0] + c_p\, x + c_h\, s$ |
+# | terminal values | $f_{N+1}(s)$, zero unless stated otherwise |
+#
+# with a **setup cost** $K = 4$ paid in every period that produces anything, a **unit cost**
+# $c_p = 1$ per unit produced, and a **holding cost** $c_h = 1$ per unit of the **starting**
+# inventory $s$. (Some textbooks charge holding on the ending inventory $s + x - d_n$
+# instead; this series charges the starting inventory, as the course's published numbers do.)
+# Production itself has no upper limit other than the capacity at the end of the period.
+#
+# Demands are whole numbers between $0$ and $C$, so whatever the starting inventory, some
+# production meets the demand without overflowing: every state always has at least one
+# feasible decision, and every $f_n(s)$ is a finite number.
+#
+# Our worked example has $N = 4$ periods with demands $(d_1, d_2, d_3, d_4) = (1, 2, 1, 2)$.
+#
+# ### Counting from 0 in Python
+#
+# Python counts from 0, so the code numbers the periods $0, 1, \dots, N-1$:
+#
+# | mathematics | code |
+# |---|---|
+# | period $n = 1, \dots, N$ | index `n - 1` $= 0, \dots, N-1$ |
+# | demand $d_n$ | `demands[n - 1]` |
+# | $f_n(s)$ | `f[n - 1][s]` |
+# | terminal values $f_{N+1}(s)$ | `f[N][s]`, the last row |
+# | optimal decision $x^*_n(s)$ | `decisions[n - 1][s]` |
+#
+# So `f` has $N + 1$ rows and `decisions` has $N$ rows, each with $C + 1$ columns
+# (inventories $0, \dots, C$). The next cell is read-only: it holds the example's data.
+
+# %% nbgrader="locked" grade_id="setup"
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+CAPACITY = 3
+SETUP_COST = 4
+UNIT_COST = 1
+HOLDING_COST = 1
+DEMANDS = [1, 2, 1, 2]
+
+print("capacity", CAPACITY, "| setup", SETUP_COST, "| unit", UNIT_COST, "| holding", HOLDING_COST)
+print("demands per period:", DEMANDS)
+
+# %% [markdown]
+# ## 3 · One period at a time
+#
+# ### Exercise 1 (autograded): feasible decisions
+#
+# Write `feasible_decisions(s, demand, capacity)` that returns the list of all feasible
+# productions $x$ for starting inventory `s` and the period's `demand`, **in increasing
+# order**. A production is feasible when it is a whole number $x \ge 0$ with
+# $s + x \ge$ `demand` and $s + x -$ `demand` $\le$ `capacity`.
+#
+# For example, an empty warehouse ($s = 0$) facing a demand of 2 with capacity 3 may produce
+# 2, 3, 4 or 5 units: 2 just meets the demand, 5 ends the period with a full warehouse.
+
+
+# %% nbgrader="answer" grade_id="feasible_decisions"
+def feasible_decisions(s, demand, capacity):
+    """Productions x (increasing) that meet demand and end with at most `capacity` units."""
+    ### BEGIN SOLUTION
+    lowest = max(0, demand - s)  # enough to meet demand, and never negative
+    highest = capacity + demand - s  # ends the period exactly at capacity
+    return list(range(lowest, highest + 1))
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_feasible_decisions" points=1 title="Exercise 1: feasibility"
+# Visible tests
+assert [int(x) for x in feasible_decisions(0, 2, 3)] == [2, 3, 4, 5], (
+    "from s=0 with demand 2 and capacity 3 the feasible productions are 2, 3, 4, 5"
+)
+assert [int(x) for x in feasible_decisions(3, 1, 3)] == [0, 1], (
+    "from a full warehouse (s=3) with demand 1 you may produce 0 or 1 unit"
+)
+assert [int(x) for x in feasible_decisions(2, 0, 3)] == [0, 1], (
+    "with no demand, s=2 can take at most 1 more unit"
+)
+assert [int(x) for x in feasible_decisions(1, 1, 2)] == [0, 1, 2], (
+    "s=1, demand 1, capacity 2: produce 0, 1 or 2"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab01 import check_feasible_decisions
+
+check_feasible_decisions(feasible_decisions)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2 (autograded): the cost and the transition of one period
+#
+# Write `stage_cost(s, x, setup_cost, unit_cost, holding_cost)`, the immediate cost
+# $h_n(s, x) = K \cdot [x > 0] + c_p\, x + c_h\, s$, and `next_state(s, x, demand)`, the
+# inventory $s + x - d_n$ at the start of the next period. You may assume that `x` is feasible.
+
+
+# %% nbgrader="answer" grade_id="stage_cost"
+def stage_cost(s, x, setup_cost, unit_cost, holding_cost):
+    """Setup (only if x > 0) + unit cost per unit produced + holding per unit of s."""
+    ### BEGIN SOLUTION
+    setup = setup_cost if x > 0 else 0
+    return setup + unit_cost * x + holding_cost * s
+    ### END SOLUTION
+
+
+# %% nbgrader="answer" grade_id="next_state"
+def next_state(s, x, demand):
+    """Inventory at the start of the next period."""
+    ### BEGIN SOLUTION
+    return s + x - demand
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_one_period" points=1 title="Exercise 2: one period"
+# Visible tests
+assert np.isclose(stage_cost(0, 3, 4, 1, 1), 7), "s=0, x=3: setup 4 + 3 units = 7"
+assert np.isclose(stage_cost(2, 0, 4, 1, 1), 2), (
+    "s=2, x=0: no setup when nothing is produced, holding 2 units costs 2"
+)
+assert np.isclose(stage_cost(1, 2, 4, 1, 1), 7), "s=1, x=2: setup 4 + 2 units + holding 1 = 7"
+assert np.isclose(stage_cost(3, 1, 2.5, 0.5, 2), 9), (
+    "s=3, x=1 with setup 2.5, unit 0.5, holding 2: 2.5 + 0.5 + 6 = 9"
+)
+assert next_state(0, 3, 1) == 2, "produce 3 from empty, sell 1: 2 units are left"
+assert next_state(2, 0, 2) == 0, "2 units in stock, no production, demand 2: empty"
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab01 import check_one_period
+
+check_one_period(stage_cost, next_state)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (autograded): what does a plan cost?
+#
+# A **plan** fixes the production of every period in advance, e.g. $(3, 0, 3, 0)$. Write
+#
+# ```python
+# plan_cost(plan, start, demands, capacity, setup_cost, unit_cost, holding_cost, terminal=None)
+# ```
+#
+# that follows `plan` forwards from the starting inventory `start` and returns its total
+# cost: the immediate costs of all periods plus the terminal value of the inventory left at
+# the end (`terminal[s]`; no terminal value when `terminal` is `None`). If the plan breaks a
+# rule in some period (demand not met, or more than `capacity` units left at the end of
+# the period), return `np.inf`. Productions in `plan` are whole numbers $\ge 0$; `plan` and
+# `demands` have the same length and may be lists, tuples or numpy arrays.
+#
+# Use your functions from Exercises 1 and 2.
+
+
+# %% nbgrader="answer" grade_id="plan_cost"
+def plan_cost(plan, start, demands, capacity, setup_cost, unit_cost, holding_cost, terminal=None):
+    """Total cost of following `plan` from inventory `start`; np.inf if it breaks a rule."""
+    ### BEGIN SOLUTION
+    s, total = start, 0.0
+    for x, demand in zip(plan, demands, strict=True):
+        if x not in feasible_decisions(s, demand, capacity):
+            return np.inf
+        total += stage_cost(s, x, setup_cost, unit_cost, holding_cost)
+        s = next_state(s, x, demand)
+    if terminal is not None:
+        total += terminal[s]
+    return float(total)
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_plan_cost" points=1 title="Exercise 3: cost of a plan"
+# Visible tests
+args = (DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+assert np.isclose(plan_cost([3, 0, 3, 0], 0, *args), 18), (
+    "plan (3, 0, 3, 0) from an empty warehouse: 7 + 2 + 7 + 2 = 18"
+)
+assert np.isclose(plan_cost([1, 2, 1, 2], 0, *args), 5 + 6 + 5 + 6), (
+    "producing each period's demand from empty: 5 + 6 + 5 + 6 = 22"
+)
+assert plan_cost([0, 2, 1, 2], 0, *args) == np.inf, "period 1 starts empty and produces nothing"
+assert plan_cost([5, 0, 0, 0], 0, *args) == np.inf, "5 units minus a demand of 1 overflows"
+assert np.isclose(plan_cost([4, 0, 0, 2], 0, *args, [0, -2, -4, -6]), 8 + 3 + 1 + 6), (
+    "plan (4, 0, 0, 2) costs 8 + 3 + 1 + 6 and ends empty, where the terminal value is 0"
+)
+assert np.isclose(plan_cost([3, 0, 3, 2], 0, *args, [0, -2, -4, -6]), 7 + 2 + 7 + 8 - 4), (
+    "plan (3, 0, 3, 2) ends with 2 units, whose terminal value -4 is added"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab01 import check_plan_cost
+
+check_plan_cost(plan_cost)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Trying every plan
+#
+# With `plan_cost` we can already solve the example by brute force: try every plan with
+# productions $0, 1, \dots, C + \max_n d_n$ in each period and keep the cheapest. Run the
+# next cell.
+
+
+# %% nbgrader="locked" grade_id="brute_force_demo"
+def brute_force(start, demands, capacity, setup_cost, unit_cost, holding_cost, terminal=None):
+    """The cheapest plan and its cost, by trying every plan (short horizons only)."""
+    choices = range(capacity + max(demands) + 1)
+    best_plan, best_cost, tried = None, np.inf, 0
+    for plan in itertools.product(choices, repeat=len(demands)):
+        tried += 1
+        cost = plan_cost(
+            plan, start, demands, capacity, setup_cost, unit_cost, holding_cost, terminal
+        )
+        if cost < best_cost:
+            best_plan, best_cost = plan, cost
+    return best_plan, best_cost, tried
+
+
+plan, cost, tried = brute_force(0, DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+print(f"tried {tried} plans; the first cheapest one is {plan}, costing {cost:g}")
+
+# %% [markdown]
+# The search works, but the number of plans grows like $(C + \max d + 1)^N$: six choices per
+# period give $6^4 = 1296$ plans for four periods, but more than two billion for twelve. The
+# backward recursion of the next section needs, per stage, one minimum over at most $C + 1$
+# feasible decisions for each of the $C + 1$ states: its work grows only **linearly** with
+# $N$.
+
+# %% [markdown]
+# ## 4 · The backward recursion
+#
+# ### Exercise 4 (autograded): the value table and the decision table
+#
+# Write
+#
+# ```python
+# backward_recursion(demands, capacity, setup_cost, unit_cost, holding_cost, terminal=None)
+# ```
+#
+# for **any** horizon $N$ = `len(demands)` and any parameters. It returns two tables:
+#
+# - `f`, a table of $N + 1$ rows and $C + 1$ columns with `f[N]` = the terminal values (zeros
+#   when `terminal` is `None`) and `f[k][s]` $= f_{k+1}(s)$, the least cost of periods
+#   $k, \dots, N-1$ (counted from 0) plus the terminal value, starting period $k$ with
+#   inventory $s$;
+# - `decisions`, a table of $N$ rows and $C + 1$ columns of whole numbers, with
+#   `decisions[k][s]` an optimal production in period $k$ with starting inventory $s$.
+#
+# A numpy array is the natural choice for both tables, but any table that is read as
+# `f[k][s]` (a list of lists, say) is accepted.
+#
+# Fill the rows from the last period backwards: row $k$ needs row $k + 1$. Use your
+# functions from Exercises 1 and 2.
+#
+# **Tie rule.** When several decisions reach the same minimum, keep the **smallest** of
+# them: scan the decisions in increasing order and replace the best one only when a
+# decision is strictly cheaper. The example has such ties: with an empty warehouse in
+# period 1, producing 3 or 4 units leads to the same total cost. The grader accepts any
+# optimal decision where there are ties; the rule makes your table reproducible.
+
+
+# %% nbgrader="answer" grade_id="backward_recursion"
+def backward_recursion(demands, capacity, setup_cost, unit_cost, holding_cost, terminal=None):
+    """Value table f (N + 1 rows) and decision table (N rows) of the warehouse."""
+    ### BEGIN SOLUTION
+    horizon = len(demands)
+    f = np.zeros((horizon + 1, capacity + 1))
+    decisions = np.zeros((horizon, capacity + 1), dtype=int)
+    if terminal is not None:
+        f[horizon] = terminal
+    for k in range(horizon - 1, -1, -1):
+        for s in range(capacity + 1):
+            best_cost, best_x = np.inf, None
+            for x in feasible_decisions(s, demands[k], capacity):  # increasing order
+                cost = stage_cost(s, x, setup_cost, unit_cost, holding_cost)
+                cost += f[k + 1][next_state(s, x, demands[k])]
+                if cost < best_cost:  # strictly cheaper: ties keep the smaller x
+                    best_cost, best_x = cost, x
+            f[k][s] = best_cost
+            decisions[k][s] = best_x
+    return f, decisions
+    ### END SOLUTION
+
+
+# %% [markdown]
+# The first test cell checks the value table `f`; the second checks that every decision in
+# `decisions` is feasible and optimal.
+
+# %% nbgrader="tests" grade_id="test_backward_values" points=2 title="Exercise 4a: value table"
+# Visible tests
+f, decisions = backward_recursion(DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+assert len(f) == 5, f"f needs N + 1 = 5 rows (4 periods, then the terminal row), not {len(f)}"
+F = np.array([[f[k][s] for s in range(4)] for k in range(5)], dtype=float)  # f as an array
+assert np.allclose(F[4], 0), "without terminal values the last row f[N] is zero"
+assert np.allclose(F[3], [6, 6, 2, 3]), (
+    "f[3] (the last period) should be [6, 6, 2, 3]: the cheapest way to meet a demand of 2"
+)
+assert np.allclose(F[0], [18, 15, 16, 14]), (
+    "f[0] should be [18, 15, 16, 14]; if f[3] is right, check how f[k + 1] enters row k"
+)
+f, decisions = backward_recursion(
+    DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST, [0, -2, -4, -6]
+)
+F = np.array([[f[k][s] for s in range(4)] for k in range(5)], dtype=float)
+assert np.allclose(F[4], [0, -2, -4, -6]), "the last row f[N] holds the terminal values"
+assert np.allclose(F[3], [3, 3, 2, 1]), (
+    "with terminal values [0, -2, -4, -6], f[3] should be [3, 3, 2, 1]"
+)
+assert np.allclose(F[0], [15, 12, 13, 13]), (
+    "with terminal values [0, -2, -4, -6], f[0] should be [15, 12, 13, 13]"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab01 import check_backward_values
+
+check_backward_values(backward_recursion)
+### END HIDDEN TESTS
+
+# %% nbgrader="tests" grade_id="test_backward_decisions" points=1 title="Exercise 4b: decisions"
+# Visible tests
+f, decisions = backward_recursion(DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+assert len(decisions) == 4, f"decisions needs one row per period (4), not {len(decisions)}"
+# Where several productions are optimal, any of them is accepted.
+optimal = [
+    [{3, 4}, {0}, {0}, {0}],
+    [{3, 5}, {2, 4}, {0}, {0}],
+    [{3}, {0}, {0}, {0}],
+    [{2}, {1}, {0}, {0}],
+]
+for k in range(4):
+    for s in range(4):
+        assert int(decisions[k][s]) in optimal[k][s], (
+            f"decisions[{k}][{s}] = {decisions[k][s]} is not optimal; "
+            f"optimal: {sorted(optimal[k][s])}"
+        )
+f, decisions = backward_recursion(
+    DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST, [0, -2, -4, -6]
+)
+expected = [[4, 0, 0, 0], [3, 2, 0, 0], [1, 0, 0, 0], [5, 4, 0, 0]]
+got = [[int(decisions[k][s]) for s in range(4)] for k in range(4)]
+assert got == expected, (
+    f"with terminal values [0, -2, -4, -6] the optimal decisions (no ties here) are "
+    f"{expected}, not {got}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab01 import check_backward_decisions
+
+check_backward_decisions(backward_recursion)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 5 · From the tables to a plan
+#
+# The decision table answers more than the question we asked: it holds an optimal decision
+# for **every** period and **every** inventory. The **optimal first decision** from a
+# starting inventory $s_1$ is `decisions[0][s1]`, and $f_1(s_1)$ = `f[0][s1]` is what the
+# whole horizon costs. To get the **optimal plan**, follow the table forwards: decide
+# $x_1 = x_1^*(s_1)$, move to $s_2 = g_1(s_1, x_1)$, read $x_2 = x_2^*(s_2)$, and so on.
+#
+# ### Exercise 5 (autograded): the optimal plan
+#
+# Write `optimal_plan(decisions, start, demands)` that follows a decision table (a
+# list of lists or a 2-d array, one row per period) from the inventory `start` and returns
+# the list of the $N$ productions, one per period. Use `next_state`.
+
+
+# %% nbgrader="answer" grade_id="optimal_plan"
+def optimal_plan(decisions, start, demands):
+    """Follow the decision table forwards from inventory `start`: one production per period."""
+    ### BEGIN SOLUTION
+    plan, s = [], start
+    for k, demand in enumerate(demands):
+        x = int(decisions[k][s])
+        plan.append(x)
+        s = next_state(s, x, demand)
+    return plan
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_optimal_plan" points=1 title="Exercise 5: optimal plan"
+# Visible tests
+table = [[3, 0, 0, 0], [3, 2, 0, 0], [3, 0, 0, 0], [2, 1, 0, 0]]  # the example's decisions
+assert [int(x) for x in optimal_plan(table, 0, DEMANDS)] == [3, 0, 3, 0], (
+    "from s=0: produce 3 (stock 2 after demand 1), then 0 (stock 0), then 3, then 0"
+)
+assert [int(x) for x in optimal_plan(table, 3, DEMANDS)] == [0, 0, 3, 0], (
+    "from s=3: produce 0 (stock 2), then 0 (stock 0), then 3 (stock 2), then 0"
+)
+assert [int(x) for x in optimal_plan(np.array(table), 1, DEMANDS)] == [0, 3, 0, 2], (
+    "from s=1: 0 (stock 0), 3 (stock 1), 0 (stock 0), 2 (stock 0)"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab01 import check_optimal_plan
+
+check_optimal_plan(optimal_plan)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Run the next cell: it solves the example, reads off the first decision and the plan from an
+# empty warehouse, and adds up the plan's cost forwards: it matches $f_1(0)$ and the
+# brute-force search of section 3.
+
+# %% nbgrader="locked" grade_id="read_off_plan"
+f, decisions = backward_recursion(DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+start = 0
+plan = optimal_plan(decisions, start, DEMANDS)
+print("optimal first decision from s1 = 0:", int(decisions[0][start]))
+print("optimal plan:", plan, "with total cost", f[0][start])
+s = start
+for k, (x, demand) in enumerate(zip(plan, DEMANDS, strict=True)):
+    print(f"  period {k + 1}: start with {s}, produce {x}, sell {demand}", end="")
+    s = next_state(s, x, demand)
+    print(f", keep {s}")
+cost = plan_cost(plan, start, DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+print("cost of the plan, added up forwards:", cost)
+
+# %% [markdown]
+# ## 6 · Looking at the tables
+#
+# The left panel shows the value table: one column per stage, one row per inventory, each
+# cell holding $f_n(s)$ and the optimal production $x^*_n(s)$ (the smallest one where there
+# are ties); the last column, $n = N + 1$, holds the terminal values. The right panel shows
+# the optimal plan from an empty warehouse: what is produced and sold in each period, and
+# the inventory at the start of each period (the last dot is what is left at the end). Notice how the
+# plan produces for two periods at a time: one setup cost for two periods of demand,
+# paid for with a little holding cost.
+
+
+# %% nbgrader="locked" grade_id="plot_helpers"
+def plot_tables(f, decisions, start, demands, capacity):
+    """Value/decision heatmap and the optimal plan from `start`."""
+    horizon = len(demands)
+    f = np.array([[f[n][s] for s in range(capacity + 1)] for n in range(horizon + 1)], dtype=float)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    image = left.imshow(f.T, origin="lower", cmap="viridis", aspect="auto")
+    for n in range(horizon + 1):
+        for s in range(capacity + 1):
+            label = f"{f[n, s]:g}"
+            if n < horizon:
+                label += f"\nx*={int(decisions[n][s])}"
+            dark = image.norm(f[n, s]) > 0.6  # light cell colours get dark text
+            left.text(
+                n,
+                s,
+                label,
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="black" if dark else "white",
+            )
+    left.set_xticks(range(horizon + 1), [f"n={n + 1}" for n in range(horizon + 1)])
+    left.set_yticks(range(capacity + 1))
+    left.set_xlabel("stage (period)")
+    left.set_ylabel("starting inventory s")
+    left.set_title("value $f_n(s)$ and optimal production $x^*_n(s)$")
+    fig.colorbar(image, ax=left, label="least cost to go")
+
+    plan = optimal_plan(decisions, start, demands)
+    stock = [start]
+    for x, demand in zip(plan, demands, strict=True):
+        stock.append(next_state(stock[-1], x, demand))
+    periods = np.arange(1, horizon + 1)
+    right.bar(periods - 0.2, plan, width=0.4, label="production $x_n$")
+    right.bar(periods + 0.2, demands, width=0.4, label="demand $d_n$")
+    right.plot(np.arange(1, horizon + 2), stock, "ko-", label="starting inventory $s_n$")
+    right.axhline(capacity, color="grey", linestyle=":", label="capacity")
+    right.set_xticks(np.arange(1, horizon + 2))
+    right.set_xlabel("period n")
+    right.set_ylabel("units")
+    right.set_title(f"optimal plan from s = {start}, total cost {f[0, start]:g}")
+    right.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    plt.show()
+
+
+# %%
+f, decisions = backward_recursion(DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+plot_tables(f, decisions, 0, DEMANDS, CAPACITY)
+
+# %% [markdown]
+# Change the demands (any list of whole numbers between 0 and the capacity, of any length)
+# or the costs in the next cell and run it again: the same functions solve every such
+# warehouse. Try a setup cost of 0, or a holding cost of 5, and explain what you see.
+
+# %%
+my_demands = [2, 1, 3, 0, 2, 1, 1, 3]
+f, decisions = backward_recursion(my_demands, 3, 4, 1, 1)
+plot_tables(f, decisions, 0, my_demands, 3)
+
+# %% [markdown]
+# ## 7 · Questions (written)
+#
+# Answer each question in two to four sentences in the cell below it.
+#
+# **Question 1.** Why does the recursion run **backwards**, from period $N$ to period 1? What
+# would you be missing if you tried to choose period 1's production first?
+
+# %% [markdown] nbgrader="written" grade_id="why_backward" points=1 title="Q1: why backwards"
+# ### BEGIN SOLUTION
+# The best decision in period n depends on what the resulting inventory is worth later,
+# f_(n+1), and that is only known once the later periods are solved; only the terminal
+# values f_(N+1) are known at the start. Going backwards, every f_(n+1) is ready when row n
+# needs it, and each stage is solved once for every state instead of once per plan.
+# Choosing period 1 first you would not know the future cost of each inventory, so you
+# could only guess or be greedy (produce just the demand, which costs 22 instead of 18 from
+# an empty warehouse), or try every plan. The backward pass also gives an optimal decision
+# for every period and inventory, not only along one plan. (For a deterministic problem
+# with a known start, a forward recursion over "cheapest cost of reaching s" also works, but
+# it does not carry over to random demand, where backward recursion is the method.)
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2.** The state is the inventory at the start of a period. Suppose the setup
+# cost were waived in any period that follows a period with production (the line is still
+# running). Is the starting inventory still a good state? In general, what must a state
+# contain?
+
+# %% [markdown] nbgrader="written" grade_id="state_contents" points=1 title="Q2: what a state holds"
+# ### BEGIN SOLUTION
+# No. The cost of period n would then depend on whether period n-1 produced, which the
+# inventory alone does not tell; two histories with the same inventory could have different
+# future costs, so f_n(s) would not be well defined. The state must be extended to
+# (inventory, produced last period yes/no), i.e. twice as many states. In general a state
+# must contain everything about the past that the feasible decisions, the costs and the
+# transitions from now on depend on, so that the future can be optimised from the state
+# alone; and it should contain nothing more, because every extra piece multiplies the
+# number of states the recursion visits.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Summary
+#
+# - A deterministic DP has stages, states, decisions, transitions $s_{n+1} = g_n(s_n, x_n)$,
+#   immediate costs $h_n(s_n, x_n)$ and terminal values $f_{N+1}$.
+# - The backward recursion $f_n(s) = \min_x \big[ h_n(s, x) + f_{n+1}(g_n(s, x)) \big]$ solves
+#   the stages from the last to the first; its work grows linearly with the horizon, while
+#   the number of plans grows exponentially.
+# - Storing a minimising decision for every stage and state gives a decision table; with
+#   the smallest-decision tie rule it is unique. The optimal plan from any starting inventory
+#   is read off by following that table forwards.
+# - For the warehouse with demands $(1, 2, 1, 2)$, an empty warehouse costs $f_1(0) = 18$,
+#   for example with the plan $(3, 0, 3, 0)$: each setup serves two periods of demand.
+# - A state must carry everything about the past that the future depends on.
+#
+# Next: **Lab 02** makes demand random and the horizon infinite: the warehouse becomes a
+# Markov decision process, and $f_n$ becomes a single value function $V$ with a discount
+# factor $\beta$.

@@ -1,0 +1,872 @@
+# %% [markdown]
+# {{colab_badge}}
+#
+# # Lab 03 · Solving the MDP with linear programming
+#
+# Lab 02 wrote the warehouse down as a discounted MDP and evaluated a given policy. Now we
+# look for the **best** policy. The Bellman optimality equation has a minimum in it, so it
+# is not a linear system; but it can be turned into a **linear program** (LP), and an LP
+# solver then returns the optimal values $V^*$ and, read off the right constraints, an
+# optimal policy. This lab builds that LP with **gurobipy**, first for the warehouse and then
+# for any finite MDP, explains why it works, and studies its **dual**, whose variables
+# count how often each state and action is used.
+#
+# **Learning goals.** After this lab you can
+# 1. explain why $V^*$ is the largest function that satisfies the Bellman inequalities
+#    $V(s) \le r(s, a) + \beta \sum_{s'} P(s' \mid s, a)\, V(s')$, and why the LP therefore
+#    **maximises** $\sum_s V(s)$;
+# 2. write this LP with gurobipy, constraint by constraint for the warehouse and from cost
+#    and transition arrays for any finite MDP;
+# 3. read an optimal policy from the **tight** constraints at the optimum;
+# 4. write the dual LP over discounted state-action frequencies $x(s, a)$, solve it, read a
+#    policy from it, and explain what its variables mean.
+#
+# **Points.**
+#
+# {{points_table}}
+#
+# Autograded parts are checked by the visible tests here and by hidden tests that call your
+# functions on other models (warehouses with other capacities, costs, demands and discount
+# factors, and randomly drawn MDPs). Written parts are read by your instructor.
+
+# %% [markdown]
+# This lab needs **gurobipy**, Gurobi's Python interface. `pip install gurobipy` comes with a
+# size-limited licence (at most 2000 variables and 2000 constraints), far more than the
+# models of this lab need. The next (read-only) cell installs gurobipy only if it is missing,
+# as it is on a fresh Colab runtime; then the setup cell imports everything.
+
+# %% nbgrader="locked" grade_id="install"
+import importlib.util
+
+if importlib.util.find_spec("gurobipy") is None:  # a fresh Colab runtime
+    # %pip install -q gurobipy
+    print("gurobipy installed")
+
+# %% nbgrader="locked" grade_id="setup"
+import sys
+
+import gurobipy as gp
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+from gurobipy import GRB
+from IPython.display import display
+
+IN_COLAB = "google.colab" in sys.modules
+print(
+    "Running in", "Google Colab" if IN_COLAB else "Jupyter", "with Python", sys.version.split()[0]
+)
+print("numpy", np.__version__, "| gurobipy", ".".join(map(str, gp.gurobi.version())))
+# Silence Gurobi's solver log for every model of this session. Starting Gurobi prints one
+# line about its licence ("Restricted license - for non-production use only"): that is
+# expected, and it is the only line Gurobi prints.
+gp.setParam("OutputFlag", 0)
+
+# %% [markdown]
+# ## 1 · The model in brief
+#
+# A discounted MDP has finitely many **states** $s \in S$, in each state a set $A(s)$ of
+# **feasible actions**, a one-period **cost** $r(s, a)$, **transition probabilities**
+# $P(s' \mid s, a)$ and a **discount factor** $0 \le \beta < 1$. The smallest expected
+# discounted cost from each state, $V^*(s)$, solves the **Bellman optimality equation**
+#
+# $$
+# V^*(s) \;=\; \min_{a \in A(s)} \Big[\, r(s, a) + \beta \sum_{s' \in S} P(s' \mid s, a)\,
+# V^*(s') \Big] \qquad \text{for every } s \in S ,
+# $$
+#
+# and a policy that picks a minimising action in every state is optimal.
+#
+# **The warehouse.** A warehouse holds at most $C$ units. The state $s \in \{0, \dots, C\}$
+# is the inventory at the **start** of a period, the action $a \ge 0$ the number of units
+# produced (ready at once). A period costs
+#
+# $$
+# r(s, a) \;=\; K \cdot [a > 0] \;+\; c \cdot a \;+\; h \cdot s ,
+# $$
+#
+# a setup cost $K$ if anything is produced, $c$ per unit produced, and a holding cost $h$ per
+# unit of the **starting** inventory $s$. (Some texts charge holding on the ending
+# inventory; this series charges the starting inventory, as the course's published numbers
+# do.) The demand $D$ is drawn from a pmf $p_D$, must always be met, and what is left,
+# $s + a - D$, is the next state and must fit in the warehouse. With $d_{\min}$ and
+# $d_{\max}$ the smallest and largest demand,
+#
+# $$
+# A(s) = \{\, a \ge 0 : s + a \ge d_{\max},\ s + a - d_{\min} \le C \,\},
+# \qquad P(s' \mid s, a) = p_D(s + a - s').
+# $$
+#
+# The course's instance has $C = 3$, $K = 4$, $c = h = 1$, demand 1 or 2 with probability
+# $\frac12$ each, and $\beta = 0.8$. Its feasible actions and costs:
+#
+# | state $s$ | feasible $a$ | $r(s, a)$ | after demand 1 / 2 the next state is |
+# |---|---|---|---|
+# | 0 | 2, 3, 4 | 6, 7, 8 | $a - 1$ / $a - 2$ |
+# | 1 | 1, 2, 3 | 6, 7, 8 | $a$ / $a - 1$ |
+# | 2 | 0, 1, 2 | 2, 7, 8 | $a + 1$ / $a$ |
+# | 3 | 0, 1 | 3, 8 | $a + 2$ / $a + 1$ |
+#
+# In Lab 02 you saw that the policy $(2, 1, 0, 0)$ costs $V = (30, 30, 26, 25.4)$ and that
+# looking one period ahead suggests $(4, 3, 0, 0)$ instead. This lab proves that
+# $(4, 3, 0, 0)$ is optimal.
+
+# %% [markdown]
+# ## 2 · Why a linear program finds $V^*$
+#
+# Write $T$ for the **Bellman operator**: for any function $V$ on the states,
+# $(TV)(s) = \min_{a \in A(s)} \big[ r(s, a) + \beta \sum_{s'} P(s' \mid s, a) V(s') \big]$.
+# The optimality equation says $V^* = TV^*$. Two facts about $T$ carry the whole argument:
+#
+# - **$T$ is monotone:** if $V \le W$ in every state, then $TV \le TW$ in every state (the
+#   probabilities and $\beta$ are non-negative, and a minimum of larger numbers is larger).
+# - **$T$ is a contraction:** for any $V$, the sequence $V, TV, T^2V, \dots$ converges to
+#   $V^*$ (value iteration, in a later lab, is exactly this sequence).
+#
+# **Step 1: a linear description.** Call $V$ a **sub-solution** when $V \le TV$ in every
+# state. A number is at most a minimum exactly when it is at most every term of the minimum,
+# so $V \le TV$ means
+#
+# $$
+# V(s) \;\le\; r(s, a) + \beta \sum_{s'} P(s' \mid s, a)\, V(s')
+# \qquad \text{for every state } s \text{ and every feasible action } a \in A(s).
+# $$
+#
+# These are **linear inequalities** in the unknowns $V(s)$, one per feasible pair $(s, a)$.
+#
+# **Step 2: every sub-solution lies below $V^*$.** If $V \le TV$, monotonicity gives
+# $TV \le T^2 V$, then $T^2 V \le T^3 V$, and so on:
+# $V \le TV \le T^2 V \le \dots \to V^*$. Hence $V \le V^*$ in every state.
+#
+# **Step 3: $V^*$ is a sub-solution**, since $V^* = TV^*$.
+#
+# So among all $V$ that satisfy the inequalities, $V^*$ is the largest **in every state at
+# once**. Whatever positive weights we give the states, $V^*$ maximises the weighted sum,
+# and it is the only maximiser (a sub-solution below $V^*$ everywhere and strictly below
+# somewhere has a smaller sum). The **primal LP** is therefore
+#
+# $$
+# \max_{V} \; \sum_{s \in S} V(s)
+# \quad \text{subject to} \quad
+# V(s) - \beta \sum_{s'} P(s' \mid s, a)\, V(s') \;\le\; r(s, a)
+# \quad \text{for all } s \in S,\ a \in A(s),
+# $$
+#
+# with **free** variables $V(s)$: values may be negative (costs can be negative, i.e.
+# rewards), so no bound $V(s) \ge 0$ belongs in the model.
+#
+# **Step 4: tight constraints give optimal actions.** At the optimum $V = V^*$, the
+# constraint of $(s, a)$ holds with equality, it is **tight**, exactly when $a$ attains the
+# minimum in the optimality equation, i.e. when $a$ is an optimal action in $s$. Every state
+# has at least one tight constraint; the others are **slack**. Section 4 reads the policy off
+# this way.
+#
+# ### 2.1 The course's LP, written out
+#
+# For the course's warehouse the LP has 4 variables and $3 + 3 + 3 + 2 = 11$ constraints
+# (all probabilities are $\frac12$):
+#
+# $$
+# \begin{aligned}
+# \max\;& V_0 + V_1 + V_2 + V_3 \quad \text{subject to} \\
+# s = 0:\;& V_0 \le 6 + 0.8\,(\tfrac12 V_0 + \tfrac12 V_1), \quad
+#           V_0 \le 7 + 0.8\,(\tfrac12 V_1 + \tfrac12 V_2), \quad
+#           V_0 \le 8 + 0.8\,(\tfrac12 V_2 + \tfrac12 V_3) \\
+# s = 1:\;& V_1 \le 6 + 0.8\,(\tfrac12 V_0 + \tfrac12 V_1), \quad
+#           V_1 \le 7 + 0.8\,(\tfrac12 V_1 + \tfrac12 V_2), \quad
+#           V_1 \le 8 + 0.8\,(\tfrac12 V_2 + \tfrac12 V_3) \\
+# s = 2:\;& V_2 \le 2 + 0.8\,(\tfrac12 V_0 + \tfrac12 V_1), \quad
+#           V_2 \le 7 + 0.8\,(\tfrac12 V_1 + \tfrac12 V_2), \quad
+#           V_2 \le 8 + 0.8\,(\tfrac12 V_2 + \tfrac12 V_3) \\
+# s = 3:\;& V_3 \le 3 + 0.8\,(\tfrac12 V_1 + \tfrac12 V_2), \quad
+#           V_3 \le 8 + 0.8\,(\tfrac12 V_2 + \tfrac12 V_3)
+# \end{aligned}
+# $$
+#
+# Each future term follows the last column of the table in section 1: in state 0, producing
+# $a = 3$ leaves 2 or 1 units, so that constraint's future term is
+# $\tfrac12 V_2 + \tfrac12 V_1$.
+
+# %% [markdown]
+# ### 2.2 gurobipy in five lines
+#
+# A gurobipy model holds variables, constraints and an objective. The read-only cell below
+# solves a small LP, $\max\ 3x + 2y$ subject to $x + y \le 4$, $x + 3y \le 9$, $x \le 3$,
+# $x, y \ge 0$, and shows every call this lab needs:
+#
+# | call | what it does |
+# |---|---|
+# | `model = gp.Model()` | an empty model |
+# | `model.Params.OutputFlag = 0` | no solver log (the setup cell already silenced all models) |
+# | `v = model.addVar(lb=-GRB.INFINITY)` | one **free** variable; the default is `lb=0`! |
+# | `v = model.addVars(4, lb=-GRB.INFINITY)` | four variables `v[0], ..., v[3]` |
+# | `model.addConstr(expression <= number)` | one linear constraint; returns it |
+# | `gp.quicksum(...)` | a fast `sum` for linear expressions |
+# | `model.setObjective(expression, GRB.MAXIMIZE)` | the objective and its direction |
+# | `model.optimize()` | solve |
+# | `model.Status == GRB.OPTIMAL` | did it find an optimum? |
+# | `v.X`, `constraint.Pi` | a variable's value, a constraint's dual value (after solving) |
+#
+# `constraint.Pi` is the constraint's **dual value** (shadow price): how much the optimal
+# objective would change per unit increase of the constraint's right-hand side. Section 5
+# gives it a meaning for MDPs.
+
+# %% nbgrader="locked" grade_id="gurobi_demo"
+demo = gp.Model()
+x = demo.addVar(name="x")  # lb=0 by default
+y = demo.addVar(name="y")
+first = demo.addConstr(x + y <= 4)
+second = demo.addConstr(x + 3 * y <= 9)
+third = demo.addConstr(x <= 3)
+demo.setObjective(3 * x + 2 * y, GRB.MAXIMIZE)
+demo.optimize()
+print("optimal:", demo.Status == GRB.OPTIMAL, "| objective", demo.ObjVal)
+print("x =", x.X, " y =", y.X)
+print("dual values (Pi):", [first.Pi, second.Pi, third.Pi])
+
+# %% [markdown]
+# The optimum is $x = 3$, $y = 1$ with objective 11. The first and third constraints are
+# tight, and their dual values say that one more unit of the first right-hand side would
+# raise the objective by 2, one more of the third by 1. The second constraint is slack
+# ($3 + 3 < 9$), so loosening it is worth nothing: its dual value is 0.
+#
+# ### Exercise 1 (autograded): the warehouse LP, constraint by constraint
+#
+# Write `warehouse_lp(capacity, setup_cost, unit_cost, holding_cost, demand_pmf, beta)` that
+# builds the primal LP of the warehouse with gurobipy, solves it and returns $V^*$ as a
+# numpy array of length $C + 1$. `demand_pmf` is a dictionary `{demand: probability}` (keys
+# in any order, every probability positive), like `{1: 0.5, 2: 0.5}`.
+#
+# - One variable per state, with `lb=-GRB.INFINITY`.
+# - One constraint per **feasible** pair $(s, a)$ (section 1), built from the model: the
+#   cost $r(s, a)$, and the future term $\beta \sum_d p_D(d)\, V(s + a - d)$. Infeasible
+#   actions get no constraint.
+# - Objective: maximise $\sum_s V(s)$.
+#
+# Check `model.Status == GRB.OPTIMAL` before you read the values: if the LP has no optimum
+# (an unbounded LP is the usual sign of a mistake in it), raise an error that says so.
+
+
+# %% nbgrader="answer" grade_id="warehouse_lp"
+def warehouse_lp(capacity, setup_cost, unit_cost, holding_cost, demand_pmf, beta):
+    """V* of the warehouse, from the primal LP written constraint by constraint."""
+    ### BEGIN SOLUTION
+    states = range(capacity + 1)
+    lp = gp.Model("warehouse")
+    lp.Params.OutputFlag = 0
+    V = lp.addVars(states, lb=-GRB.INFINITY, name="V")
+    for s in states:
+        lowest = max(0, max(demand_pmf) - s)  # meet the largest demand
+        highest = capacity + min(demand_pmf) - s  # fit after the smallest demand
+        for a in range(lowest, highest + 1):
+            cost = setup_cost * (a > 0) + unit_cost * a + holding_cost * s
+            future = gp.quicksum(p * V[s + a - d] for d, p in demand_pmf.items())
+            lp.addConstr(V[s] <= cost + beta * future, name=f"s{s}_a{a}")
+    lp.setObjective(V.sum(), GRB.MAXIMIZE)
+    lp.optimize()
+    if lp.Status != GRB.OPTIMAL:
+        raise RuntimeError(f"the LP has no optimal solution (status {lp.Status})")
+    return np.array([V[s].X for s in states])
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_warehouse_lp" points=2 title="Exercise 1: the warehouse LP"
+# Visible tests
+V = np.asarray(warehouse_lp(3, 4, 1, 1, {1: 0.5, 2: 0.5}, 0.8), dtype=float)
+assert V.shape == (4,), f"one value per state 0..3: expected shape (4,), got {V.shape}"
+assert np.allclose(V, [26.3265, 26.3265, 23.0612, 22.7551], atol=1e-4), (
+    f"course warehouse: V* should be about (26.3265, 26.3265, 23.0612, 22.7551), got {V}"
+)
+V = np.asarray(warehouse_lp(3, 4, 1, 1, {2: 0.5, 1: 0.5}, 0.0), dtype=float)
+assert np.allclose(V, [6, 6, 2, 3]), (
+    f"with beta = 0 only one period counts: V*(s) = min_a r(s, a) = (6, 6, 2, 3), got {V}"
+)
+V = np.asarray(warehouse_lp(2, 3, 1, 0, {1: 1.0}, 0.5), dtype=float)
+assert np.allclose(V, [20 / 3, 10 / 3, 5 / 3]), (
+    "capacity 2, setup 3, unit 1, no holding cost, demand always 1, beta 0.5: producing 2 "
+    f"units every other period gives V* = (20/3, 10/3, 5/3), got {V}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab03 import check_warehouse_lp
+
+check_warehouse_lp(warehouse_lp)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3 · The LP of any finite MDP
+#
+# The warehouse LP knew the model's formulas. A solver for any finite MDP takes the model as
+# arrays instead, as in Lab 02:
+#
+# - `R` of shape `(S, A)`: `R[s, a]` $= r(s, a)$ for a feasible pair, `np.inf` otherwise;
+# - `P` of shape `(S, A, S)`: `P[s, a]` is the row $P(\cdot \mid s, a)$, all zeros when $a$ is
+#   infeasible in $s$.
+#
+# The read-only cell below holds `warehouse_model`, which builds these arrays for any
+# warehouse (it is Lab 02's `build_model`), and two small models for the tests: `toy_R`,
+# `toy_P`, a two-state MDP whose costs can be negative, and `tie_R`, `tie_P`, a one-state MDP
+# in which two actions are equally good.
+
+
+# %% nbgrader="locked" grade_id="models"
+def warehouse_model(capacity, setup_cost, unit_cost, holding_cost, demand_pmf):
+    """(R, P) of the warehouse: R[s, a] (np.inf if infeasible) and P[s, a, s']."""
+    n_states = capacity + 1
+    n_actions = capacity + min(demand_pmf) + 1  # column a = produce a units
+    R = np.full((n_states, n_actions), np.inf)
+    P = np.zeros((n_states, n_actions, n_states))
+    for s in range(n_states):
+        for a in range(max(0, max(demand_pmf) - s), capacity + min(demand_pmf) - s + 1):
+            R[s, a] = setup_cost * (a > 0) + unit_cost * a + holding_cost * s
+            for d, p in demand_pmf.items():
+                P[s, a, s + a - d] += p
+    return R, P
+
+
+course_R, course_P = warehouse_model(3, 4, 1, 1, {1: 0.5, 2: 0.5})
+course_beta = 0.8
+
+# Two states; action 1 is infeasible in state 1. Staying in state 1 earns 2 per period.
+toy_R = np.array([[1.0, 0.0], [-2.0, np.inf]])
+toy_P = np.zeros((2, 2, 2))
+toy_P[0, 0] = [1.0, 0.0]  # state 0, action 0: stay in state 0
+toy_P[0, 1] = [0.0, 1.0]  # state 0, action 1: move to state 1
+toy_P[1, 0] = [0.0, 1.0]  # state 1, action 0: stay in state 1
+
+# One state, three actions that all stay there; actions 0 and 1 cost the same.
+tie_R = np.array([[1.0, 1.0, 2.0]])
+tie_P = np.ones((1, 3, 1))
+
+print("course warehouse: R =")
+print(course_R)
+
+
+# %% [markdown]
+# ### Exercise 2 (autograded): an LP solver for any finite MDP
+#
+# Write `solve_mdp_lp(R, P, beta)` that solves the primal LP of the MDP given by the arrays
+# and returns the pair `(V, x)`:
+#
+# - `V`: the optimal values, a numpy array of length $S$;
+# - `x`: a numpy array of the same shape as `R` that holds the **dual value** (`Pi`) of the
+#   constraint of each feasible pair $(s, a)$, and 0 for infeasible pairs.
+#
+# Write each constraint as $V(s) - \beta \sum_{s'} P(s' \mid s, a)\, V(s') \le r(s, a)$: in a
+# maximisation, Gurobi's dual values of `<=` constraints are then $\ge 0$. (If you write a
+# constraint the other way round, with `>=`, its `Pi` comes out with the opposite sign, and
+# you must flip it.) Loops over the pairs with `addConstr` are fine; so is gurobipy's matrix
+# interface (`model.addMVar`, `model.addConstr(A @ v <= b)`), if you know it. Only feasible
+# pairs (finite `R[s, a]`) get a constraint, and check the status as in Exercise 1.
+#
+# The first test cell checks `V`, the second one `x`.
+
+
+# %% nbgrader="answer" grade_id="solve_mdp_lp"
+def solve_mdp_lp(R, P, beta):
+    """Primal LP of a finite MDP: (V*, x) with x[s, a] the dual value of constraint (s, a)."""
+    ### BEGIN SOLUTION
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    n_states = R.shape[0]
+    lp = gp.Model("mdp")
+    lp.Params.OutputFlag = 0
+    V = lp.addVars(n_states, lb=-GRB.INFINITY, name="V")
+    constraints = {}
+    for s, a in zip(*np.nonzero(np.isfinite(R)), strict=True):
+        future = gp.quicksum(P[s, a, t] * V[t] for t in range(n_states) if P[s, a, t] > 0)
+        constraints[s, a] = lp.addConstr(V[s] - beta * future <= R[s, a])
+    lp.setObjective(V.sum(), GRB.MAXIMIZE)
+    lp.optimize()
+    if lp.Status != GRB.OPTIMAL:
+        raise RuntimeError(f"the LP has no optimal solution (status {lp.Status})")
+    x = np.zeros(R.shape)
+    for (s, a), constraint in constraints.items():
+        x[s, a] = constraint.Pi
+    return np.array([V[s].X for s in range(n_states)]), x
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_solve_mdp_lp_values" points=2 title="Exercise 2a: LP values"
+# Visible tests
+V, x = solve_mdp_lp(course_R, course_P, course_beta)
+V = np.asarray(V, dtype=float)
+assert V.shape == (4,), f"one value per state: expected shape (4,), got {V.shape}"
+assert np.allclose(V, [1290 / 49, 1290 / 49, 1130 / 49, 1115 / 49]), (
+    f"course warehouse: V* = (26.3265, 26.3265, 23.0612, 22.7551), got {V}"
+)
+V, x = solve_mdp_lp(toy_R, toy_P, 0.5)
+assert np.allclose(np.asarray(V, dtype=float), [-2, -4]), (
+    "toy model, beta 0.5: moving to state 1 and staying there earns 2 per period, so "
+    f"V* = (0 + 0.5 * (-4), -2 / (1 - 0.5)) = (-2, -4); got {V}. Values may be negative: "
+    "are your variables free (lb=-GRB.INFINITY)?"
+)
+V, x = solve_mdp_lp(tie_R, tie_P, 0.5)
+assert np.allclose(np.asarray(V, dtype=float), [2]), f"tie model: V* = 1 / (1 - 0.5) = 2, got {V}"
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab03 import check_solve_mdp_lp_values
+
+check_solve_mdp_lp_values(solve_mdp_lp)
+### END HIDDEN TESTS
+
+# %% nbgrader="tests" grade_id="test_solve_mdp_lp_duals" points=1 title="Exercise 2b: LP dual values"
+# Visible tests
+V, x = solve_mdp_lp(course_R, course_P, course_beta)
+x = np.asarray(x, dtype=float)
+assert x.shape == course_R.shape, f"x has the shape of R, {course_R.shape}; got {x.shape}"
+assert np.all(x[np.isinf(course_R)] == 0), "infeasible pairs have no constraint: x = 0 there"
+assert np.all(x >= -1e-9), (
+    "the dual values of the <= constraints are >= 0; did you write a constraint with >= and "
+    "keep its Pi unchanged?"
+)
+expected_x = np.zeros((4, 5))
+expected_x[[0, 1, 2, 3], [4, 3, 0, 0]] = [175 / 49, 265 / 49, 45 / 7, 225 / 49]
+assert np.allclose(x, expected_x), (
+    "course warehouse: only the four tight constraints have a positive dual value, "
+    f"x[0, 4] = 3.5714, x[1, 3] = 5.4082, x[2, 0] = 6.4286, x[3, 0] = 4.5918; got\n{x}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab03 import check_solve_mdp_lp_duals
+
+check_solve_mdp_lp_duals(solve_mdp_lp)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Question 1 (written)
+#
+# We want the *smallest* expected cost, yet the LP *maximises* $\sum_s V(s)$. In three to
+# five sentences: what goes wrong if you minimise $\sum_s V(s)$ over the same constraints
+# (think of $V = -c$ in every state, for a large number $c$), and why does maximising give the
+# smallest cost? Would maximising $\sum_s w(s) V(s)$ with other positive weights $w(s)$
+# change the answer?
+
+# %% [markdown] nbgrader="written" grade_id="why_maximise" points=1 title="Question 1: why the LP maximises"
+# ### BEGIN SOLUTION
+# The constraints only say V ≤ TV; they bound V from above, not from below. The constant
+# V = −c satisfies every constraint as soon as −c(1 − β) ≤ r(s, a) for all pairs, so
+# minimising ΣV can drive the values to −∞: the LP is unbounded and says nothing. Every
+# feasible V is a lower bound on V* (V ≤ TV ≤ T²V ≤ … → V*), so each V(s) can be at most
+# V*(s), and V* itself is feasible; the largest feasible V, which is what maximising finds, is
+# therefore V*, the smallest expected cost. Because V* is the largest in every state at
+# once, any positive weights w(s) give the same unique optimum V* (only the objective value
+# changes); with zero weights the LP could leave some V(s) below V*.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## 4 · Reading the policy off the tight constraints
+#
+# By Step 4 of section 2, an action is optimal exactly when its constraint is tight at
+# $V^*$. The **slack** of the constraint of a feasible pair $(s, a)$ at a value function $V$ is
+#
+# $$
+# \text{slack}(s, a) \;=\; r(s, a) + \beta \sum_{s'} P(s' \mid s, a)\, V(s') - V(s)
+# \;\;\ge 0 \text{ at a feasible } V .
+# $$
+#
+# A solver computes in floating point, so a tight constraint has a slack of about $10^{-12}$,
+# rarely exactly 0: call a constraint tight when its slack is at most a small tolerance.
+#
+# ### Exercise 3 (autograded): the optimal actions
+#
+# Write `policy_from_lp(R, P, beta, V, tol=1e-6)` that returns a numpy array of $S$ whole
+# numbers: for every state, an action column whose constraint is tight at `V`, i.e. whose
+# slack is at most `tol`. Infeasible pairs are never chosen. When several actions of a state
+# are tight, take the **smallest** one (the grader accepts any optimal action where several
+# are optimal). `V` is an optimal value function, e.g. the one your LP returns.
+
+
+# %% nbgrader="answer" grade_id="policy_from_lp"
+def policy_from_lp(R, P, beta, V, tol=1e-6):
+    """For every state, the smallest action whose LP constraint is tight at V."""
+    ### BEGIN SOLUTION
+    R, P, V = (np.asarray(z, dtype=float) for z in (R, P, V))
+    policy = np.zeros(R.shape[0], dtype=int)
+    for s in range(R.shape[0]):
+        feasible = np.flatnonzero(np.isfinite(R[s]))
+        slack = R[s, feasible] + beta * P[s, feasible] @ V - V[s]
+        tight = feasible[slack <= tol]
+        # V from a solver is optimal up to rounding, so some action is tight; if V were
+        # not optimal, fall back on the action with the smallest slack.
+        policy[s] = tight[0] if tight.size else feasible[np.argmin(slack)]
+    return policy
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_policy_from_lp" points=2 title="Exercise 3: policy from tight constraints"
+# Visible tests
+exact_V = np.array([1290, 1290, 1130, 1115]) / 49
+policy = [int(a) for a in policy_from_lp(course_R, course_P, course_beta, exact_V)]
+assert policy == [4, 3, 0, 0], f"course warehouse: the optimal policy is (4, 3, 0, 0), got {policy}"
+noisy_V = exact_V + np.array([3e-10, -2e-10, 1e-10, -4e-10])  # what a solver may return
+policy = [int(a) for a in policy_from_lp(course_R, course_P, course_beta, noisy_V)]
+assert policy == [4, 3, 0, 0], (
+    f"values a solver returns are exact only up to rounding; compare slacks with tol, got {policy}"
+)
+policy = [int(a) for a in policy_from_lp(toy_R, toy_P, 0.5, [-2.0, -4.0], tol=1e-8)]
+assert policy == [1, 0], (
+    f"toy model: move to state 1 (action 1), then stay (action 0); got {policy}"
+)
+policy = [int(a) for a in policy_from_lp(tie_R, tie_P, 0.5, [2.0])]
+assert policy[0] in (0, 1), f"tie model: actions 0 and 1 are both optimal, got {policy}"
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab03 import check_policy_from_lp
+
+check_policy_from_lp(policy_from_lp)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### The course's warehouse, solved
+#
+# The read-only cells below solve the course's LP with your functions and draw the result.
+# On the left, $V^*$ per state with the optimal production written above each bar. On the
+# right, the slack of every constraint: grey cells are infeasible pairs, and the outlined
+# cells with slack 0 are the tight constraints, one per state here, which spell out the
+# optimal policy $(4, 3, 0, 0)$. Notice how expensive the slack actions are in states 2 and
+# 3: producing there means paying a setup for stock that is already on hand.
+
+
+# %% nbgrader="locked" grade_id="plot_helpers"
+def slack_table(R, P, beta, V):
+    """slack(s, a) = r(s, a) + beta * sum_s' P(s'|s, a) V(s') - V(s); nan where infeasible."""
+    R, P, V = (np.asarray(z, dtype=float) for z in (R, P, V))
+    feasible = np.isfinite(R)
+    return np.where(feasible, np.where(feasible, R, 0.0) + beta * P @ V - V[:, None], np.nan)
+
+
+def plot_lp_solution(R, P, beta, V, policy, title="", tol=1e-6):
+    """V* per state with the chosen actions, and the slack of every LP constraint."""
+    V = np.asarray(V, dtype=float)
+    slack = slack_table(R, P, beta, V)
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [4, max(4, slack.shape[1])]}
+    )
+    states = np.arange(V.size)
+    left.bar(states, V, color="tab:blue")
+    for s in states:
+        left.text(
+            s, V[s], f"{V[s]:.4g}\nproduce {int(policy[s])}", ha="center", va="bottom", fontsize=8
+        )
+    left.set_ylim(min(0.0, V.min() * 1.2), max(0.0, V.max() * 1.25) + 1e-9)
+    left.set(
+        xticks=states,
+        xlabel="starting inventory s",
+        ylabel="$V^*(s)$",
+        title=f"optimal values and policy {title}",
+    )
+    colours = plt.get_cmap("Oranges").copy()
+    colours.set_bad("0.85")
+    image = right.imshow(np.ma.masked_invalid(slack), cmap=colours)
+    for (s, a), value in np.ndenumerate(slack):
+        if np.isnan(value):
+            right.text(a, s, "-", ha="center", va="center", fontsize=8, color="0.4")
+            continue
+        tight = abs(value) <= tol
+        right.text(
+            a,
+            s,
+            "tight" if tight else f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            fontweight="bold" if tight else "normal",
+            color="white" if image.norm(value) > 0.6 else "black",  # dark cells, light text
+        )
+        if tight:
+            right.add_patch(
+                plt.Rectangle(
+                    (a - 0.5, s - 0.5), 1, 1, fill=False, edgecolor="tab:blue", linewidth=2.5
+                )
+            )
+    right.set(
+        xticks=range(slack.shape[1]),
+        yticks=states,
+        xlabel="action a (units produced)",
+        ylabel="state s",
+        title="slack of each constraint (outlined: tight)",
+    )
+    fig.colorbar(image, ax=right, label="slack")
+    fig.tight_layout()
+    plt.show()
+
+
+# %% nbgrader="locked" grade_id="plot_course"
+V, x = solve_mdp_lp(course_R, course_P, course_beta)
+policy = policy_from_lp(course_R, course_P, course_beta, V)
+print("V* =", np.round(np.asarray(V, dtype=float), 4))
+print("optimal policy:", [int(a) for a in policy])
+plot_lp_solution(course_R, course_P, course_beta, V, policy, title="(course warehouse)")
+
+# %% [markdown]
+# ## 5 · The dual LP: discounted state-action frequencies
+#
+# Every LP has a **dual**. Take the primal with positive weights $\alpha(s)$ in the
+# objective, $\max \sum_s \alpha(s) V(s)$. Give each primal constraint $(s, a)$ a multiplier
+# $x(s, a) \ge 0$ and each free variable $V(s')$ an equality; the LP dual is
+#
+# $$
+# \min_{x \ge 0} \; \sum_{s, a} r(s, a)\, x(s, a)
+# \quad \text{subject to} \quad
+# \sum_{a \in A(s')} x(s', a) \;-\; \beta \sum_{s} \sum_{a \in A(s)} P(s' \mid s, a)\, x(s, a)
+# \;=\; \alpha(s') \quad \text{for every } s' ,
+# $$
+#
+# with one variable for each **feasible** pair and one equality for each state.
+#
+# **What $x$ means.** Start the warehouse in a random state drawn with probabilities
+# $\alpha$ (if the weights sum to 1) and follow a policy $\pi$. Then
+#
+# $$
+# x(s, a) \;=\; \sum_{t=0}^{\infty} \beta^t \Pr(s_t = s,\ a_t = a)
+# $$
+#
+# is the **discounted number of periods** spent in $s$ taking action $a$, and it satisfies the
+# constraint above: the discounted visits to $s'$ (left) are the visits of period 0,
+# $\alpha(s')$, plus $\beta$ times the visits that arrive in $s'$ from one period earlier. Its
+# objective, $\sum r x$, is the expected discounted cost $\sum_s \alpha(s) V_\pi(s)$. So the
+# dual picks the cheapest way to spend discounted time in the states, and **strong duality**
+# says its optimum equals the primal's:
+#
+# $$
+# \min_x \sum_{s, a} r(s, a)\, x(s, a) \;=\; \sum_s \alpha(s)\, V^*(s) .
+# $$
+#
+# A simplex solver returns a vertex, and at a vertex of the dual each state has exactly one
+# action with $x(s, a) > 0$: a deterministic policy, and an optimal one. The policy is read
+# from $x$ as the action with the **largest** $x(s, a)$ in each state. With $\alpha \equiv 1$
+# the dual optimum is the vector of dual values (`Pi`) that your `solve_mdp_lp` returned.
+#
+# ### Exercise 4 (autograded): the dual LP
+#
+# Write `solve_dual_lp(R, P, beta, alpha)` that builds and solves the dual LP with gurobipy
+# and returns the pair `(x, policy)`:
+#
+# - `x`: a numpy array of the shape of `R` with the optimal $x(s, a)$ of every feasible pair
+#   and 0 for infeasible pairs (they get no variable: an `inf` cost cannot enter a model);
+# - `policy`: a numpy array of $S$ whole numbers, in each state the action with the largest
+#   $x(s, a)$ (the smallest such action if there is a tie).
+#
+# `alpha` is a list or array of $S$ positive weights. The first test cell checks `x`, the
+# second the policy.
+
+
+# %% nbgrader="answer" grade_id="solve_dual_lp"
+def solve_dual_lp(R, P, beta, alpha):
+    """Dual LP: optimal discounted state-action frequencies x[s, a] and the policy from x."""
+    ### BEGIN SOLUTION
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    alpha = np.asarray(alpha, dtype=float)
+    n_states = R.shape[0]
+    pairs = list(zip(*np.nonzero(np.isfinite(R)), strict=True))
+    lp = gp.Model("dual")
+    lp.Params.OutputFlag = 0
+    x = lp.addVars(pairs, lb=0.0, name="x")
+    for target in range(n_states):
+        out_flow = gp.quicksum(x[s, a] for s, a in pairs if s == target)
+        in_flow = gp.quicksum(P[s, a, target] * x[s, a] for s, a in pairs if P[s, a, target] > 0)
+        lp.addConstr(out_flow - beta * in_flow == alpha[target], name=f"balance{target}")
+    lp.setObjective(gp.quicksum(R[s, a] * x[s, a] for s, a in pairs), GRB.MINIMIZE)
+    lp.optimize()
+    if lp.Status != GRB.OPTIMAL:
+        raise RuntimeError(f"the dual LP has no optimal solution (status {lp.Status})")
+    frequencies = np.zeros(R.shape)
+    for s, a in pairs:
+        frequencies[s, a] = x[s, a].X
+    masked = np.where(np.isfinite(R), frequencies, -1.0)  # never pick an infeasible pair
+    return frequencies, np.argmax(masked, axis=1)
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_dual_frequencies" points=2 title="Exercise 4a: dual frequencies"
+# Visible tests
+x, policy = solve_dual_lp(course_R, course_P, course_beta, np.ones(4))
+x = np.asarray(x, dtype=float)
+assert x.shape == course_R.shape, f"x has the shape of R, {course_R.shape}; got {x.shape}"
+assert np.all(x >= -1e-9) and np.all(x[np.isinf(course_R)] == 0), (
+    "x >= 0, and x = 0 at infeasible pairs"
+)
+assert np.isclose(x.sum(), 4 / (1 - 0.8)), (
+    f"with alpha = 1 the frequencies add up to sum(alpha) / (1 - beta) = 20, got {x.sum():.4f}"
+)
+exact_V = np.array([1290, 1290, 1130, 1115]) / 49
+assert np.isclose(
+    np.sum(x[np.isfinite(course_R)] * course_R[np.isfinite(course_R)]), exact_V.sum()
+), "strong duality: sum r * x should equal sum V* = 98.4694"
+assert np.allclose(x[[0, 1, 2, 3], [4, 3, 0, 0]], [175 / 49, 265 / 49, 45 / 7, 225 / 49]), (
+    "with alpha = 1, x is the vector of dual values of the primal: "
+    f"x[0, 4], x[1, 3], x[2, 0], x[3, 0] = 3.5714, 5.4082, 6.4286, 4.5918; got\n{x}"
+)
+alpha = [0.4, 0.3, 0.2, 0.1]
+x, policy = solve_dual_lp(course_R, course_P, course_beta, alpha)
+x = np.asarray(x, dtype=float)
+cost = np.sum(x[np.isfinite(course_R)] * course_R[np.isfinite(course_R)])
+assert np.isclose(cost, np.dot(alpha, exact_V)), (
+    f"alpha = {alpha}: sum r * x should equal alpha . V* = {np.dot(alpha, exact_V):.4f}, got "
+    f"{cost:.4f}; is alpha the right-hand side of the balance equations?"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab03 import check_dual_frequencies
+
+check_dual_frequencies(solve_dual_lp)
+### END HIDDEN TESTS
+
+# %% nbgrader="tests" grade_id="test_dual_policy" points=1 title="Exercise 4b: policy from the dual"
+# Visible tests
+x, policy = solve_dual_lp(course_R, course_P, course_beta, np.ones(4))
+policy = [int(a) for a in policy]
+assert policy == [4, 3, 0, 0], f"course warehouse: the optimal policy is (4, 3, 0, 0), got {policy}"
+x, policy = solve_dual_lp(toy_R, toy_P, 0.5, [1.0, 2.0])
+assert [int(a) for a in policy] == [1, 0], f"toy model: the optimal policy is (1, 0), got {policy}"
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab03 import check_dual_policy
+
+check_dual_policy(solve_dual_lp)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Both LPs side by side
+#
+# The read-only cell below solves the course's warehouse both ways and draws the primal's
+# dual values next to the dual's frequencies (with $\alpha \equiv 1$): they agree, and both
+# are positive only on the tight pairs. It also checks strong duality with other weights.
+# In state 2, $x(2, 0) \approx 6.43$: out of the $4 / (1 - 0.8) = 20$ discounted periods that
+# four warehouses, one starting in each state, spend in total, about 6.43 are spent with two
+# units on hand and no production.
+
+# %% nbgrader="locked" grade_id="plot_dual"
+V, primal_x = solve_mdp_lp(course_R, course_P, course_beta)
+V = np.asarray(V, dtype=float)
+dual_x, dual_policy = solve_dual_lp(course_R, course_P, course_beta, np.ones(4))
+feasible = np.isfinite(course_R)
+pairs = np.argwhere(feasible)
+labels = [f"({s},{a})" for s, a in pairs]
+fig, ax = plt.subplots(figsize=(10, 3.5))
+positions = np.arange(len(pairs))
+ax.bar(
+    positions - 0.2,
+    np.asarray(primal_x, dtype=float)[feasible],
+    width=0.4,
+    label="primal: dual values Pi of the constraints",
+)
+ax.bar(
+    positions + 0.2,
+    np.asarray(dual_x, dtype=float)[feasible],
+    width=0.4,
+    label="dual: frequencies x(s, a), alpha = 1",
+)
+ax.set(xticks=positions, xlabel="feasible pair (s, a)", ylabel="discounted periods")
+ax.set_xticklabels(labels)
+ax.set_title("the primal's dual values are the dual's optimal frequencies")
+ax.legend()
+fig.tight_layout()
+plt.show()
+print("policy from the dual:", [int(a) for a in dual_policy])
+for alpha in ([1, 1, 1, 1], [1, 0.01, 0.01, 0.01], [0.1, 0.2, 0.3, 0.4]):
+    alpha = np.asarray(alpha, dtype=float)
+    x_alpha, _ = solve_dual_lp(course_R, course_P, course_beta, alpha)
+    cost = np.sum(np.asarray(x_alpha, dtype=float)[feasible] * course_R[feasible])
+    print(f"alpha = {alpha.tolist()}: sum r x = {cost:.4f}, alpha . V* = {alpha @ V:.4f}")
+
+# %% [markdown]
+# ### Question 2 (written)
+#
+# In three to five sentences: what does $x(s, a)$ mean (say it for the course's warehouse,
+# e.g. for $x(0, 4) \approx 3.57$ with $\alpha \equiv 1$), and why is $x(s, a) = 0$ for every
+# action that is not optimal? The same numbers are the dual values of the primal's
+# constraints: what happens to $\sum_s V^*(s)$ if the cost $r(0, 4)$ rises by a small amount
+# $\delta$?
+
+# %% [markdown] nbgrader="written" grade_id="dual_meaning" points=1 title="Question 2: what the dual variables mean"
+# ### BEGIN SOLUTION
+# x(s, a) is the expected discounted number of periods in which the system is in state s
+# and takes action a, Σ_t β^t Pr(s_t = s, a_t = a), when it starts from the weights α and
+# follows the optimal policy; with α ≡ 1 it adds this up over four warehouses, one starting
+# in each state: x(0, 4) ≈ 3.57 of their 20 discounted periods are spent empty and
+# producing 4 units. A non-optimal action is never used by the optimal policy, so it is
+# visited zero times; equivalently, by complementary slackness a slack primal constraint has
+# dual value 0. As a dual value, x(0, 4) is the sensitivity of the primal objective to the
+# right-hand side r(0, 4): raising r(0, 4) by a small δ raises Σ_s V*(s) by about 3.57 δ (each
+# of the 3.57 discounted uses pays δ more), as long as (4, 3, 0, 0) stays optimal.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## 6 · Explore: how the optimal policy responds to the costs
+#
+# The read-only cell below builds a warehouse (demand 1 or 2, unit cost 1) from the sliders
+# and solves it with **your** `solve_mdp_lp` and `policy_from_lp` every time you release a
+# slider. Some things to try:
+#
+# - set the setup cost to 0: production no longer needs to be bundled, and the policy
+#   produces just enough;
+# - raise the holding cost: stock becomes expensive and the warehouse fills up less;
+# - lower $\beta$: the future counts less, and an expensive setup now to save setups later
+#   stops paying off;
+# - a larger capacity: how far up does the optimal policy fill the warehouse?
+#
+# (The explorer is not graded. If the sliders do not show, run the cell again; in an
+# exported notebook the explorer shows no output.)
+
+
+# %% nbgrader="locked" grade_id="explorer"
+def explore(beta=0.8, setup_cost=4.0, holding_cost=1.0, capacity=3):
+    R, P = warehouse_model(capacity, setup_cost, 1.0, holding_cost, {1: 0.5, 2: 0.5})
+    try:
+        V, _ = solve_mdp_lp(R, P, beta)
+        policy = policy_from_lp(R, P, beta, V)
+    except NotImplementedError:
+        print("Finish Exercises 2 and 3 first: the explorer solves the LP with your functions.")
+        return
+    V = np.asarray(V, dtype=float)
+    states = np.arange(capacity + 1)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.bar(states, V, color="tab:blue", label="$V^*(s)$")
+    for s in states:
+        ax.text(
+            s, V[s], f"{V[s]:.2f}\nproduce {int(policy[s])}", ha="center", va="bottom", fontsize=8
+        )
+    ax.set_ylim(0, V.max() * 1.3 + 1e-9)
+    ax.set(
+        xticks=states,
+        xlabel="starting inventory s",
+        ylabel="optimal expected cost",
+        title=f"beta = {beta:.2f}, setup {setup_cost:g}, holding {holding_cost:g}, "
+        f"capacity {capacity}: policy {[int(a) for a in policy]}",
+    )
+    fig.tight_layout()
+    plt.show()
+
+
+explorer = widgets.interactive(
+    explore,
+    beta=widgets.FloatSlider(
+        value=0.8, min=0.5, max=0.98, step=0.01, description="beta", continuous_update=False
+    ),
+    setup_cost=widgets.FloatSlider(
+        value=4.0, min=0.0, max=20.0, step=0.5, description="setup cost", continuous_update=False
+    ),
+    holding_cost=widgets.FloatSlider(
+        value=1.0, min=0.0, max=5.0, step=0.25, description="holding cost", continuous_update=False
+    ),
+    capacity=widgets.IntSlider(
+        value=3, min=1, max=8, description="capacity", continuous_update=False
+    ),
+)
+display(explorer)
+
+# %% [markdown]
+# ## Summary
+#
+# - A function $V$ with $V \le TV$ (the **Bellman inequalities**, one linear inequality per
+#   feasible pair) lies below $V^*$ in every state, and $V^*$ satisfies them. So $V^*$ is the
+#   unique optimum of $\max \sum_s V(s)$ subject to
+#   $V(s) - \beta \sum_{s'} P(s' \mid s, a) V(s') \le r(s, a)$, with free variables; any
+#   positive weights give the same optimum, and minimising would be unbounded.
+# - The constraints that are **tight** at $V^*$ are exactly the optimal actions; read them off
+#   with a tolerance, since solvers round.
+# - The **dual LP** minimises $\sum r x$ over discounted state-action frequencies $x \ge 0$
+#   that balance visits, $\sum_a x(s', a) - \beta \sum_{s, a} P(s' \mid s, a) x(s, a) =
+#   \alpha(s')$. Its optimum is $\sum_s \alpha(s) V^*(s)$, its positive entries mark an
+#   optimal policy, and with $\alpha \equiv 1$ it equals the primal's dual values.
+# - For the course's warehouse: $V^* \approx (26.3265, 26.3265, 23.0612, 22.7551)$ and the
+#   optimal policy is $(4, 3, 0, 0)$: an empty or nearly empty warehouse fills up to 4 units
+#   before demand, so that one setup serves about three units of demand.
+#
+# Next: **policy iteration** reaches the same policy without an LP solver, by alternating the
+# exact evaluation of Lab 02 with one-step improvements.

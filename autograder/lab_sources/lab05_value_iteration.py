@@ -1,0 +1,755 @@
+# %% [markdown]
+# {{colab_badge}}
+#
+# # Lab 05 · Value iteration: the Bellman operator as a contraction
+#
+# Labs 03 and 04 solved the warehouse exactly: as a linear program, and by policy
+# iteration, which solves a linear system for every policy it tries. **Value iteration** does
+# neither. It takes any guess of the values, applies the Bellman optimality equation to it as
+# if it were an assignment, and repeats. Each repetition (a **sweep**) is cheap, and the
+# guesses approach the optimal values geometrically fast, at a rate set by the discount
+# factor $\beta$. The price is that value iteration never arrives: it needs a rule that says
+# when its answer is good enough.
+#
+# **Learning goals.** After this lab you can
+# 1. define the Bellman optimality operator $T$ and a greedy policy, and compute one sweep
+#    $V \mapsto TV$ for any finite MDP stored as arrays, with infeasible actions as infinite
+#    costs;
+# 2. explain why $T$ is a contraction with modulus $\beta$ in the sup norm, and what follows
+#    from it: a unique fixed point $V^*$ and the geometric bound
+#    $\|V_k - V^*\|_\infty \le \beta^k \|V_0 - V^*\|_\infty$;
+# 3. implement value iteration with a fixed number of sweeps and with the $\varepsilon$-optimal
+#    stopping rule, and state what the rule guarantees;
+# 4. read a convergence plot on a log scale, and predict how the number of sweeps grows as
+#    $\beta$ approaches 1.
+#
+# **Points.**
+#
+# {{points_table}}
+#
+# Autograded parts are checked by the visible tests here and by hidden tests that call your
+# functions on other models (warehouses with other capacities, costs, demand distributions
+# and discount factors, and random MDPs). Written parts are read by your instructor.
+
+# %% [markdown]
+# This lab needs numpy, matplotlib and ipywidgets, which every Colab runtime has; it installs
+# nothing. Run the next (read-only) cell first. Besides the imports it defines `time_limit`,
+# a small helper that section 3 explains.
+
+# %% nbgrader="locked" grade_id="setup"
+import contextlib
+import signal
+import sys
+import threading
+from functools import lru_cache
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+
+IN_COLAB = "google.colab" in sys.modules
+print(
+    "Running in", "Google Colab" if IN_COLAB else "Jupyter", "with Python", sys.version.split()[0]
+)
+print("numpy", np.__version__, "| ipywidgets", widgets.__version__)
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Raise TimeoutError in the code inside the `with` block after `seconds` seconds."""
+    usable = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if not usable:  # e.g. on Windows: no limit
+        yield
+        return
+
+    def stop(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: does your loop ever stop?")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# %% [markdown]
+# ## 1 · The warehouse as two arrays
+#
+# A reminder of the model that runs through the series. The warehouse holds at most
+# $C = 3$ units.
+#
+# - **State** $s \in \{0, 1, \dots, C\}$: the inventory at the **start** of a period.
+# - **Action** $a$: the number of units produced in the period. Demand $D$ is 1 or 2 units,
+#   each with probability $\tfrac12$, and must always be met, while the ending inventory
+#   $s + a - D$ may never exceed $C$. So $a$ is **feasible** in $s$ when
+#   $s + a \ge 2$ and $s + a - 1 \le 3$: the set $A(s)$ is $\{2, 3, 4\}$, $\{1, 2, 3\}$,
+#   $\{0, 1, 2\}$ and $\{0, 1\}$ for $s = 0, 1, 2, 3$.
+# - **Cost** of a period: a setup cost $K = 4$ if $a > 0$, plus $c = 1$ per unit produced,
+#   plus a holding cost $h = 1$ per unit of the **starting** inventory:
+#   $r(s, a) = K\,[a > 0] + c\,a + h\,s$. (Some texts charge holding on the ending
+#   inventory; the course's published numbers charge the starting inventory.)
+# - **Transition**: the next state is $s' = s + a - D$, so
+#   $P(s' \mid s, a) = \Pr(D = s + a - s')$.
+# - **Discount factor** $\beta = 0.8$; we minimise the expected discounted cost.
+#
+# As in Lab 02, the model is stored as two numpy arrays whose action columns are the
+# production quantities $a = 0, 1, \dots, C + d_{\min}$:
+#
+# - `R[s, a]` $= r(s, a)$ if $a \in A(s)$, and `np.inf` if $a$ is infeasible in $s$;
+# - `P[s, a, s']` $= P(s' \mid s, a)$ if $a \in A(s)$, and a row of zeros otherwise.
+#
+# The read-only cell below builds both arrays for any capacity, costs and demand
+# distribution, so that this lab does not depend on your Lab 02 code. Everything you write
+# in this lab works on **any** pair of arrays of this form, not only on the warehouse.
+
+
+# %% nbgrader="locked" grade_id="warehouse_arrays"
+def warehouse_arrays(capacity=3, setup_cost=4, unit_cost=1, holding_cost=1, demand_pmf=None):
+    """Return (R, P) of the warehouse: R[s, a] (np.inf if infeasible) and P[s, a, s']."""
+    if demand_pmf is None:
+        demand_pmf = {1: 0.5, 2: 0.5}
+    d_min, d_max = min(demand_pmf), max(demand_pmf)
+    n_states, n_actions = capacity + 1, capacity + d_min + 1
+    R = np.full((n_states, n_actions), np.inf)
+    P = np.zeros((n_states, n_actions, n_states))
+    for s in range(n_states):
+        for a in range(n_actions):
+            if s + a < d_max or s + a - d_min > capacity:
+                continue  # some demand would go unmet, or the warehouse could overflow
+            R[s, a] = setup_cost * (a > 0) + unit_cost * a + holding_cost * s
+            for d, probability in demand_pmf.items():
+                P[s, a, s + a - d] += probability
+    return R, P
+
+
+R, P = warehouse_arrays()
+BETA = 0.8
+print("R[s, a] (rows: s = 0..3, columns: a = 0..4):")
+print(R)
+print("P[0, 2] =", P[0, 2], "  (from s = 0 produce 2: 1 unit left or none, each w.p. 1/2)")
+
+# %% [markdown]
+# ## 2 · The Bellman optimality operator
+#
+# For a vector of values $V = (V(s))_{s \in S}$, the **Q-value** of a feasible pair is what it
+# costs to take action $a$ in state $s$ now and to be charged $V$ from the next period on:
+#
+# $$
+# Q_V(s, a) \;=\; r(s, a) + \beta \sum_{s'} P(s' \mid s, a)\, V(s').
+# $$
+#
+# The **Bellman optimality operator** $T$ maps $V$ to the vector of the best Q-values, and a
+# policy is **greedy** for $V$ when it attains them:
+#
+# $$
+# (TV)(s) \;=\; \min_{a \in A(s)} Q_V(s, a), \qquad
+# \pi_V(s) \in \operatorname*{arg\,min}_{a \in A(s)} Q_V(s, a).
+# $$
+#
+# The optimal values are exactly the solution of the optimality equation $V^* = TV^*$: $V^*$
+# is a **fixed point** of $T$. Policy iteration used $T$ only through its greedy policy;
+# value iteration uses the operator itself.
+#
+# ### Why $T$ is a contraction
+#
+# Take two value vectors $U$ and $V$ and a state $s$. Let $a$ be greedy for $V$ in $s$. Then
+#
+# $$
+# (TU)(s) \le Q_U(s, a) = Q_V(s, a) + \beta \sum_{s'} P(s' \mid s, a)\,\big(U(s') - V(s')\big)
+# \le (TV)(s) + \beta\, \|U - V\|_\infty ,
+# $$
+#
+# because the probabilities $P(s' \mid s, a)$ add up to 1. Swapping $U$ and $V$ gives the
+# other direction, so, with $\|X\|_\infty = \max_s |X(s)|$ (the **sup norm**),
+#
+# $$
+# \|TU - TV\|_\infty \;\le\; \beta\, \|U - V\|_\infty .
+# $$
+#
+# $T$ brings any two vectors closer by at least the factor $\beta < 1$: it is a
+# **contraction with modulus $\beta$**. Banach's fixed-point theorem then says that $T$ has
+# exactly one fixed point, $V^*$, and that the sequence $V_{k+1} = TV_k$ reaches it from any
+# start $V_0$, since
+#
+# $$
+# \|V_k - V^*\|_\infty = \|TV_{k-1} - TV^*\|_\infty \le \beta\, \|V_{k-1} - V^*\|_\infty
+# \le \dots \le \beta^k\, \|V_0 - V^*\|_\infty .
+# $$
+#
+# That sequence is **value iteration**. The error shrinks at least geometrically: each sweep
+# removes at least a fraction $1 - \beta$ of it.
+#
+# ### Exercise 1 (autograded): one Bellman sweep
+#
+# Write `bellman_update(R, P, beta, V)` that returns the pair `(V_new, policy)`:
+#
+# - `V_new`, a float array of length $S$ with `V_new[s]` $= (TV)(s)$, the smallest Q-value
+#   over the **feasible** actions of $s$ (those with a finite `R[s, a]`);
+# - `policy`, an integer array of length $S$ with a greedy action `policy[s]` (a column of
+#   `R`) for every state. Among several minimising actions, take the **smallest**; the
+#   grader accepts any greedy action, but the rule makes your answers reproducible.
+#
+# `R` has shape $(S, A)$ with `np.inf` at infeasible pairs, `P` has shape $(S, A, S)$ with
+# zero rows at infeasible pairs, `V` has length $S$ and $0 \le \beta < 1$. Every state has at
+# least one feasible action. Do not change `V` in place.
+#
+# *Hints.* A loop over states and actions is perfectly fine. If you prefer numpy: `P @ V`
+# multiplies the last axis of `P` with `V` and has shape $(S, A)$; an infeasible pair then
+# gets `np.inf + beta * 0.0 = np.inf`, which no minimum picks. `np.min` and `np.argmin`
+# along `axis=1` do the rest, and `np.argmin` returns the first (smallest) minimiser. Never
+# multiply `np.inf` by zero: that gives `nan` and a warning.
+
+
+# %% nbgrader="answer" grade_id="bellman_update"
+def bellman_update(R, P, beta, V):
+    """Return (TV, greedy policy): min over feasible actions of R + beta * P V, per state."""
+    ### BEGIN SOLUTION
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    Q = R + beta * (P @ np.asarray(V, dtype=float))  # inf stays inf at infeasible pairs
+    policy = np.argmin(Q, axis=1)  # the first minimiser: the smallest action among ties
+    return Q[np.arange(Q.shape[0]), policy], policy
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_bellman_update" points=2 title="Exercise 1: one Bellman sweep"
+# Visible tests
+V_new, policy = bellman_update(R, P, BETA, np.zeros(4))
+V_new, policy = np.asarray(V_new, dtype=float), np.asarray(policy)
+assert V_new.shape == (4,) and policy.shape == (4,), (
+    f"one value and one action per state: expected shapes (4,) and (4,), got "
+    f"{V_new.shape} and {policy.shape}"
+)
+assert np.allclose(V_new, [6, 6, 2, 3]), (
+    "T applied to V = 0 gives the cheapest feasible one-period cost of every state, "
+    f"(6, 6, 2, 3); got {V_new}. Lower values come from infeasible actions, higher ones "
+    "from a maximum instead of a minimum."
+)
+assert policy.tolist() == [2, 1, 0, 0], (
+    f"with V = 0 the greedy policy produces as little as allowed, (2, 1, 0, 0); got {policy}"
+)
+V_new, policy = bellman_update(R, P, BETA, np.array([30.0, 30.0, 26.0, 25.4]))
+assert np.allclose(V_new, [28.56, 28.56, 26, 25.4]), (
+    "T applied to the values (30, 30, 26, 25.4) of the policy (2, 1, 0, 0) should give "
+    f"(28.56, 28.56, 26, 25.4); got {V_new}. Check the discount and the sum over s'."
+)
+assert np.asarray(policy).tolist() == [4, 3, 0, 0], (
+    "the policy greedy for (30, 30, 26, 25.4) is (4, 3, 0, 0), the improvement that "
+    f"policy iteration finds; got {policy}"
+)
+V_star = np.array([1290, 1290, 1130, 1115]) / 49  # the optimal values of the course
+V_new, policy = bellman_update(R, P, BETA, V_star)
+assert np.allclose(V_new, V_star), f"V* is a fixed point: T V* = V*; got {V_new}"
+assert np.asarray(policy).tolist() == [4, 3, 0, 0], f"greedy for V*: (4, 3, 0, 0); got {policy}"
+V_new, policy = bellman_update(R, P, 0.0, V_star)
+assert np.allclose(V_new, [6, 6, 2, 3]), (
+    f"with beta = 0 the values V do not matter: T V = (6, 6, 2, 3); got {V_new}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab05 import check_bellman_update
+
+check_bellman_update(bellman_update)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Run the next cell: it applies one sweep to the values $(30, 30, 26, 25.4)$ of the policy
+# $(2, 1, 0, 0)$ and prints the Q-values. The greedy policy for them, $(4, 3, 0, 0)$, is the
+# improvement step of policy iteration. Value iteration does not stop to evaluate that
+# policy; it simply carries on from the new values.
+
+# %% nbgrader="locked" grade_id="one_sweep_demo"
+V_pi = np.array([30.0, 30.0, 26.0, 25.4])
+Q = R + BETA * (P @ V_pi)
+V_new, policy = bellman_update(R, P, BETA, V_pi)
+print("Q(s, a) for a =   ", "".join(f"{a:8d}" for a in range(Q.shape[1])), "   (TV)(s)  greedy a")
+for s in range(Q.shape[0]):
+    row = "".join(f"{q:8.2f}" if np.isfinite(q) else "       -" for q in Q[s])
+    print(f"  s = {s}           ", row, f"{V_new[s]:9.2f} {int(policy[s]):7d}")
+
+# %% [markdown]
+# ## 3 · Value iteration and when to stop it
+#
+# Value iteration starts from $V_0$ (zeros unless said otherwise) and sweeps:
+# $V_{k+1} = TV_k$ for $k = 0, 1, 2, \dots$. Every sweep is a **Jacobi** sweep: all of
+# $V_{k+1}$ is computed from $V_k$, and only then does $V_{k+1}$ replace $V_k$. (Overwriting
+# $V(s)$ state by state, so that later states already see new values, is a different
+# method, Gauss–Seidel value iteration; it is not what is asked here.)
+#
+# We cannot observe the error $\|V_k - V^*\|_\infty$, since $V^*$ is what we are looking for.
+# We can observe the change of one sweep, $\|V_{k+1} - V_k\|_\infty$, and the contraction
+# ties the two together. The **$\varepsilon$-optimal stopping rule** stops at the first $k$
+# with
+#
+# $$
+# \|V_{k+1} - V_k\|_\infty \;<\; \varepsilon\, \frac{1 - \beta}{2\beta}
+# $$
+#
+# and returns $V_{k+1}$ together with the policy $\pi$ that is greedy for $V_{k+1}$. It
+# guarantees $\|V_{k+1} - V^*\|_\infty < \varepsilon / 2$ and
+# $\|V_\pi - V^*\|_\infty < \varepsilon$: the values are within $\varepsilon/2$ of the optimal
+# ones and the policy is **$\varepsilon$-optimal**, in every state. (Question 1 asks you why.)
+# When $\beta = 0$ the threshold is $+\infty$: $TV$ does not depend on $V$, so one sweep is
+# already exact, and the rule stops after it.
+#
+# ### Exercise 2 (autograded): value iteration
+#
+# Write `value_iteration(R, P, beta, n_sweeps=None, epsilon=None, V0=None)`. The arguments
+# `R`, `P` and `beta` are as in Exercise 1; exactly one of `n_sweeps` and `epsilon` is given.
+#
+# - Start from `V0` (a vector of length $S$), or from zeros when `V0` is `None`. Do not
+#   change the array `V0` in place.
+# - With `n_sweeps` (a whole number $\ge 0$): do exactly `n_sweeps` sweeps.
+# - With `epsilon` ($> 0$): sweep until the stopping rule above holds, that is, stop after the
+#   first sweep whose change $\|V_{k+1} - V_k\|_\infty$ is strictly below
+#   $\varepsilon (1 - \beta) / (2\beta)$ (after one sweep when $\beta = 0$).
+#
+# Return a tuple `(V, policy, sweeps, history)`:
+#
+# - `V`, the values after the last sweep, $V_K$ (so $V_0$ when no sweep is done);
+# - `policy`, the policy greedy for **that** `V` (smallest action among ties). Careful: the
+#   policy that comes out of the sweep producing $V_K$ is greedy for $V_{K-1}$, not for
+#   $V_K$; one more call of `bellman_update` on $V_K$ gives the right one;
+# - `sweeps`, the number $K$ of sweeps done;
+# - `history`, the $K$ changes $\|V_{k+1} - V_k\|_\infty$ for $k = 0, \dots, K-1$, in order
+#   (a list or an array; empty when $K = 0$).
+#
+# Use your `bellman_update`.
+
+
+# %% nbgrader="answer" grade_id="value_iteration"
+def value_iteration(R, P, beta, n_sweeps=None, epsilon=None, V0=None):
+    """Jacobi value iteration: n_sweeps sweeps, or until the epsilon-optimal rule holds.
+
+    Returns (V, policy greedy for V, number of sweeps, history of sup-norm changes).
+    """
+    ### BEGIN SOLUTION
+    V = np.zeros(np.shape(R)[0]) if V0 is None else np.array(V0, dtype=float)  # a copy
+    threshold = None
+    if epsilon is not None:
+        threshold = np.inf if beta == 0 else epsilon * (1 - beta) / (2 * beta)
+    history = []
+    while n_sweeps is None or len(history) < n_sweeps:
+        V_next, _ = bellman_update(R, P, beta, V)
+        history.append(float(np.max(np.abs(V_next - V))))
+        V = V_next
+        if threshold is not None and history[-1] < threshold:
+            break
+    _, policy = bellman_update(R, P, beta, V)  # greedy for the values returned
+    return V, policy, len(history), history
+    ### END SOLUTION
+
+
+# %% [markdown]
+# A loop that never ends would make the tests below wait forever, so they run your function
+# under a time limit, with the helper `time_limit` from the setup cell: it stops the code
+# inside a `with time_limit(seconds):` block with a `TimeoutError` once the time is up (on
+# systems that allow it, such as Colab and Linux). The read-only cells that draw plots with
+# your functions use it too.
+
+# %% nbgrader="tests" grade_id="test_value_iteration_sweeps" points=2 title="Exercise 2a: a fixed number of sweeps"
+# Visible tests
+with time_limit(10):
+    V, policy, sweeps, history = value_iteration(R, P, BETA, n_sweeps=0)
+assert sweeps == 0 and len(history) == 0, "n_sweeps=0: no sweep, an empty history"
+assert np.allclose(V, 0) and np.asarray(policy).tolist() == [2, 1, 0, 0], (
+    "n_sweeps=0 returns V0 = 0 and the policy greedy for it, (2, 1, 0, 0)"
+)
+with time_limit(10):
+    V, policy, sweeps, history = value_iteration(R, P, BETA, n_sweeps=3)
+assert sweeps == 3, f"n_sweeps=3 should report 3 sweeps, not {sweeps}"
+assert len(history) == 3, f"3 sweeps: the history holds 3 changes, not {len(history)}"
+assert np.allclose(V, [13.2, 13.2, 10, 9.72]), (
+    "from V0 = 0, three Jacobi sweeps give (6, 6, 2, 3), (10, 10, 6.8, 6.2) and "
+    f"(13.2, 13.2, 10, 9.72); got {V}"
+)
+assert np.asarray(policy).tolist() == [4, 3, 0, 0], (
+    f"the policy greedy for V_3 is (4, 3, 0, 0); got {policy}"
+)
+assert np.allclose(history, [6, 4.8, 3.52]), (
+    f"the changes ||V_1 - V_0||, ||V_2 - V_1||, ||V_3 - V_2|| are (6, 4.8, 3.52); got {history}"
+)
+V0 = np.full(4, 100.0)
+with time_limit(10):
+    V, policy, sweeps, history = value_iteration(R, P, BETA, n_sweeps=1, V0=V0)
+assert np.allclose(V0, 100), "value_iteration must not change the array V0 it is given"
+assert np.allclose(V, [86, 86, 82, 83]), (
+    f"one sweep from V0 = (100, 100, 100, 100) gives (86, 86, 82, 83); got {V}"
+)
+assert np.allclose(history, [18]), (
+    f"from V0 = 100 the values fall: the change is max |V_1 - V_0| = 18; got {history}"
+)
+with time_limit(10):
+    V, policy, sweeps, history = value_iteration(R, P, BETA, n_sweeps=100)
+assert sweeps == 100 and len(history) == 100, "100 sweeps, 100 changes in the history"
+assert np.allclose(V, [26.3265, 26.3265, 23.0612, 22.7551], atol=1e-4), (
+    f"after 100 sweeps from 0 the values are V* = (26.3265, 26.3265, 23.0612, 22.7551); got {V}"
+)
+assert np.asarray(policy).tolist() == [4, 3, 0, 0], (
+    f"the optimal policy is (4, 3, 0, 0); got {policy}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab05 import check_value_iteration_sweeps
+
+check_value_iteration_sweeps(value_iteration, bellman_update)
+### END HIDDEN TESTS
+
+# %% nbgrader="tests" grade_id="test_value_iteration_epsilon" points=2 title="Exercise 2b: the ε-optimal stopping rule"
+# Visible tests
+V_star = np.array([1290, 1290, 1130, 1115]) / 49
+for epsilon, expected_sweeps in [(1e-6, 80), (1e-2, 39)]:
+    with time_limit(10):
+        V, policy, sweeps, history = value_iteration(R, P, BETA, epsilon=epsilon)
+    threshold = epsilon * (1 - BETA) / (2 * BETA)
+    assert len(history) == sweeps, (
+        f"the history holds one change per sweep: {len(history)} changes, but {sweeps} sweeps "
+        "reported"
+    )
+    assert sweeps == expected_sweeps, (
+        f"epsilon={epsilon}: the rule stops after {expected_sweeps} sweeps, not {sweeps}. "
+        f"Stop at the first change below epsilon * (1 - beta) / (2 * beta) = {threshold:.3g}."
+    )
+    assert history[-1] < threshold <= history[-2], "stop at the FIRST change below the threshold"
+    assert np.max(np.abs(np.asarray(V) - V_star)) < epsilon / 2, "V is within epsilon/2 of V*"
+    assert np.asarray(policy).tolist() == [4, 3, 0, 0], (
+        f"the policy should be (4, 3, 0, 0), not {policy}"
+    )
+with time_limit(10):
+    V, policy, sweeps, history = value_iteration(R, P, BETA, epsilon=1e-3, V0=np.full(4, 100.0))
+assert sweeps == 54, (
+    f"from V0 = 100 with epsilon=1e-3 the rule stops after 54 sweeps, not {sweeps}: the values "
+    "fall here, so measure the change with an absolute value"
+)
+with time_limit(10):
+    V, policy, sweeps, history = value_iteration(R, P, 0.0, epsilon=1e-6)
+assert sweeps == 1 and np.allclose(V, [6, 6, 2, 3]), (
+    f"with beta = 0 the threshold is +inf: one sweep, V = (6, 6, 2, 3); got {sweeps} sweep(s)"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab05 import check_value_iteration_epsilon
+
+check_value_iteration_epsilon(value_iteration, bellman_update)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### The course's warehouse, solved a third time
+#
+# Run the next cell. From $V_0 = 0$, 100 sweeps land on
+# $V^* \approx (26.3265, 26.3265, 23.0612, 22.7551)$, exactly $(1290, 1290, 1130, 1115)/49$
+# to many digits, and on the policy $(4, 3, 0, 0)$: produce 4 units when the warehouse is
+# empty, 3 when it holds one unit (4 on hand either way), nothing otherwise. These are the
+# same values and the same policy as the linear program (Lab 03) and policy iteration
+# (Lab 04) found. The table shows the first sweeps: the greedy policy is already optimal
+# after one sweep, long before the values are.
+
+# %% nbgrader="locked" grade_id="hundred_sweeps"
+with time_limit(20):
+    V, policy, sweeps, history = value_iteration(R, P, BETA, n_sweeps=100)
+print("after", sweeps, "sweeps: V =", np.round(np.asarray(V, dtype=float), 4))
+print("policy greedy for V:", [int(a) for a in policy])
+print("V* = (1290, 1290, 1130, 1115) / 49 =", np.round(np.array([1290, 1290, 1130, 1115]) / 49, 4))
+print()
+print("  k   V_k(0)   V_k(1)   V_k(2)   V_k(3)   greedy for V_k   ||V_k - V_(k-1)||")
+V_k = np.zeros(4)
+for k in range(9):
+    if k > 0:
+        V_k, _ = bellman_update(R, P, BETA, V_k)
+    _, greedy_k = bellman_update(R, P, BETA, V_k)
+    change = f"{history[k - 1]:10.4f}" if k > 0 else "         -"
+    values = "".join(f"{v:9.4f}" for v in V_k)
+    print(f"{k:3d}{values}   {[int(a) for a in greedy_k]!s:16} {change}")
+
+# %% [markdown]
+# ## 4 · Watching the error shrink
+#
+# How fast does value iteration approach $V^*$ in practice, compared with the guarantee
+# $\|V_k - V^*\|_\infty \le \beta^k \|V_0 - V^*\|_\infty$? On a log scale a geometric
+# sequence is a straight line with slope $\log \beta$, so the plot below uses a logarithmic
+# vertical axis. To know the error we need $V^*$ itself: the read-only cell computes it
+# exactly, as the value of the policy your value iteration returns, by solving
+# $(I - \beta P_\pi) V = r_\pi$ as in Lab 02. (If your policy is optimal, that is $V^*$.)
+#
+# The left panel shows the error and the bound; the right panel shows what value iteration
+# can actually see, the change of each sweep, against the threshold
+# $\varepsilon(1-\beta)/(2\beta)$ of the stopping rule for $\varepsilon = 10^{-6}$. The dotted
+# vertical line marks the sweep where the rule stops.
+
+
+# %% nbgrader="locked" grade_id="convergence_helpers"
+def exact_policy_values(R, P, beta, policy):
+    """V_pi from (I - beta P_pi) V = r_pi, for the policy choosing column policy[s]."""
+    states = np.arange(np.shape(R)[0])
+    chosen = np.asarray(policy, dtype=int)
+    r_pi = np.asarray(R, dtype=float)[states, chosen]
+    P_pi = np.asarray(P, dtype=float)[states, chosen]
+    return np.linalg.solve(np.eye(states.size) - beta * P_pi, r_pi)
+
+
+def optimal_values(R, P, beta):
+    """V* and an optimal policy: the exact value of the policy value iteration returns."""
+    with time_limit(10):
+        _, policy, _, _ = value_iteration(R, P, beta, epsilon=1e-9)
+    policy = [int(a) for a in policy]
+    return exact_policy_values(R, P, beta, policy), policy
+
+
+def sweep_values(R, P, beta, n, V0):
+    """The iterates V_0, V_1, ..., V_n as the rows of an array."""
+    iterates = [np.asarray(V0, dtype=float)]
+    for _ in range(n):
+        iterates.append(np.asarray(bellman_update(R, P, beta, iterates[-1])[0], dtype=float))
+    return np.array(iterates)
+
+
+def plot_convergence(R, P, beta, epsilon, V0, axes):
+    """Error and bound (left axes) and changes with the threshold (right axes)."""
+    V_opt, _ = optimal_values(R, P, beta)
+    with time_limit(10):
+        _, _, stop, _ = value_iteration(R, P, beta, epsilon=epsilon, V0=V0)
+    n = stop + 10
+    iterates = sweep_values(R, P, beta, n, V0)
+    k = np.arange(n + 1)
+    error = np.max(np.abs(iterates - V_opt), axis=1)
+    left, right = axes
+    left.semilogy(
+        k,
+        beta**k * error[0],
+        "-",
+        color="tab:orange",
+        linewidth=6,
+        alpha=0.35,
+        label=r"bound $\beta^k \|V_0 - V^*\|_\infty$",
+    )
+    left.semilogy(
+        k, error, "o-", markersize=3, color="tab:blue", label=r"error $\|V_k - V^*\|_\infty$"
+    )
+    left.axhline(epsilon / 2, color="grey", linewidth=1, label=r"$\varepsilon / 2$")
+    changes = np.max(np.abs(np.diff(iterates, axis=0)), axis=1)
+    right.semilogy(
+        k[1:],
+        changes,
+        "o-",
+        markersize=3,
+        color="tab:green",
+        label=r"change $\|V_k - V_{k-1}\|_\infty$",
+    )
+    threshold = epsilon * (1 - beta) / (2 * beta)
+    right.axhline(
+        threshold, color="grey", linewidth=1, label=r"threshold $\varepsilon(1-\beta)/(2\beta)$"
+    )
+    for ax in axes:
+        ax.axvline(stop, color="black", linestyle=":", label=f"rule stops: sweep {stop}")
+        ax.set_xlabel("sweep k")
+        ax.legend(fontsize=8)
+    left.set_title(rf"$\beta = {beta}$: distance to $V^*$")
+    right.set_title(rf"$\beta = {beta}$: what value iteration sees")
+
+
+# %% nbgrader="locked" grade_id="plot_convergence"
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+plot_convergence(R, P, BETA, 1e-6, np.zeros(4), axes)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Three things to see. The error is a straight line on the log scale, parallel to the bound
+# and just below it: on this warehouse the error shrinks by almost exactly the factor
+# $\beta = 0.8$ per sweep, so the guarantee is nearly tight. The change of a sweep falls at
+# the same rate, so the stopping rule, which only sees the changes, stops at a predictable
+# sweep. And when it stops, the error has just dropped below $\varepsilon / 2$: the rule
+# asks for no more sweeps than its guarantee needs here.
+#
+# ## 5 · What the discount factor changes
+#
+# The read-only cell below runs your value iteration with $\varepsilon = 10^{-6}$ on the
+# course's warehouse for several discount factors, prints the sweeps, the values and the
+# policy, and plots the number of sweeps against $\beta$.
+
+# %% nbgrader="locked" grade_id="beta_table"
+betas = [0.0, 0.5, 0.8, 0.9, 0.95, 0.99]
+needed = []
+print(" beta  sweeps   V(0)       V(1)       V(2)       V(3)      policy")
+with time_limit(30):
+    for beta in betas:
+        V, policy, sweeps, _ = value_iteration(R, P, beta, epsilon=1e-6)
+        needed.append(sweeps)
+        values = "".join(f"{v:11.4f}" for v in np.asarray(V, dtype=float))
+        print(f"{beta:5.2f} {sweeps:7d} {values}   {[int(a) for a in policy]}")
+
+fig, ax = plt.subplots(figsize=(6.5, 4))
+ax.semilogy(betas[1:], needed[1:], "o-", label=r"sweeps for $\varepsilon = 10^{-6}$")
+ax.set_xlabel(r"discount factor $\beta$")
+ax.set_ylabel("sweeps (log scale)")
+ax.set_title("value iteration on the course's warehouse")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# Look at the three columns of the table.
+#
+# - **Sweeps.** From 25 sweeps at $\beta = 0.5$ to about 2,000 at $\beta = 0.99$: the
+#   error shrinks by the factor $\beta$ per sweep, and $\beta^k$ becomes small only after
+#   about $1/(1-\beta)$ sweeps. Question 2 asks you to make this precise.
+# - **Values.** They grow like $1/(1-\beta)$: a warehouse that pays a few units per period
+#   forever pays about $c/(1-\beta)$ in discounted terms, 5 periods' worth at $\beta = 0.8$
+#   and 100 at $\beta = 0.99$.
+# - **Policy.** With a short memory ($\beta < 1/2$) the warehouse produces as little as it
+#   may, $(2, 1, 0, 0)$, and pays the setup cost in every period once its stock is below 2.
+#   A far-sighted warehouse ($\beta > 1/2$) fills up, $(4, 3, 0, 0)$, and pays the setup
+#   cost less often. At exactly $\beta = 1/2$ the two policies cost the same, so the row
+#   $\beta = 0.5$ may show either, depending on rounding in the last digits.
+#
+# ## 6 · Explore: sweep by sweep
+#
+# The explorer below runs value iteration on the course's warehouse. Move **sweep k** to
+# step through $V_0, V_1, V_2, \dots$: the bars are $V_k(s)$, the black marks $V^*(s)$, and
+# the number above each bar is the action greedy for $V_k$ (green when it is optimal, red
+# when it is not). The right panel shows the error $\|V_k - V^*\|_\infty$ on a log scale.
+# Change $\beta$ and the starting values and watch how many sweeps it takes before the
+# bars reach the marks. Try $\beta = 0.99$, and try starting above $V^*$. The explorer uses
+# your `bellman_update` and `value_iteration` and is not graded.
+
+# %% nbgrader="locked" grade_id="explorer"
+MAX_SWEEPS = 120
+STARTS = {"V0 = 0": "zeros", "V0 = 40 everywhere": "high", "V0 random in [0, 40)": "random"}
+
+
+def start_values(start, n_states):
+    if start == "high":
+        return np.full(n_states, 40.0)
+    if start == "random":
+        return np.random.default_rng(5).uniform(0, 40, size=n_states)
+    return np.zeros(n_states)
+
+
+@lru_cache(maxsize=64)
+def explorer_run(beta, start):
+    """Iterates, greedy policies, V* and an optimal policy for one (beta, start): computed
+    once, so that moving the sweep slider only redraws."""
+    V_opt, optimal_policy = optimal_values(R, P, beta)
+    iterates = sweep_values(R, P, beta, MAX_SWEEPS, start_values(start, R.shape[0]))
+    greedy = [np.asarray(bellman_update(R, P, beta, V)[1]) for V in iterates]
+    return iterates, greedy, V_opt, optimal_policy
+
+
+def show_sweep(beta, start, k):
+    iterates, greedy, V_opt, optimal_policy = explorer_run(round(beta, 2), start)
+    states = np.arange(len(V_opt))
+    errors = np.maximum(np.max(np.abs(iterates - V_opt), axis=1), 1e-16)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    left.bar(states, iterates[k], color="tab:blue", alpha=0.7, label=r"$V_k(s)$")
+    left.plot(states, V_opt, "k_", markersize=30, markeredgewidth=3, label=r"$V^*(s)$")
+    top = max(iterates[k].max(), V_opt.max())
+    for s in states:
+        good = int(greedy[k][s]) == optimal_policy[s]
+        left.text(
+            s,
+            max(iterates[k][s], V_opt[s]) + 0.03 * top,
+            f"a = {int(greedy[k][s])}",
+            ha="center",
+            color="tab:green" if good else "tab:red",
+            fontsize=10,
+        )
+    left.set_ylim(min(0, iterates[k].min()), 1.35 * top)
+    left.set_xticks(states)
+    left.set_xlabel("starting inventory s")
+    left.set_title(f"sweep k = {k}: values and greedy actions")
+    left.legend(loc="upper center", ncol=2, fontsize=8)
+    right.semilogy(errors, color="tab:blue", label=r"$\|V_k - V^*\|_\infty$")
+    bound = np.maximum(beta ** np.arange(MAX_SWEEPS + 1) * errors[0], 1e-16)
+    right.semilogy(bound, "--", color="tab:orange", label=r"$\beta^k \|V_0 - V^*\|_\infty$")
+    right.plot([k], [errors[k]], "o", color="tab:red")
+    right.set_ylim(1e-12, 10 * errors.max())
+    right.set_xlabel("sweep k")
+    right.set_title(f"error after {k} sweeps: {errors[k]:.2e}")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    plt.show()
+
+
+beta_slider = widgets.FloatSlider(
+    value=0.8,
+    min=0.0,
+    max=0.99,
+    step=0.01,
+    description="β",
+    continuous_update=False,
+    readout_format=".2f",
+)
+start_menu = widgets.Dropdown(options=list(STARTS.items()), value="zeros", description="start")
+sweep_slider = widgets.IntSlider(
+    value=0,
+    min=0,
+    max=MAX_SWEEPS,
+    step=1,
+    description="sweep k",
+    continuous_update=True,
+    layout=widgets.Layout(width="60%"),
+)
+shown = widgets.interactive_output(
+    show_sweep, {"beta": beta_slider, "start": start_menu, "k": sweep_slider}
+)
+display(widgets.VBox([widgets.HBox([beta_slider, start_menu]), sweep_slider, shown]))
+
+# %% [markdown]
+# ## 7 · Questions (written)
+#
+# Answer each question in a few sentences in the cell below it.
+#
+# **Question 1.** Why does the stopping rule compare the change $\|V_{k+1} - V_k\|_\infty$
+# with $\varepsilon(1-\beta)/(2\beta)$ and not with $\varepsilon$ itself? Use the contraction
+# to show that $\|V_{k+1} - V^*\|_\infty \le \frac{\beta}{1-\beta} \|V_{k+1} - V_k\|_\infty$,
+# and say what the factor 2 is for.
+
+# %% [markdown] nbgrader="written" grade_id="why_threshold" points=1 title="Question 1: the stopping threshold"
+# ### BEGIN SOLUTION
+# A small change between two sweeps does not by itself mean a small error: when β is close
+# to 1, V_k can creep towards V* in tiny steps while still being far from it. The contraction
+# turns the observable change into a bound on the error. By the triangle inequality and
+# T V* = V*,
+# ‖V_{k+1} − V*‖ ≤ ‖T V_{k+1} − T V_k‖ + ‖T V_{k+1} − T V*‖ ≤ β‖V_{k+1} − V_k‖ + β‖V_{k+1} − V*‖,
+# so (1 − β)‖V_{k+1} − V*‖ ≤ β‖V_{k+1} − V_k‖. If the change is below ε(1 − β)/(2β), the
+# error of V_{k+1} is below ε/2. The factor 2 leaves the other half of ε for the policy: for
+# π greedy for V_{k+1}, the same argument with T_π (T_π V_{k+1} = T V_{k+1}) gives
+# ‖V_π − V_{k+1}‖ ≤ β/(1 − β)‖V_{k+1} − V_k‖ < ε/2, so ‖V_π − V*‖ < ε/2 + ε/2 = ε: the
+# returned policy is ε-optimal. Comparing the change with ε itself would only bound the error
+# by εβ/(1 − β), e.g. 99ε for β = 0.99.
+# ### END SOLUTION
+
+# %% [markdown]
+# **Question 2.** What does a discount factor close to 1 do to the number of sweeps? Use
+# the bound $\|V_{k+1} - V_k\|_\infty \le \beta^k \|V_1 - V_0\|_\infty$ to estimate the number of
+# sweeps the rule needs, say how it grows as $\beta \to 1$, and compare with the table of
+# section 5.
+
+# %% [markdown] nbgrader="written" grade_id="beta_near_one" points=1 title="Question 2: β close to 1"
+# ### BEGIN SOLUTION
+# The changes shrink at least like β^k d_1 with d_1 = ‖V_1 − V_0‖ (6 on the warehouse from
+# V_0 = 0, whatever β), so the rule has fired once β^k d_1 < ε(1 − β)/(2β), that is after
+# about K ≈ [ln(2β d_1/ε) + ln(1/(1 − β))] / ln(1/β) sweeps. As β → 1, ln(1/β) ≈ 1 − β, so
+# K grows like (ln(2 d_1/ε) + ln(1/(1 − β))) / (1 − β): essentially like 1/(1 − β), and a
+# little faster, because the threshold itself shrinks with 1 − β. For ε = 1e-6 the estimate
+# gives about 79 sweeps at β = 0.8 and 2,080 at β = 0.99, close to the table (80 and 2,060;
+# 25, 175 and 373 for β = 0.5, 0.9, 0.95): going from 0.9 to 0.99 costs more than ten times
+# as many sweeps. Far-sighted problems are the slow ones for value iteration; there policy
+# iteration, whose number of steps barely depends on β, or faster variants (Gauss–Seidel,
+# modified policy iteration) pay off.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Summary
+#
+# - The Bellman optimality operator $(TV)(s) = \min_{a \in A(s)} \big[r(s, a) + \beta
+#   \sum_{s'} P(s' \mid s, a) V(s')\big]$ is a contraction with modulus $\beta$ in the sup
+#   norm; its unique fixed point is $V^*$.
+# - Value iteration $V_{k+1} = TV_k$ converges from any start, with
+#   $\|V_k - V^*\|_\infty \le \beta^k \|V_0 - V^*\|_\infty$; on the course's warehouse the
+#   bound is nearly tight.
+# - The $\varepsilon$-optimal rule stops at the first sweep whose change is below
+#   $\varepsilon(1-\beta)/(2\beta)$; then $V_{k+1}$ is within $\varepsilon/2$ of $V^*$ and
+#   the greedy policy is $\varepsilon$-optimal.
+# - From $V_0 = 0$, 100 sweeps give $V^* \approx (26.3265, 26.3265, 23.0612, 22.7551)$ and
+#   the policy $(4, 3, 0, 0)$, as the linear program and policy iteration do.
+# - The number of sweeps grows roughly like $1/(1-\beta)$: value iteration is fast for a
+#   short-sighted decision maker and slow for a far-sighted one.
