@@ -29,13 +29,12 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
 from quantecon.markov import DiscreteDP
 
 import mdplab
 from mdplab import FiniteMDP, SolverFallbackWarning, warehouse
-from mdplab.bellman import Sweeper, uniform_width
+from mdplab.bellman import Sweeper, default_threads, uniform_width
 
 VI_TARGET = 0.6
 PI_TARGET = 1.0
@@ -136,7 +135,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(
-        f"machine: {os.cpu_count()} CPUs, numba threads {numba.get_num_threads()}, "
+        f"machine: {os.cpu_count()} CPUs, sweep threads {default_threads()}, "
         f"load average {os.getloadavg()[0]:.2f} (other processes skew the timings)"
     )
     start = time.perf_counter()
@@ -161,10 +160,8 @@ def main() -> None:
     sweeper.sweep(v, new_v, pairs, mdp.discount)
     v[:] = new_v
     sweep_s, _ = best_time(lambda: sweeper.sweep(v, new_v, pairs, mdp.discount), 300)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    single_s, _ = best_time(lambda: Sweeper(mdp).sweep(v, new_v, pairs, mdp.discount), 100)
-    numba.set_num_threads(threads)
+    single = Sweeper(mdp, threads=1)
+    single_s, _ = best_time(lambda: single.sweep(v, new_v, pairs, mdp.discount), 100)
     width = uniform_width(mdp)
     print(f"copy bandwidth (np.copyto, 512 MB, read + write): {bandwidth / 1e9:.1f} GB/s")
     with_ptr = sweep_bytes(mdp, with_indptr=True)

@@ -6,6 +6,8 @@ must match the numpy reference; value iteration must keep its epsilon guarantee.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from mdplab import (
     FiniteMDP,
     backward_induction,
+    bellman,
     bellman_update,
     evaluate,
     greedy,
@@ -24,7 +27,7 @@ from mdplab import (
     value_iteration,
     warehouse,
 )
-from mdplab.bellman import Sweeper, kernels, reference_sweep, uniform_width, work_blocks
+from mdplab.bellman import Sweeper, kernels, reference_sweep, uniform_width
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -185,7 +188,8 @@ def test_uniform_width_path_is_bit_identical_to_csr_path(mdp, seed):
         out_v = np.empty(mdp.n_states)
         out_pairs = np.empty(mdp.n_states, dtype=np.int64)
         kernels().bellman_sweep(
-            work_blocks(mdp),
+            0,
+            mdp.n_states,
             mdp.state_ptr,
             layout,
             p.indices,
@@ -201,6 +205,29 @@ def test_uniform_width_path_is_bit_identical_to_csr_path(mdp, seed):
         outputs.append((out_v, out_pairs))
     np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
     np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
+
+
+@SETTINGS
+@given(random_mdps(max_states=12, max_actions=6), st.integers(2, 5), st.integers(0, 2**32 - 1))
+def test_threaded_sweep_matches_single_block(mdp, threads, seed):
+    v = np.random.default_rng(seed).uniform(-50, 50, mdp.n_states)
+    expected_v, expected_pairs = reference_sweep(mdp, v, mdp.discount)
+    # Force the block-parallel path on a small model.
+    with (
+        mock.patch.object(bellman, "PARALLEL_MIN_WORK", 0),
+        mock.patch.object(bellman, "default_threads", return_value=threads),
+    ):
+        sweeper = Sweeper(mdp)
+        n_blocks = len(sweeper._blocks) - 1
+        assert (n_blocks >= 2) == (mdp.n_states >= 2)
+        assert n_blocks <= 4 * threads
+        assert sweeper._blocks[0] == 0
+        assert sweeper._blocks[-1] == mdp.n_states
+        out_v = np.empty(mdp.n_states)
+        out_pairs = np.empty(mdp.n_states, dtype=np.int64)
+        sweeper.sweep(v, out_v, out_pairs, mdp.discount)
+    np.testing.assert_allclose(out_v, expected_v, rtol=1e-13, atol=1e-12)
+    np.testing.assert_array_equal(out_pairs, expected_pairs)
 
 
 @SETTINGS

@@ -28,7 +28,8 @@ Solvers (each returns a frozen :class:`Solution` with ``values``, ``policy`` (ac
         (``solver``: the one that ran; ``occupation`` / ``x``: x(s, a); ``duals``)
     ``backward_induction(mdp, horizon=None, terminal=None, discount=None)``
         -> :class:`FiniteHorizonSolution` (``values`` (N+1, S), ``policy`` (N, S))
-The Bellman-based methods take ``backend="numba"`` (fused parallel kernel, default) or
+The Bellman-based methods take ``backend="numba"`` (fused compiled kernel, default; large
+models are swept by several threads, ``NUMBA_NUM_THREADS`` or all usable CPUs) or
 ``"numpy"`` (plain reference implementation).
 
 Warnings: :class:`SolverFallbackWarning` (Gurobi unavailable or its size-limited licence

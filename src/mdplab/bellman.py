@@ -12,13 +12,17 @@ whose Q-value is at most :math:`m(s) + 10^{-9}\,(1 + |m(s)|)` are tied, and the 
 action is the *first* tied one in pair order (for the warehouse: the smallest production
 quantity). Policy iteration additionally keeps its current action when that action is tied.
 
-Two implementations exist: a fused numba kernel (default, parallel over states) and a plain
+Two implementations exist: a fused numba kernel (default; large models are swept by a few
+threads, ``NUMBA_NUM_THREADS`` or the usable CPUs, each taking blocks of states) and a plain
 numpy/scipy reference (``backend="numpy"``) used to check the kernel.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, Literal
 
@@ -30,6 +34,7 @@ from mdplab.mdp import FiniteMDP
 __all__ = [
     "Backend",
     "bellman_update",
+    "default_threads",
     "extract_policy",
     "greedy",
     "q_values",
@@ -39,10 +44,16 @@ __all__ = [
 
 Backend = Literal["numba", "numpy"]
 
-# A few blocks per thread keeps threads busy even when block costs are estimated roughly.
-_BLOCKS_PER_THREAD = 8
+# Blocks per thread: threads pull blocks from a shared queue, so a thread slowed down by another
+# process leaves its remaining blocks to the others.
+_BLOCKS_PER_THREAD = 4
+# Below this much work (transition entries + pairs) a sweep takes well under a millisecond and
+# handing blocks to threads would cost more than it saves.
+PARALLEL_MIN_WORK = 200_000
 
 _kernel_module: ModuleType | None = None
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
+_pool_lock = threading.Lock()
 # Per-model layout facts, computed on first use and dropped with the model.
 _block_cache: weakref.WeakKeyDictionary[FiniteMDP, tuple[int, np.ndarray]] = (
     weakref.WeakKeyDictionary()
@@ -60,30 +71,59 @@ def kernels() -> ModuleType:
     return _kernel_module
 
 
+def default_threads() -> int:
+    """Threads used by a sweep: ``NUMBA_NUM_THREADS`` if set, else the usable CPUs."""
+    configured = os.environ.get("NUMBA_NUM_THREADS")
+    if configured and configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _thread_pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool with ``workers`` threads, recreated after ``fork``.
+
+    A forked child inherits the pool object but none of its threads, so a pool is only reused
+    in the process that created it.
+    """
+    global _pool
+    with _pool_lock:
+        pid = os.getpid()
+        if _pool is None or _pool[0] != pid or _pool[1] != workers:
+            if _pool is not None and _pool[0] == pid:
+                _pool[2].shutdown(wait=False)
+            _pool = (pid, workers, ThreadPoolExecutor(workers, thread_name_prefix="mdplab"))
+        return _pool[2]
+
+
 def work_blocks(mdp: FiniteMDP, n_threads: int | None = None) -> np.ndarray:
     """Boundaries of consecutive-state blocks with about equal sweep work.
 
     Work of a state = its transition entries plus its pairs. Returns ``block_ptr`` with
-    block ``b`` covering states ``block_ptr[b]:block_ptr[b + 1]``; a few blocks per thread
-    so that numba's static split of the block range is balanced.
+    block ``b`` covering states ``block_ptr[b]:block_ptr[b + 1]``: one block for small models
+    or one thread, else a few per thread.
     """
-    if n_threads is None:
-        import numba
-
-        n_threads = numba.get_num_threads()
+    threads = default_threads() if n_threads is None else n_threads
     cached = _block_cache.get(mdp)
-    if cached is not None and cached[0] == n_threads:
+    if cached is not None and cached[0] == threads:
         return cached[1]
     n = mdp.n_states
-    n_blocks = max(1, min(n, _BLOCKS_PER_THREAD * n_threads))
     entries = mdp.transitions.indptr[mdp.state_ptr].astype(np.int64)
     work = np.diff(entries) + np.diff(mdp.state_ptr) + 1
     cumulative = np.concatenate(([0], np.cumsum(work)))
+    parallel = threads > 1 and cumulative[-1] >= PARALLEL_MIN_WORK
+    n_blocks = max(1, min(n, _BLOCKS_PER_THREAD * threads)) if parallel else 1
     targets = np.linspace(0, cumulative[-1], n_blocks + 1)
-    bounds = np.searchsorted(cumulative, targets, side="left")
+    # Cut at the state boundary nearest to each equal-work target.
+    upper = np.minimum(np.searchsorted(cumulative, targets, side="left"), n)
+    lower = np.maximum(upper - 1, 0)
+    nearer_lower = targets - cumulative[lower] < cumulative[upper] - targets
+    bounds = np.where(nearer_lower, lower, upper)
     bounds[0], bounds[-1] = 0, n
     block_ptr = np.unique(bounds).astype(np.int64)
-    _block_cache[mdp] = (n_threads, block_ptr)
+    _block_cache[mdp] = (threads, block_ptr)
     return block_ptr
 
 
@@ -100,7 +140,9 @@ def uniform_width(mdp: FiniteMDP) -> int:
 class Sweeper:
     """Reusable, allocation-free Bellman sweeps on one model (used by the solvers)."""
 
-    def __init__(self, mdp: FiniteMDP, backend: Backend = "numba") -> None:
+    def __init__(
+        self, mdp: FiniteMDP, backend: Backend = "numba", threads: int | None = None
+    ) -> None:
         if backend not in ("numba", "numpy"):
             raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
         self.mdp = mdp
@@ -108,7 +150,8 @@ class Sweeper:
         self._no_keep = np.empty(0, dtype=np.int64)
         if backend == "numba":
             self._k = kernels()
-            self._blocks = work_blocks(mdp)
+            self._threads = default_threads() if threads is None else max(1, int(threads))
+            self._blocks = [int(b) for b in work_blocks(mdp, self._threads)]
             width = uniform_width(mdp)
             # An int layout selects the kernel specialisation that never reads indptr.
             self._layout = width if width > 0 else mdp.transitions.indptr
@@ -129,8 +172,7 @@ class Sweeper:
             out_pair[:] = pairs
             return
         p = m.transitions
-        self._k.bellman_sweep(
-            self._blocks,
+        args = (
             m.state_ptr,
             self._layout,
             p.indices,
@@ -143,6 +185,30 @@ class Sweeper:
             out_v,
             out_pair,
         )
+        kernel = self._k.bellman_sweep
+        blocks = self._blocks
+        if len(blocks) == 2:
+            kernel(blocks[0], blocks[1], *args)
+            return
+        # Each thread, the calling one included, takes the next block until none are left.
+        queue = iter(range(len(blocks) - 1))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    b = next(queue, None)
+                if b is None:
+                    return
+                kernel(blocks[b], blocks[b + 1], *args)
+
+        helpers = [_thread_pool(self._threads - 1).submit(work) for _ in range(self._threads - 1)]
+        work()
+        for helper in helpers:
+            # A helper that has not started yet finds no block left: cancel it instead of
+            # waiting for a pool thread to become free.
+            if not helper.cancel():
+                helper.result()
 
     def policy_sweep(
         self, pairs: np.ndarray, v: np.ndarray, out_v: np.ndarray, beta: float

@@ -8,7 +8,7 @@ where :math:`r_\pi(s) = r(s, \pi(s))` and :math:`P_\pi(s, s') = P(s' \mid s, \pi
 matrix is non-singular for :math:`\beta < 1` (its inverse is :math:`\sum_t \beta^t P_\pi^t`).
 Small or dense systems go to LAPACK (``numpy.linalg.solve``); large sparse ones to SuperLU
 (``scipy.sparse.linalg.splu``), which is much faster when :math:`P_\pi` has few entries per
-row, e.g. 2 ms instead of 0.2 s for the 2001-state warehouse (see ``benchmarks/``).
+row: about 2 ms instead of 0.1 s for a policy of the 2001-state warehouse.
 """
 
 from __future__ import annotations

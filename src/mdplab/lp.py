@@ -20,6 +20,11 @@ When Gurobi is requested but gurobipy cannot be imported, has no licence, or its
 pip licence refuses the model (error 10010: more than 2000 variables or 2000 constraints),
 the LP is solved by HiGHS instead, a :class:`~mdplab.errors.SolverFallbackWarning` says why,
 and the result's ``solver`` field records ``"highs"``.
+
+HiGHS solves the formulation it is given (the primal for :func:`solve_lp`): on the warehouse
+the primal, with few columns and many rows, was the faster of the two (capacity 800: 4.6 s
+against 10.5 s for the dual), and devex pricing brings the 2-million-row primal of capacity
+2000 down to about 20 s on two cores.
 """
 
 from __future__ import annotations
