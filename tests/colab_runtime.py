@@ -23,7 +23,9 @@ REQUIREMENTS = (
     "numpy==2.0.2",
     "matplotlib==3.10.0",
     "ipywidgets==7.7.1",
-    "ipykernel",
+    # Colab runs ipykernel 6; ipykernel 7 here intermittently lost a cell's reply after
+    # gurobipy wrote to the C-level stdout, leaving nbclient waiting on an idle kernel.
+    "ipykernel==6.29.5",
     "gurobipy",
 )
 KERNEL_NAME = "colab-runtime"
