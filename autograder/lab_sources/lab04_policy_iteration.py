@@ -1,0 +1,806 @@
+# %% [markdown]
+# {{colab_badge}}
+#
+# # Lab 04 · Policy iteration
+#
+# Lab 02 asked what a given policy costs and answered with a linear system. This lab turns
+# that answer into an algorithm that finds the **best** policy. Policy iteration
+# alternates two steps: it *evaluates* the current policy exactly, then *improves* it by
+# looking one period ahead with those values, and it repeats until the policy no longer
+# changes. On the course's warehouse it needs two evaluations; on much larger warehouses
+# it still needs only a handful.
+#
+# **Learning goals.** After this lab you can
+# 1. evaluate a policy by solving $(I - \beta P_\pi) V = r_\pi$, with numpy and as a system
+#    of equality constraints in Gurobi;
+# 2. compute the Q-values $Q(s, a)$ of a value vector and extract a greedy policy from them,
+#    never choosing an infeasible action;
+# 3. implement policy iteration for any finite MDP given as arrays, with a stopping rule that
+#    is guaranteed to end;
+# 4. explain why policy iteration stops after finitely many steps with an optimal policy,
+#    and what a good starting policy is;
+# 5. read the steps of policy iteration off a picture, and explore how the optimal policy of
+#    a larger warehouse depends on its costs and on the discount factor.
+#
+# **Points.**
+#
+# {{points_table}}
+#
+# Autograded parts are checked by the visible tests here and by hidden tests that call your
+# functions on other models: warehouses with other capacities, costs, demand distributions
+# and discount factors, and small random MDPs (some with negative costs). Written parts are
+# read by your instructor.
+
+# %% [markdown]
+# One exercise uses Gurobi through its Python package `gurobipy`. A fresh Colab runtime
+# does not have it, so the next cell installs it there; where it is already installed, the
+# cell does nothing. Run it first. The free package comes with a size-limited licence, which
+# is plenty for the models of this lab.
+
+# %% nbgrader="locked" grade_id="install"
+import importlib.util
+
+if importlib.util.find_spec("gurobipy") is None:
+    # %pip install -q gurobipy
+    print("gurobipy installed")
+
+# %% [markdown]
+# The next cell is read-only. It imports the libraries, opens a quiet Gurobi environment,
+# and defines the helpers this lab relies on:
+#
+# - `warehouse_arrays(capacity, setup_cost, unit_cost, holding_cost, demand_pmf)` returns
+#   the arrays `(R, P)` of a warehouse, exactly as you built them in Lab 02: `R[s, a]` is
+#   the one-period cost (`np.inf` when producing `a` units is infeasible in state `s`) and
+#   `P[s, a, s2]` the probability of moving from `s` to `s2` (a row of zeros when infeasible);
+# - `smallest_feasible_policy(R)`, the policy that produces as little as feasibility allows;
+# - the course's warehouse as `R`, `P`, `BETA`, and a two-state toy model `TOY_R`, `TOY_P`
+#   used by some tests.
+
+# %% nbgrader="locked" grade_id="setup"
+import sys
+
+import gurobipy as gp
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+from gurobipy import GRB
+from IPython.display import display
+
+IN_COLAB = "google.colab" in sys.modules
+GUROBI_ENV = gp.Env(params={"OutputFlag": 0})  # models made with env=GUROBI_ENV print nothing
+TIE_TOL = 1e-9  # Q-values closer than TIE_TOL * (1 + |smallest|) count as tied
+
+
+def warehouse_arrays(capacity, setup_cost, unit_cost, holding_cost, demand_pmf):
+    """(R, P) of the warehouse: states 0..capacity, action columns 0..capacity + min demand."""
+    low, high = min(demand_pmf), max(demand_pmf)
+    n_states, n_actions = capacity + 1, capacity + low + 1
+    R = np.full((n_states, n_actions), np.inf)
+    P = np.zeros((n_states, n_actions, n_states))
+    for s in range(n_states):
+        # feasible: meet the largest demand, and fit after the smallest one
+        for a in range(max(0, high - s), capacity + low - s + 1):
+            R[s, a] = (setup_cost if a > 0 else 0.0) + unit_cost * a + holding_cost * s
+            for demand, probability in demand_pmf.items():
+                P[s, a, s + a - demand] += probability
+    return R, P
+
+
+def smallest_feasible_policy(R):
+    """In every state, the smallest action column with a finite cost."""
+    return np.isfinite(np.asarray(R, dtype=float)).argmax(axis=1)
+
+
+COURSE = {"capacity": 3, "setup_cost": 4, "unit_cost": 1, "holding_cost": 1}
+COURSE_DEMAND = {1: 0.5, 2: 0.5}
+BETA = 0.8
+R, P = warehouse_arrays(**COURSE, demand_pmf=COURSE_DEMAND)
+
+# A toy model with 2 states and 3 action columns; some pairs are infeasible, one cost is
+# negative (a reward).
+TOY_R = np.array([[2.0, -1.0, np.inf], [1.0, np.inf, 0.0]])
+TOY_P = np.zeros((2, 3, 2))
+TOY_P[0, 0] = [0.0, 1.0]  # state 0, action 0: move to state 1
+TOY_P[0, 1] = [0.5, 0.5]  # state 0, action 1: a fair coin decides
+TOY_P[1, 0] = [0.0, 1.0]  # state 1, action 0: stay
+TOY_P[1, 2] = [1.0, 0.0]  # state 1, action 2: back to state 0
+
+print(
+    "Running in", "Google Colab" if IN_COLAB else "Jupyter", "with Python", sys.version.split()[0]
+)
+print("numpy", np.__version__, "| gurobipy", ".".join(map(str, gp.gurobi.version())))
+print("course warehouse: R has shape", R.shape, "and P has shape", P.shape)
+print("smallest feasible policy:", smallest_feasible_policy(R))
+
+# %% [markdown]
+# ## 1 · The warehouse and the idea of policy iteration
+#
+# **The warehouse.** A warehouse holds at most $C = 3$ units. The state $s \in \{0, \dots, C\}$
+# is the inventory at the **start** of a period, and the action $a$ is the number of units
+# produced, ready before demand arrives. A period costs
+# $r(s, a) = K\,[a > 0] + c\,a + h\,s$: a setup cost $K = 4$ when anything is produced, a
+# unit cost $c = 1$, and a holding cost $h = 1$ per unit of the **starting** inventory. (Some
+# texts charge holding on the ending inventory instead; the course's numbers charge the
+# starting one.) The demand $D$ is 1 or 2 with probability $\tfrac12$ each and must be met,
+# and what is left must fit: an action is feasible when $s + a \ge 2$ and $s + a - 1 \le 3$.
+# The next state is $s + a - D$, and costs are discounted with $\beta = 0.8$.
+#
+# In code, a model is the pair of arrays `(R, P)` from the setup cell, with **one column per
+# production quantity**, plus the discount `beta`. A (stationary, deterministic) **policy**
+# is one action per state; we store it as an array `policy` with `policy[s]` $= \pi(s)$, the
+# column of the chosen action. Some tests pass a policy as a list or as a dictionary
+# `{state: action}` instead; your functions should accept all three.
+#
+# **Two things we can already do.** For a policy $\pi$, collect its costs
+# $r_\pi(s) = r(s, \pi(s))$ and its transition rows $P_\pi[s, \cdot] = P(\cdot \mid s, \pi(s))$.
+#
+# - *Evaluation:* the value $V_\pi$ of the policy solves the linear system
+#   $$ (I - \beta P_\pi)\, V_\pi = r_\pi . $$
+# - *Looking one period ahead:* for any value vector $V$, the **Q-value**
+#   $$ Q_V(s, a) \;=\; r(s, a) + \beta \sum_{s'} P(s' \mid s, a)\, V(s') $$
+#   is the cost of taking action $a$ now and then paying $V$ from wherever we land. A policy
+#   that picks in every state an action with the smallest Q-value is **greedy** for $V$.
+#
+# **Policy iteration** combines the two:
+#
+# > start from a feasible policy $\pi_0$; for $k = 0, 1, 2, \dots$
+# > 1. **evaluate**: solve $(I - \beta P_{\pi_k}) V_k = r_{\pi_k}$;
+# > 2. **improve**: let $\pi_{k+1}$ be greedy for $V_k$, keeping $\pi_k(s)$ in every state where
+# >    that action is tied with the best one;
+# > 3. if $\pi_{k+1} = \pi_k$, stop: $\pi_k$ is optimal and $V_k = V^*$.
+#
+# The course starts from $\pi_0 = (2, 1, 0, 0)$, the smallest feasible production in every
+# state. Its values are $V_{\pi_0} = (30, 30, 26, 25.4)$, one improvement gives
+# $(4, 3, 0, 0)$, and that policy is already optimal, with
+# $V^* \approx (26.3265, 26.3265, 23.0612, 22.7551)$. You will reproduce these numbers, and
+# then run the same code on warehouses where the algorithm has more to do.
+
+# %% [markdown]
+# ## 2 · Policy evaluation
+#
+# ### Exercise 1 (autograded): evaluation with numpy
+#
+# Write `evaluate_policy(R, P, beta, policy)` that returns $V_\pi$ as a numpy array with one
+# value per state, by solving $(I - \beta P_\pi) V = r_\pi$ with `np.linalg.solve`.
+#
+# - `R` has shape `(S, A)` and `P` shape `(S, A, S)`, for any numbers of states and action
+#   columns; $0 \le \beta < 1$.
+# - `policy` holds one feasible action column per state, as a list, a tuple, a numpy array
+#   or a dictionary `{state: action}`. A dictionary can be turned into a list with
+#   `[policy[s] for s in range(S)]`.
+# - Fancy indexing picks a policy's rows: with `states = np.arange(S)` and `actions` an
+#   integer array, `R[states, actions]` is $r_\pi$ and `P[states, actions]` is $P_\pi$.
+#
+# Mind the order of the arguments: in this lab the model `R, P, beta` always comes first
+# (Lab 02's `evaluate_policy` took the policy before `beta`).
+
+
+# %% nbgrader="answer" grade_id="evaluate_policy"
+def evaluate_policy(R, P, beta, policy):
+    """V_pi, the solution of (I - beta P_pi) V = r_pi, for the policy choosing policy[s]."""
+    ### BEGIN SOLUTION
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    n_states = R.shape[0]
+    if isinstance(policy, dict):
+        policy = [policy[s] for s in range(n_states)]
+    states = np.arange(n_states)
+    actions = np.asarray(policy, dtype=int)
+    r_pi = R[states, actions]
+    P_pi = P[states, actions]
+    return np.linalg.solve(np.eye(n_states) - beta * P_pi, r_pi)
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_evaluate_policy" points=2 title="Exercise 1: evaluation with numpy"
+# Visible tests
+V = np.asarray(evaluate_policy(R, P, BETA, [2, 1, 0, 0]), dtype=float)
+assert V.shape == (4,), f"one value per state: expected shape (4,), got {V.shape}"
+assert np.allclose(V, [30, 30, 26, 25.4]), (
+    f"course warehouse, policy (2, 1, 0, 0): expected V = (30, 30, 26, 25.4), got {V} "
+    "(the arguments come in the order R, P, beta, policy)"
+)
+V = np.asarray(evaluate_policy(R, P, BETA, {0: 4, 1: 3, 2: 0, 3: 0}), dtype=float)
+assert np.allclose(V, np.array([1290, 1290, 1130, 1115]) / 49), (
+    "course warehouse, policy {0: 4, 1: 3, 2: 0, 3: 0} given as a dictionary: expected "
+    f"V = (26.3265, 26.3265, 23.0612, 22.7551), got {V}"
+)
+V = np.asarray(evaluate_policy(R, P, 0.0, np.array([2, 1, 0, 0])), dtype=float)
+assert np.allclose(V, [6, 6, 2, 3]), "with beta = 0 only the first period counts: V = r_pi"
+V = np.asarray(evaluate_policy(TOY_R, TOY_P, 0.5, (1, 2)), dtype=float)
+assert np.allclose(V, [-1.6, -0.8]), (
+    f"toy model, policy (1, 2), beta = 0.5: expected V = (-1.6, -0.8), got {V}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab04 import check_evaluate_policy
+
+check_evaluate_policy(evaluate_policy)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2 (autograded): the same equations in Gurobi
+#
+# An optimisation solver can solve a linear system too: declare one variable per state,
+# state the Bellman equation of the policy as one **equality constraint** per state, and
+# ask for any feasible point (a constant objective). This time, write the equations
+# straight from the warehouse's description rather than from arrays:
+#
+# $$
+# V(s) \;=\; K\,[\pi(s) > 0] + c\,\pi(s) + h\,s \;+\;
+# \beta \sum_{d} p_D(d)\; V\big(s + \pi(s) - d\big) \qquad s = 0, 1, \dots, C .
+# $$
+#
+# Write `evaluate_policy_gurobi(capacity, setup_cost, unit_cost, holding_cost, demand_pmf,
+# beta, policy)` that builds and solves this model with `gurobipy` and returns the values as
+# a numpy array (`V[s].X` after `optimize()`). `demand_pmf` is a dictionary
+# `{demand: probability}`, and `policy` a feasible policy (list, array or dictionary).
+#
+# Useful pieces, all imported by the setup cell:
+#
+# ```python
+# model = gp.Model(env=GUROBI_ENV)                  # a model that prints nothing
+# V = model.addVars(n, lb=-GRB.INFINITY, name="V")  # V[0], ..., V[n-1]
+# model.addConstr(V[0] == 6 + 0.8 * (0.5 * V[0] + 0.5 * V[1]))
+# model.setObjective(0, GRB.MINIMIZE)
+# model.optimize()
+# ```
+#
+# Gurobi's variables are non-negative unless you say otherwise; a value function may well
+# be negative (think of rewards), so give the variables `lb=-GRB.INFINITY`.
+# `gp.quicksum(...)` adds up many terms.
+
+
+# %% nbgrader="answer" grade_id="evaluate_policy_gurobi"
+def evaluate_policy_gurobi(capacity, setup_cost, unit_cost, holding_cost, demand_pmf, beta, policy):
+    """V_pi of the warehouse, from one Gurobi equality constraint per state."""
+    ### BEGIN SOLUTION
+    states = range(capacity + 1)
+    model = gp.Model("policy_evaluation", env=GUROBI_ENV)
+    V = model.addVars(states, lb=-GRB.INFINITY, name="V")
+    for s in states:
+        a = int(policy[s])
+        cost = (setup_cost if a > 0 else 0.0) + unit_cost * a + holding_cost * s
+        future = gp.quicksum(p * V[s + a - d] for d, p in demand_pmf.items())
+        model.addConstr(V[s] == cost + beta * future, name=f"bellman_{s}")
+    model.setObjective(0, GRB.MINIMIZE)
+    model.optimize()
+    return np.array([V[s].X for s in states])
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_evaluate_policy_gurobi" points=2 title="Exercise 2: evaluation with Gurobi"
+# Visible tests
+V = np.asarray(evaluate_policy_gurobi(3, 4, 1, 1, COURSE_DEMAND, 0.8, [2, 1, 0, 0]), dtype=float)
+assert V.shape == (4,), f"one value per state: expected shape (4,), got {V.shape}"
+assert np.allclose(V, [30, 30, 26, 25.4], atol=1e-6), (
+    f"course warehouse, policy (2, 1, 0, 0): expected V = (30, 30, 26, 25.4), got {V}"
+)
+V = np.asarray(
+    evaluate_policy_gurobi(3, 4, 1, 1, COURSE_DEMAND, 0.8, {0: 4, 1: 3, 2: 0, 3: 0}), dtype=float
+)
+assert np.allclose(V, np.array([1290, 1290, 1130, 1115]) / 49, atol=1e-6), (
+    f"course warehouse, policy {{0: 4, 1: 3, 2: 0, 3: 0}}: expected V = V*, got {V}"
+)
+V = np.asarray(
+    evaluate_policy_gurobi(5, 2.5, 0.5, 0.25, {0: 0.3, 3: 0.7}, 0.9, [5, 4, 3, 0, 0, 0]),
+    dtype=float,
+)
+assert np.allclose(V[:3], [36.725, 36.475, 36.225], atol=1e-6), (
+    "capacity 5, costs (2.5, 0.5, 0.25), demand 0 or 3 with probabilities 0.3 and 0.7, "
+    f"beta = 0.9, policy (5, 4, 3, 0, 0, 0): V[:3] should be (36.725, 36.475, 36.225), got {V[:3]}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab04 import check_evaluate_policy_gurobi
+
+check_evaluate_policy_gurobi(evaluate_policy_gurobi)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The numpy solve and Gurobi agree. For policy evaluation alone, `np.linalg.solve` is the
+# simpler and faster tool; the Gurobi model pays off when the equations become inequalities
+# and an objective appears, as in the linear-programming formulation of Lab 03.
+#
+# ## 3 · Policy improvement
+#
+# ### Exercise 3 (autograded): Q-values
+#
+# Write `q_values(R, P, beta, V)` that returns the array `Q` of shape `(S, A)` with
+# $Q[s, a] = R[s, a] + \beta \sum_{s'} P[s, a, s']\, V[s']$. Infeasible pairs must come
+# out as `np.inf`; since their cost is `np.inf` and their row of `P` is zero, the formula
+# already does that. `V` is a list or an array with one number per state. One line of numpy
+# does it (`P @ V` multiplies the last axis of `P` with `V`); two loops are fine too.
+
+
+# %% nbgrader="answer" grade_id="q_values"
+def q_values(R, P, beta, V):
+    """Q[s, a] = R[s, a] + beta * sum_s' P[s, a, s'] V[s'] (np.inf where infeasible)."""
+    ### BEGIN SOLUTION
+    R, P, V = (np.asarray(x, dtype=float) for x in (R, P, V))
+    return R + beta * (P @ V)
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_q_values" points=1 title="Exercise 3: Q-values"
+# Visible tests
+Q = np.asarray(q_values(R, P, BETA, [30, 30, 26, 25.4]), dtype=float)
+assert Q.shape == (4, 5), f"one Q-value per state and action column: shape (4, 5), not {Q.shape}"
+assert np.allclose(Q[0, 2:], [30, 29.4, 28.56]), (
+    f"Q[0, 2:4] should be (30, 29.4, 28.56) for V = (30, 30, 26, 25.4); got {Q[0, 2:]}"
+)
+assert np.allclose(Q[3, :2], [25.4, 28.56]), f"Q[3, :2] should be (25.4, 28.56), got {Q[3, :2]}"
+assert np.all(np.isposinf(Q[~np.isfinite(R)])), "infeasible pairs must have Q = np.inf"
+Q = np.asarray(q_values(TOY_R, TOY_P, 0.5, [3.0, 2.0]), dtype=float)
+assert np.allclose(Q[np.isfinite(TOY_R)], [3.0, 0.25, 2.0, 1.5]), (
+    f"toy model, V = (3, 2), beta = 0.5: the feasible Q-values are 3, 0.25, 2 and 1.5; got {Q}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab04 import check_q_values
+
+check_q_values(q_values)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 4 (autograded): a greedy policy
+#
+# Write `improve_policy(R, P, beta, V)` that returns a greedy policy for `V`: an integer
+# numpy array with, for every state, an action column of smallest Q-value. Use your
+# `q_values`.
+#
+# **Ties.** Floating-point arithmetic can make two equally good actions differ in the last
+# digits, so treat $Q(s, a)$ as tied with the best value $m(s) = \min_a Q(s, a)$ when
+# $Q(s, a) \le m(s) + $ `TIE_TOL` $\cdot (1 + |m(s)|)$, and pick the **smallest** tied
+# action column. (`np.flatnonzero(mask)[0]` is the first index where `mask` is true, and
+# `mask.argmax(axis=1)` does the same for every row.) The grader accepts any greedy action;
+# the rule makes your policy reproducible.
+
+
+# %% nbgrader="answer" grade_id="improve_policy"
+def improve_policy(R, P, beta, V):
+    """A greedy policy for V: in every state the smallest action column of minimal Q."""
+    ### BEGIN SOLUTION
+    Q = q_values(R, P, beta, V)
+    best = Q.min(axis=1, keepdims=True)
+    tied = Q - best <= TIE_TOL * (1 + np.abs(best))
+    return tied.argmax(axis=1)  # the first tied column of each row
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_improve_policy" points=2 title="Exercise 4: policy improvement"
+# Visible tests
+new = [int(a) for a in improve_policy(R, P, BETA, [30, 30, 26, 25.4])]
+assert new == [4, 3, 0, 0], (
+    f"one improvement of (2, 1, 0, 0), whose values are (30, 30, 26, 25.4), gives (4, 3, 0, 0); got {new}"
+)
+new = [int(a) for a in improve_policy(R, P, BETA, np.array([1290, 1290, 1130, 1115]) / 49)]
+assert new == [4, 3, 0, 0], f"the greedy policy for V* is (4, 3, 0, 0) again; got {new}"
+new = [int(a) for a in improve_policy(R, P, BETA, np.zeros(4))]
+assert new == [2, 1, 0, 0], (
+    f"with V = 0 only the immediate cost counts: the cheapest feasible actions are (2, 1, 0, 0); got {new}"
+)
+new = [int(a) for a in improve_policy(TOY_R, TOY_P, 0.5, [3.0, 2.0])]
+assert new == [1, 2], f"toy model, V = (3, 2), beta = 0.5: the greedy policy is (1, 2); got {new}"
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab04 import check_improve_policy
+
+check_improve_policy(improve_policy)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Here is that first improvement step in full. Each row lists the Q-values of the feasible
+# actions for $V_{\pi_0} = (30, 30, 26, 25.4)$; the current action is marked with `*` and
+# the greedy one with `<`. In states 0 and 1, producing more than the minimum now costs a
+# little more this period but leaves the warehouse fuller, and the cheaper future
+# (a fuller warehouse skips the next setup) more than pays for it.
+
+# %% nbgrader="locked" grade_id="show_improvement"
+start = smallest_feasible_policy(R)
+V0 = np.asarray(evaluate_policy(R, P, BETA, start), dtype=float)
+Q0 = np.asarray(q_values(R, P, BETA, V0), dtype=float)
+greedy = np.asarray(improve_policy(R, P, BETA, V0))
+print("V of", tuple(int(a) for a in start), "=", np.round(V0, 4))
+for s in range(R.shape[0]):
+    cells = []
+    for a in np.flatnonzero(np.isfinite(R[s])):
+        mark = ("*" if a == start[s] else " ") + ("<" if a == greedy[s] else " ")
+        cells.append(f"a={a}: {Q0[s, a]:6.2f}{mark}")
+    print(f"s = {s}   " + "   ".join(cells))
+print("improved policy:", tuple(int(a) for a in greedy))
+
+# %% [markdown]
+# ## 4 · Iterating to the optimum
+#
+# ### Exercise 5 (autograded): policy iteration
+#
+# Write `policy_iteration(R, P, beta, policy0, max_iter=100)` that runs policy iteration
+# from the feasible policy `policy0` (a list, an array or a dictionary) and returns the
+# triple `(policy, V, history)`:
+#
+# - `policy`: the final policy, an integer numpy array;
+# - `V`: its values, which are the optimal values $V^*$;
+# - `history`: a list with one pair `(policy_k, V_k)` per policy evaluated, in order. The
+#   first pair is `policy0` with its values, the last one is `(policy, V)`, and
+#   `len(history)` is the number of evaluations. Store copies of the policies, not one
+#   array you keep changing.
+#
+# Use `evaluate_policy`, `q_values` and `improve_policy`. **Stopping rule:** stop as soon as
+# the improved policy equals the current one. To make sure this happens, keep the current
+# action $\pi_k(s)$ in every state where it is tied with the best Q-value (same tolerance as
+# in Exercise 4), and take the greedy action only where it is strictly better. Do not stop
+# because the values changed little: a step can improve the values by a tiny amount and
+# still leave better policies to find.
+#
+# `max_iter` is a safety net. On the models of this lab a correct policy iteration needs a
+# handful of evaluations; if the policy is still changing after `max_iter` of them, raise a
+# `RuntimeError` instead of looping forever. (A mistake elsewhere, a wrong sign in
+# `evaluate_policy` say, can make the policies go round in circles.)
+#
+# The first test cell checks the final policy and values, the second one the history.
+
+
+# %% nbgrader="answer" grade_id="policy_iteration"
+def policy_iteration(R, P, beta, policy0, max_iter=100):
+    """Policy iteration from policy0: (final policy, its values V*, history of (policy, V))."""
+    ### BEGIN SOLUTION
+    n_states = np.shape(R)[0]
+    if isinstance(policy0, dict):
+        policy0 = [policy0[s] for s in range(n_states)]
+    policy = np.array(policy0, dtype=int)
+    states = np.arange(n_states)
+    history = []
+    for _ in range(max_iter):
+        V = evaluate_policy(R, P, beta, policy)
+        history.append((policy.copy(), V))
+        Q = q_values(R, P, beta, V)
+        best = Q.min(axis=1)
+        keep = Q[states, policy] <= best + TIE_TOL * (1 + np.abs(best))
+        improved = np.where(keep, policy, improve_policy(R, P, beta, V))
+        if np.array_equal(improved, policy):
+            return policy, V, history
+        policy = improved
+    raise RuntimeError(f"the policy was still changing after {max_iter} evaluations")
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_policy_iteration" points=2 title="Exercise 5a: policy iteration finds the optimum"
+# Visible tests
+policy, V, history = policy_iteration(R, P, BETA, [2, 1, 0, 0])
+assert [int(a) for a in policy] == [4, 3, 0, 0], (
+    f"course warehouse: pi* = (4, 3, 0, 0), got {policy}"
+)
+assert np.allclose(V, [26.3265, 26.3265, 23.0612, 22.7551], atol=1e-4), (
+    f"course warehouse: V* = (26.3265, 26.3265, 23.0612, 22.7551), got {V}"
+)
+R12, P12 = warehouse_arrays(12, 10, 1, 1, {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25})
+policy, V, history = policy_iteration(R12, P12, 0.9, smallest_feasible_policy(R12))
+V = np.asarray(V, dtype=float)
+assert np.allclose(np.min(R12 + 0.9 * P12 @ V, axis=1), V), (
+    "capacity 12, setup cost 10, demand 1-4: the values returned do not satisfy the "
+    "Bellman optimality equation V(s) = min_a Q_V(s, a)"
+)
+assert [int(a) for a in policy] == [8, 7, 6, 5] + [0] * 9, (
+    f"capacity 12, setup cost 10, demand 1-4: produce up to 8 units when below 4; got {policy}"
+)
+assert np.isclose(V[0], 109.11523919), f"capacity 12: V*(0) = 109.1152, got {V[0]:.4f}"
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab04 import check_policy_iteration
+
+check_policy_iteration(policy_iteration)
+### END HIDDEN TESTS
+
+# %% nbgrader="tests" grade_id="test_policy_iteration_history" points=1 title="Exercise 5b: the steps of policy iteration"
+# Visible tests
+policy, V, history = policy_iteration(R, P, BETA, {0: 2, 1: 1, 2: 0, 3: 0})
+assert len(history) == 2, (
+    f"course warehouse from (2, 1, 0, 0): two evaluations, (2, 1, 0, 0) then (4, 3, 0, 0); "
+    f"got {len(history)}"
+)
+first_policy, first_V = history[0]
+assert [int(a) for a in first_policy] == [2, 1, 0, 0], "history[0] holds the starting policy"
+assert np.allclose(first_V, [30, 30, 26, 25.4]), "history[0] holds V = (30, 30, 26, 25.4)"
+assert [int(a) for a in history[-1][0]] == [4, 3, 0, 0], "history[-1] holds the final policy"
+R12, P12 = warehouse_arrays(12, 10, 1, 1, {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25})
+policy, V, history = policy_iteration(R12, P12, 0.9, smallest_feasible_policy(R12))
+assert len(history) == 3, f"capacity 12 from the smallest policy: 3 evaluations, not {len(history)}"
+assert [int(a) for a in history[1][0][:4]] == [11, 10, 9, 8], (
+    "capacity 12: the first improvement produces up to 11 units when below 4 (then PI corrects "
+    f"it to 8); history[1] starts with {history[1][0][:4]}"
+)
+for k in range(len(history) - 1):
+    assert np.all(np.asarray(history[k + 1][1]) <= np.asarray(history[k][1]) + 1e-9), (
+        f"the values can only go down from one policy to the next (step {k} to {k + 1})"
+    )
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab04 import check_policy_iteration_history
+
+check_policy_iteration_history(policy_iteration)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### The steps, drawn
+#
+# The read-only cell below defines `plot_steps(history)`: on the left the values $V_k(s)$
+# of every policy evaluated, one line per step (lighter lines are earlier steps); on the
+# right the policies themselves, one row per step, with the production quantity written in
+# every cell and the quantities that changed at that step outlined. It then draws the
+# course's warehouse and the capacity-12 warehouse of the tests. Notice that every line
+# lies below the one before, in every state at once, and that on the larger warehouse the
+# first improvement overshoots (it fills up to 11 units) before the second one settles on
+# filling up to 8.
+
+
+# %% nbgrader="locked" grade_id="plot_steps"
+def plot_steps(history, title):
+    """Values per state (left) and policy per step (right) of a policy-iteration run."""
+    policies = np.array([np.asarray(p, dtype=int) for p, _ in history])
+    values = np.array([np.asarray(v, dtype=float) for _, v in history])
+    n_steps, n_states = policies.shape
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(13, 0.9 + 0.55 * max(n_steps, 5)), gridspec_kw={"width_ratios": [1, 1.2]}
+    )
+    shades = plt.get_cmap("Blues")(np.linspace(0.35, 1.0, n_steps))
+    for k in range(n_steps):
+        left.plot(range(n_states), values[k], "o-", color=shades[k], label=f"$V_{k}$")
+    left.set(
+        xlabel="starting inventory s",
+        ylabel="expected discounted cost",
+        title=f"{title}: values of each policy",
+    )
+    left.set_xticks(range(0, n_states, max(1, n_states // 10)))
+    left.legend(fontsize=8)
+    image = right.imshow(policies, cmap="Oranges", aspect="auto", vmin=0)
+    for k in range(n_steps):
+        for s in range(n_states):
+            dark = image.norm(policies[k, s]) > 0.6
+            right.text(
+                s,
+                k,
+                str(policies[k, s]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if dark else "black",
+            )
+            if k > 0 and policies[k, s] != policies[k - 1, s]:
+                right.add_patch(
+                    plt.Rectangle(
+                        (s - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5
+                    )
+                )
+    right.set_yticks(range(n_steps), [f"$\\pi_{k}$" for k in range(n_steps)])
+    right.set_xticks(range(n_states))
+    right.set(xlabel="starting inventory s", title="production chosen in each state")
+    fig.tight_layout()
+    plt.show()
+
+
+_, _, course_history = policy_iteration(R, P, BETA, smallest_feasible_policy(R))
+plot_steps(course_history, "course warehouse")
+R12, P12 = warehouse_arrays(12, 10, 1, 1, {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25})
+_, _, history12 = policy_iteration(R12, P12, 0.9, smallest_feasible_policy(R12))
+plot_steps(history12, "capacity 12, setup 10, demand 1-4")
+
+# %% [markdown]
+# ## 5 · Why policy iteration stops, and where to start
+#
+# Two facts do the work.
+#
+# **Improvement.** Let $\pi'$ be greedy for $V_\pi$, keeping $\pi$'s action where it is tied.
+# In every state, $r_{\pi'} + \beta P_{\pi'} V_\pi \le r_\pi + \beta P_\pi V_\pi = V_\pi$, because
+# $\pi'$ picks a smallest Q-value. Apply the same one-period look-ahead with $\pi'$ again
+# and again: each application can only lower the right-hand side further (the entries of
+# $P_{\pi'}$ are non-negative), and the repeated look-ahead converges to $V_{\pi'}$. So
+# $V_{\pi'} \le V_\pi$ in every state, with strict inequality in the states where $\pi'$
+# changed the action, since it changes only where it is strictly better.
+#
+# **Optimality at the end.** If improving gives back the same policy, then
+# $V_\pi(s) = \min_a Q_{V_\pi}(s, a)$ in every state: $V_\pi$ solves the Bellman optimality
+# equation, whose only solution is $V^*$.
+#
+# ### Question 1 (written)
+#
+# Use these facts to explain, in three to five sentences, why policy iteration must stop
+# after finitely many evaluations, for any finite MDP and any feasible start. Give a bound
+# on the number of evaluations for the course's warehouse (how many policies does it have?),
+# and say what could go wrong if a tied current action were replaced by another tied one.
+
+# %% [markdown] nbgrader="written" grade_id="why_it_stops" points=2 title="Question 1: why policy iteration stops"
+# ### BEGIN SOLUTION
+# Every step that changes the policy lowers its values: V_{k+1} <= V_k in every state and
+# strictly in at least one (the changed states), so the sequence of value vectors strictly
+# decreases and no policy can be visited twice (a repeated policy would have the same
+# values). There are only finitely many deterministic stationary policies, the product of
+# the numbers of feasible actions |A(s)| over the states, so after at most that many
+# evaluations the improvement step must return the current policy, and then V_k solves the
+# optimality equation, so the policy is optimal. For the course's warehouse
+# |A(0)| |A(1)| |A(2)| |A(3)| = 3 * 3 * 3 * 2 = 54 policies, so at most 54 evaluations (it
+# needs 2). If a tied current action were swapped for another tied one, the policy could
+# change without any improvement: two policies with equal values could alternate forever
+# (rounding errors in the Q-values can make the "best" tied action flip from one step to the
+# next), and the rule "stop when the policy repeats" would never fire. Keeping the current
+# action when tied makes every change a strict improvement.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 2 (written)
+#
+# The course starts from $\pi_0 = (2, 1, 0, 0)$, the smallest feasible production in every
+# state. In two to four sentences: why is that a reasonable start? Would another feasible
+# start change the result of policy iteration, and could it change the number of
+# evaluations? (The explorer below lets you start from the largest feasible production
+# instead.)
+
+# %% [markdown] nbgrader="written" grade_id="why_smallest_start" points=1 title="Question 2: the starting policy"
+# ### BEGIN SOLUTION
+# Policy iteration needs a feasible policy to evaluate, and producing the smallest feasible
+# quantity is feasible in every state by construction (it just meets the largest demand), so
+# it can be written down without any computation, for any capacity and demand. It is also the
+# natural myopic policy: it minimises this period's production cost and holds as little
+# stock as possible, a sensible baseline that the improvement step then corrects where
+# producing more pays off later. Any other feasible start leads to the same optimal values V*
+# (and to an optimal policy, the same one unless there are ties), because the algorithm only
+# stops at a solution of the optimality equation; but the path and the number of evaluations
+# depend on the start (from the largest production the capacity-12 warehouse needs 4
+# evaluations instead of 3).
+# ### END SOLUTION
+
+# %% [markdown]
+# ## 6 · Explore: policy iteration on a larger warehouse
+#
+# The explorer below runs **your** `policy_iteration` on a warehouse with capacity 10 to 20,
+# unit cost 1 and a demand of 1, 2, 3 or 4 units with probability ¼ each. The sliders set the
+# capacity, the discount factor β, the setup cost $K$ and the holding cost $h$, and the start
+# (smallest or largest feasible production); the *step* slider walks through the policies
+# that policy iteration evaluates. On the left: the values of the current step (blue), the
+# earlier steps (grey) and the optimal values (dashed). On the right: the production chosen
+# in every state, with the quantities that changed at this step in orange, and the stock
+# level $s + \pi(s)$ after production.
+#
+# Things to try:
+# - How many evaluations does policy iteration need as the capacity grows? Compare with the
+#   number of policies, which is astronomically large.
+# - Raise the setup cost: how do the level below which the warehouse produces and the level
+#   it fills up to move? What happens with a setup cost of 0?
+# - Raise the holding cost, or lower β: why does the warehouse keep less stock?
+
+# %% nbgrader="locked" grade_id="explorer"
+EXPLORER_DEMAND = {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25}
+style = {"description_width": "90px"}
+capacity_slider = widgets.IntSlider(
+    value=12, min=10, max=20, description="capacity", continuous_update=False, style=style
+)
+beta_slider = widgets.FloatSlider(
+    value=0.9,
+    min=0.5,
+    max=0.99,
+    step=0.01,
+    description="beta",
+    continuous_update=False,
+    style=style,
+)
+setup_slider = widgets.FloatSlider(
+    value=10.0,
+    min=0.0,
+    max=40.0,
+    step=1.0,
+    description="setup cost K",
+    continuous_update=False,
+    style=style,
+)
+holding_slider = widgets.FloatSlider(
+    value=1.0,
+    min=0.0,
+    max=3.0,
+    step=0.25,
+    description="holding h",
+    continuous_update=False,
+    style=style,
+)
+start_choice = widgets.Dropdown(
+    options=["smallest feasible", "largest feasible"],
+    value="smallest feasible",
+    description="start",
+    style=style,
+)
+step_slider = widgets.IntSlider(
+    value=0, min=0, max=0, description="step k", continuous_update=False, style=style
+)
+explorer_out = widgets.Output()
+explorer = {"history": [], "capacity": 0, "busy": False}
+
+
+def explorer_run(change=None):
+    """Rebuild the warehouse from the sliders, run policy iteration, show step 0."""
+    capacity = capacity_slider.value
+    R_x, P_x = warehouse_arrays(
+        capacity, setup_slider.value, 1.0, holding_slider.value, EXPLORER_DEMAND
+    )
+    if start_choice.value == "smallest feasible":
+        start_policy = smallest_feasible_policy(R_x)
+    else:
+        start_policy = R_x.shape[1] - 1 - np.isfinite(R_x)[:, ::-1].argmax(axis=1)
+    _, _, history = policy_iteration(R_x, P_x, beta_slider.value, start_policy)
+    explorer.update(history=history, capacity=capacity, busy=True)
+    step_slider.max = len(history) - 1
+    step_slider.value = 0
+    explorer["busy"] = False
+    explorer_draw()
+
+
+def explorer_draw(change=None):
+    """Draw the step chosen with the step slider."""
+    if explorer["busy"]:
+        return
+    history, k = explorer["history"], step_slider.value
+    policies = [np.asarray(p, dtype=int) for p, _ in history]
+    values = [np.asarray(v, dtype=float) for _, v in history]
+    states = np.arange(explorer["capacity"] + 1)
+    with explorer_out:
+        explorer_out.clear_output(wait=True)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4))
+        for j in range(k):
+            left.plot(states, values[j], ".-", color="0.75")
+        left.plot(states, values[k], "o-", color="tab:blue", label=f"$V_{k}$ (step {k})")
+        left.plot(states, values[-1], "--", color="tab:green", label="$V^*$ (last step)")
+        left.set(
+            xlabel="starting inventory s",
+            ylabel="expected discounted cost",
+            title=f"step {k} of {len(history) - 1}: values",
+        )
+        left.legend(fontsize=8)
+        changed = np.zeros(states.size, dtype=bool)
+        if k > 0:
+            changed = policies[k] != policies[k - 1]
+        right.bar(
+            states,
+            policies[k],
+            color=np.where(changed, "tab:orange", "tab:blue"),
+            label="production $\\pi_k(s)$ (orange: changed)",
+        )
+        right.plot(states, states + policies[k], "k.", label="stock after production")
+        right.set(
+            xlabel="starting inventory s",
+            ylabel="units",
+            title=f"policy {k}: {changed.sum()} state(s) changed",
+        )
+        right.legend(fontsize=8, loc="upper right")
+        fig.tight_layout()
+        plt.show()
+        print(
+            f"policy iteration evaluated {len(history)} policies; "
+            f"warehouse with {states.size} states"
+        )
+
+
+for control in (capacity_slider, beta_slider, setup_slider, holding_slider, start_choice):
+    control.observe(explorer_run, names="value")
+step_slider.observe(explorer_draw, names="value")
+display(
+    widgets.VBox(
+        [
+            widgets.HBox([capacity_slider, beta_slider, start_choice]),
+            widgets.HBox([setup_slider, holding_slider]),
+            step_slider,
+            explorer_out,
+        ]
+    )
+)
+explorer_run()
+
+# %% [markdown]
+# ## Summary
+#
+# - Policy iteration alternates **evaluation**, the linear system
+#   $(I - \beta P_\pi) V = r_\pi$ (numpy's `solve`, or equality constraints in Gurobi), and
+#   **improvement**, a greedy policy for the Q-values
+#   $Q(s, a) = r(s, a) + \beta \sum_{s'} P(s' \mid s, a) V(s')$, with infeasible pairs at
+#   $+\infty$.
+# - Each change of policy strictly lowers the values; keeping the current action when it is
+#   tied makes the rule "stop when the policy repeats" safe, and there are only finitely
+#   many policies, so the method stops, with a solution of the optimality equation.
+# - On the course's warehouse, $(2, 1, 0, 0)$ with $V = (30, 30, 26, 25.4)$ improves in one
+#   step to the optimal $(4, 3, 0, 0)$, $V^* \approx (26.3265, 26.3265, 23.0612, 22.7551)$.
+# - In practice the number of evaluations is tiny compared with the number of policies,
+#   even on larger warehouses, although each evaluation solves a linear system with one
+#   unknown per state.
+#
+# Next: **Lab 05** solves the same optimality equation by value iteration, which trades the
+# exact evaluations for many cheap Bellman updates.

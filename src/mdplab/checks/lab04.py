@@ -1,0 +1,1012 @@
+r"""Hidden checks of lab04_policy_iteration: evaluation (numpy and Gurobi), Q-values, greedy
+improvement and policy iteration.
+
+The student's functions take a model as arrays ``R[s, a]`` (``+inf`` where infeasible) and
+``P[s, a, s']`` (zero rows where infeasible), a discount ``beta`` and a policy (one action
+column per state, given as a list, tuple, array or ``{state: action}`` dictionary); the
+Gurobi exercise takes the warehouse's parameters instead.
+
+Instances, all drawn from fixed seeds:
+
+- warehouses with capacity 1-10, one to three demand values in 0..6 (spread at most the
+  capacity), setup, unit and holding costs on a grid (zero allowed), and discount factors
+  in [0, 0.99); references from :func:`mdplab.warehouse`;
+- small random MDPs (2-7 states, 2-5 action columns, about a third of the pairs infeasible,
+  costs of both signs, random sparse transition rows), built with
+  :meth:`mdplab.FiniteMDP.from_dense`;
+- "slow chains", on which every step of policy iteration lowers the values by only about
+  1e-5, so that a stopping rule on the values stops before the optimum.
+
+Reference numbers come from :func:`mdplab.evaluate`, :func:`mdplab.greedy` and
+:func:`mdplab.policy_iteration`. Any greedy action is accepted where several are tied.
+Failure messages describe the instance and the mistake; they never show expected numbers.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+import mdplab
+from mdplab.checks.common import HiddenCheckFailure, call_student
+
+SEED = 20260404
+# Values must match to this accuracy (float32 answers pass on these magnitudes).
+VALUE_RTOL = 1e-6
+VALUE_ATOL = 1e-6
+# An action is greedy when its Q-value is within GREEDY_RTOL * (1 + |min|) of the minimum;
+# looser than the lab's tie rule (1e-9), so any reasonable tie handling passes.
+GREEDY_RTOL = 1e-7
+# A policy is optimal when its exact values are within this of V* (relative to 1 + |V*|).
+OPTIMAL_RTOL = 1e-9
+# Seconds a single call of the student's policy_iteration may take.
+TIME_LIMIT = 10.0
+
+
+# --------------------------------------------------------------------------- instances
+@dataclass(frozen=True)
+class Warehouse:
+    """One warehouse: capacity, costs, demand pmf (keys in the order given), discount."""
+
+    capacity: int
+    setup_cost: float
+    unit_cost: float
+    holding_cost: float
+    demand: tuple[tuple[int, float], ...]
+    discount: float
+
+    @property
+    def pmf(self) -> dict[int, float]:
+        """A fresh dictionary each time, so that a student's function cannot spoil it."""
+        return dict(self.demand)
+
+    def pmf_text(self) -> str:
+        return "{" + ", ".join(f"{d}: {p:g}" for d, p in self.demand) + "}"
+
+    def text(self) -> str:
+        return (
+            f"the warehouse with capacity={self.capacity}, setup_cost={self.setup_cost:g}, "
+            f"unit_cost={self.unit_cost:g}, holding_cost={self.holding_cost:g}, "
+            f"demand_pmf={self.pmf_text()}"
+        )
+
+    def mdp(self, holding_on: str = "start") -> mdplab.FiniteMDP:
+        return _warehouse_mdp(self, holding_on)
+
+
+@lru_cache(maxsize=512)
+def _warehouse_mdp(w: Warehouse, holding_on: str) -> mdplab.FiniteMDP:
+    return mdplab.warehouse(
+        capacity=w.capacity,
+        setup_cost=w.setup_cost,
+        unit_cost=w.unit_cost,
+        holding_cost=w.holding_cost,
+        demand=w.pmf,
+        discount=w.discount,
+        holding_on=holding_on,
+    )
+
+
+def warehouse_arrays(w: Warehouse, holding_on: str = "start") -> tuple[np.ndarray, np.ndarray]:
+    """The lab's arrays: one column per production quantity 0..capacity + min demand."""
+    mdp = w.mdp(holding_on)
+    n_states, n_actions = w.capacity + 1, w.capacity + min(w.pmf) + 1
+    R = np.full((n_states, n_actions), np.inf)
+    P = np.zeros((n_states, n_actions, n_states))
+    for s in range(n_states):
+        for a in mdp.actions_of(s):
+            R[s, int(a)] = mdp.cost(s, a)
+            P[s, int(a)] = mdp.transition_row(s, a)
+    return R, P
+
+
+@dataclass(eq=False)
+class Case:
+    """A model as the student's functions see it, with its reference ``mdp`` (whose action
+    labels are the column numbers)."""
+
+    text: str
+    R: np.ndarray
+    P: np.ndarray
+    beta: float
+    mdp: mdplab.FiniteMDP
+    warehouse: Warehouse | None = None
+    slow: bool = False  # every step of policy iteration lowers the values only a little
+
+    @property
+    def n_states(self) -> int:
+        return self.R.shape[0]
+
+    @property
+    def feasible(self) -> np.ndarray:
+        return np.isfinite(self.R)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Fresh copies, so that a student's function cannot spoil the instance."""
+        return self.R.copy(), self.P.copy()
+
+    def Q(self, V: np.ndarray) -> np.ndarray:
+        return self.R + self.beta * (self.P @ np.asarray(V, dtype=float))
+
+    def values(self, policy: Sequence[int]) -> np.ndarray:
+        return np.asarray(mdplab.evaluate(self.mdp, [int(a) for a in policy]).values, dtype=float)
+
+    def smallest_policy(self) -> list[int]:
+        return [int(a) for a in self.feasible.argmax(axis=1)]
+
+    def largest_policy(self) -> list[int]:
+        last = self.R.shape[1] - 1
+        return [int(last - a) for a in self.feasible[:, ::-1].argmax(axis=1)]
+
+    def random_policy(self, rng: np.random.Generator) -> list[int]:
+        return [int(rng.choice(np.flatnonzero(row))) for row in self.feasible]
+
+
+def warehouse_case(w: Warehouse) -> Case:
+    R, P = warehouse_arrays(w)
+    return Case(w.text(), R, P, w.discount, w.mdp(), w)
+
+
+def tabular_case(R: np.ndarray, P: np.ndarray, beta: float, text: str) -> Case:
+    return Case(text, R, P, beta, mdplab.FiniteMDP.from_dense(R, P, beta))
+
+
+COURSE = Warehouse(3, 4.0, 1.0, 1.0, ((1, 0.5), (2, 0.5)), 0.8)
+FIXED = [
+    COURSE,
+    Warehouse(5, 2.5, 0.5, 0.25, ((3, 0.3), (0, 0.7)), 0.9),  # demand 0; keys not sorted
+    Warehouse(10, 12.0, 1.0, 0.5, ((4, 0.2), (1, 0.5), (2, 0.3)), 0.95),
+    Warehouse(2, 6.0, 2.0, 1.5, ((2, 1.0),), 0.0),  # a single demand value, beta = 0
+    Warehouse(8, 20.0, 0.5, 0.25, ((6, 0.25), (2, 0.75)), 0.98),
+]
+
+
+def random_warehouse(rng: np.random.Generator) -> Warehouse:
+    """Capacity 1-10, 1-3 demand values in 0..6 whose spread fits, probabilities on a grid
+    of 0.05, costs on a grid (setup positive), beta 0 or in [0.3, 0.99)."""
+    capacity = int(rng.integers(1, 11))
+    k = int(rng.integers(1, min(3, capacity + 1) + 1))  # k values need a spread of k - 1
+    while True:
+        values = sorted(int(v) for v in rng.choice(7, size=k, replace=False))
+        if values[-1] - values[0] <= capacity:
+            break
+    weights = rng.multinomial(20 - 2 * k, [1.0 / k] * k) + 2
+    demand = tuple((values[i], float(weights[i]) / 20.0) for i in rng.permutation(k))
+    costs = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.5]
+    beta = 0.0 if rng.random() < 0.1 else round(float(rng.uniform(0.3, 0.985)), 2)
+    return Warehouse(
+        capacity=capacity,
+        setup_cost=float(rng.choice([1.0, 2.0, 4.0, 7.5, 12.0, 20.0])),
+        unit_cost=float(rng.choice(costs)),
+        holding_cost=float(rng.choice(costs)),
+        demand=demand,
+        discount=beta,
+    )
+
+
+def random_tabular(rng: np.random.Generator) -> Case:
+    """2-7 states, 2-5 action columns, ~30% infeasible pairs, costs of both signs."""
+    n_states, n_actions = int(rng.integers(2, 8)), int(rng.integers(2, 6))
+    feasible = rng.random((n_states, n_actions)) < 0.7
+    for s in range(n_states):
+        if not feasible[s].any():
+            feasible[s, rng.integers(n_actions)] = True
+    costs = np.round(rng.normal(1.0, 4.0, size=(n_states, n_actions)) * 4) / 4
+    R = np.where(feasible, costs, np.inf)
+    P = np.zeros((n_states, n_actions, n_states))
+    for s, a in zip(*np.nonzero(feasible), strict=True):
+        size = int(rng.integers(1, n_states + 1))
+        targets = rng.choice(n_states, size=size, replace=False)
+        P[s, a, targets] = rng.dirichlet(np.ones(size))
+    beta = 0.0 if rng.random() < 0.1 else round(float(rng.uniform(0.3, 0.985)), 2)
+    text = (
+        f"a random MDP with {n_states} states and {n_actions} action columns (some pairs "
+        "infeasible, costs of both signs)"
+    )
+    return tabular_case(R, P, beta, text)
+
+
+def slow_chain(n_states: int, beta: float, eta: float, delta: float) -> Case:
+    """States 0..n-1. Action 0 waits (cost 1, stay); action 1 advances to the next state at
+    cost 1 + delta, and in the last state it stays at cost 1 - eta. From 'always wait',
+    policy iteration switches one state per step, from the last backwards, and every step
+    lowers the values by about eta / (1 - beta): tiny, yet the optimum is n steps away."""
+    R = np.ones((n_states, 2))
+    P = np.zeros((n_states, 2, n_states))
+    for i in range(n_states):
+        P[i, 0, i] = 1.0
+        if i < n_states - 1:
+            R[i, 1] = 1.0 + delta
+            P[i, 1, i + 1] = 1.0
+        else:
+            R[i, 1] = 1.0 - eta
+            P[i, 1, i] = 1.0
+    text = (
+        f"a chain MDP with {n_states} states on which every step of policy iteration lowers "
+        "the values only slightly (by less than 1e-4)"
+    )
+    case = tabular_case(R, P, beta, text)
+    case.slow = True
+    return case
+
+
+CHAINS = [
+    (slow_chain(7, 0.9, 2e-6, 1e-7), [0] * 7),
+    (slow_chain(6, 0.8, 1e-5, 2e-7), [0] * 6),
+]
+
+
+# --------------------------------------------------------------------------- calling
+class _OutOfTime(BaseException):
+    """Raised by the alarm inside a student's function that runs too long (a BaseException,
+    so that neither the student's code nor ``call_student`` swallows it)."""
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _call(
+    function: Callable[..., Any],
+    *args: Any,
+    what: str,
+    hint: Callable[[BaseException | None], str | None] | None = None,
+    time_limit: float | None = None,
+) -> Any:
+    """Call student code with warnings silenced (a test cell that writes to stderr loses
+    its points), optionally under a time limit; add a hint to a crash when one applies."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            if time_limit is None:
+                return call_student(function, *args, what=what)
+            with _time_limit(time_limit):
+                return call_student(function, *args, what=what)
+    except _OutOfTime:
+        raise HiddenCheckFailure(
+            f"{what}: the function did not finish within {time_limit:g} seconds; does the loop "
+            "stop as soon as the improved policy equals the current one? Keep the current "
+            "action where it is tied with the best one, or two equally good policies can "
+            "take turns forever"
+        ) from None
+    except HiddenCheckFailure as failure:
+        extra = hint(failure.__cause__) if hint else None
+        if extra:
+            raise HiddenCheckFailure(f"{failure} ({extra})") from failure.__cause__
+        raise
+
+
+def _returned(value: Any, what: str) -> None:
+    if value is None:
+        raise HiddenCheckFailure(f"{what}: the function returned None; did you forget `return`?")
+
+
+def _vector(value: Any, size: int, what: str, name: str = "the result") -> np.ndarray:
+    """``size`` floats from an array, a list or a dict {state: value}."""
+    _returned(value, what)
+    if isinstance(value, Mapping):
+        try:
+            value = [value[s] for s in range(size)]
+        except KeyError as error:
+            raise HiddenCheckFailure(f"{what}: {name} has no value for state {error}") from error
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise HiddenCheckFailure(
+            f"{what}: {name} should be a numpy array of numbers, got {type(value).__name__}"
+        ) from error
+    if array.shape != (size,):
+        raise HiddenCheckFailure(
+            f"{what}: {name} should hold one value per state (shape ({size},)), got shape "
+            f"{array.shape}"
+        )
+    return array
+
+
+def _policy(value: Any, case: Case, what: str, name: str = "the policy") -> list[int]:
+    """A policy returned by the student, as a list of feasible action columns."""
+    S, A = case.R.shape
+    _returned(value, what)
+    if isinstance(value, Mapping):
+        try:
+            value = [value[s] for s in range(S)]
+        except KeyError as error:
+            raise HiddenCheckFailure(f"{what}: {name} has no action for state {error}") from error
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise HiddenCheckFailure(
+            f"{what}: {name} should be an integer array with one action per state, got "
+            f"{type(value).__name__}"
+        ) from error
+    if array.shape != (S,):
+        if array.shape == (S, A):
+            raise HiddenCheckFailure(
+                f"{what}: {name} has one entry per state AND action (shape {array.shape}); "
+                f"return one action column per state (shape ({S},)), e.g. with argmin over axis 1"
+            )
+        raise HiddenCheckFailure(
+            f"{what}: {name} should hold one action per state (shape ({S},)), got shape "
+            f"{array.shape}"
+        )
+    if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+        raise HiddenCheckFailure(f"{what}: {name} should hold whole numbers (action columns)")
+    actions = [int(a) for a in array]
+    for s, a in enumerate(actions):
+        if not 0 <= a < A:
+            raise HiddenCheckFailure(
+                f"{what}: {name} picks action {a} in state {s}, which is not an action column "
+                f"(columns run from 0 to {A - 1})"
+            )
+    return actions
+
+
+def _close(got: Any, expected: Any, *, rtol: float = VALUE_RTOL, atol: float = VALUE_ATOL) -> bool:
+    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    if got.shape != expected.shape:
+        return False
+    with np.errstate(all="ignore"):
+        return bool(np.allclose(got, expected, rtol=rtol, atol=atol))
+
+
+def _optimal(values: np.ndarray, best: np.ndarray) -> bool:
+    scale = 1.0 + np.abs(best)
+    return bool(np.all(np.abs(values - best) <= OPTIMAL_RTOL * scale))
+
+
+def _greedy_sets(Q: np.ndarray) -> list[set[int]]:
+    """Per state, the action columns within the grader's tolerance of the row minimum."""
+    out = []
+    for row in Q:
+        best = float(np.min(row))
+        # An infinite minimum occurs only in the grader's what-if rows (infeasible pairs
+        # masked with -inf), where no tolerance applies.
+        tolerance = GREEDY_RTOL * (1 + abs(best)) if np.isfinite(best) else 0.0
+        near = row <= best + tolerance
+        out.append(set(np.flatnonzero(near).tolist()))
+    return out
+
+
+def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
+    """``solve(matrix, rhs)``, or None when that is singular or not finite."""
+    try:
+        with np.errstate(all="ignore"):
+            out = np.linalg.solve(matrix, rhs)
+    except np.linalg.LinAlgError:
+        return None
+    return out if np.all(np.isfinite(out)) else None
+
+
+def _give(policy: Sequence[int], kind: str) -> Any:
+    """``policy`` in the container ``kind``."""
+    if kind == "dict":
+        return {s: int(a) for s, a in enumerate(policy)}
+    if kind == "tuple":
+        return tuple(int(a) for a in policy)
+    if kind == "array":
+        return np.array(policy, dtype=np.int64)
+    return [int(a) for a in policy]
+
+
+def _shown(policy: Sequence[int], kind: str) -> str:
+    if kind == "dict":
+        return "{" + ", ".join(f"{s}: {a}" for s, a in enumerate(policy)) + "}"
+    if kind == "array":
+        return f"np.array({list(policy)})"
+    if kind == "tuple":
+        return str(tuple(policy))
+    return str(list(policy))
+
+
+CONTAINERS = ("list", "dict", "array", "tuple")
+
+
+def _dict_hint(kind: str) -> Callable[[BaseException | None], str | None]:
+    def hint(error: BaseException | None) -> str | None:
+        if isinstance(error, np.linalg.LinAlgError):
+            return (
+                "a singular matrix: I - P_pi is singular for every policy, so beta must "
+                "multiply P_pi"
+            )
+        if kind == "dict":
+            return (
+                "the policy was given as a dictionary {state: action}; turn it into a list "
+                "first, e.g. [policy[s] for s in range(n_states)]"
+            )
+        return None
+
+    return hint
+
+
+# --------------------------------------------------------------------------- evaluation
+def _evaluation_cases(seed: int, n_warehouses: int, n_tabular: int) -> list[tuple[Case, list]]:
+    rng = np.random.default_rng(seed)
+    course = warehouse_case(COURSE)
+    cases = [(course, [2, 1, 0, 0]), (course, [4, 3, 0, 0])]
+    for w in FIXED[1:]:
+        case = warehouse_case(w)
+        cases.append((case, case.random_policy(rng)))
+    for _ in range(n_warehouses):
+        case = warehouse_case(random_warehouse(rng))
+        cases.append((case, case.random_policy(rng)))
+    for _ in range(n_tabular):
+        case = random_tabular(rng)
+        cases.append((case, case.random_policy(rng)))
+    return cases
+
+
+def _evaluation_problem(V: np.ndarray, case: Case, policy: list[int]) -> str:
+    """Why ``V`` is not V_pi, in words."""
+    if not np.all(np.isfinite(V)):
+        return (
+            "the values are not finite; does beta multiply P_pi, and are only the policy's "
+            "own (feasible) pairs used?"
+        )
+    S, beta = case.n_states, case.beta
+    states, actions = np.arange(S), np.array(policy)
+    r_pi, P_pi, eye = case.R[states, actions], case.P[states, actions], np.eye(S)
+    expected = np.linalg.solve(eye - beta * P_pi, r_pi)
+    alternatives: list[tuple[np.ndarray | None, str]] = [
+        (-expected, "the values have the wrong sign; they are expected costs"),
+        (
+            _solve(eye + beta * P_pi, r_pi),
+            "a sign is wrong: V = r_pi + beta P_pi V, so solve (I - beta P_pi) V = r_pi, "
+            "not (I + beta P_pi) V = r_pi",
+        ),
+        (
+            _solve(eye - beta * P_pi.T, r_pi),
+            "P_pi is used transposed: row s of P_pi is the distribution of the next state "
+            "from s, and V(s) needs the sum over s' of P_pi[s, s'] V(s')",
+        ),
+        (r_pi, "only the first period is counted: the discounted future beta P_pi V is missing"),
+        (beta * expected, "the cost of the current period is discounted too; only the future is"),
+    ]
+    feasible = case.feasible
+    with np.errstate(all="ignore"):
+        mean_r = np.array([case.R[s, feasible[s]].mean() for s in range(S)])
+        mean_P = np.array([case.P[s, feasible[s]].mean(axis=0) for s in range(S)])
+    alternatives.append(
+        (
+            _solve(eye - beta * mean_P, mean_r),
+            "every feasible action of a state is averaged; P_pi and r_pi take only the row "
+            "and the cost of the action the policy chooses, P[s, policy[s]]",
+        )
+    )
+    if max(policy) < S <= case.R.shape[1]:
+        swapped_r, swapped_P = case.R[actions, states], case.P[actions, states]
+        if np.all(np.isfinite(swapped_r)):
+            alternatives.append(
+                (
+                    _solve(eye - beta * swapped_P, swapped_r),
+                    "the indices are swapped: the policy's row of state s is P[s, policy[s]] "
+                    "(state first, then action), not P[policy[s], s]",
+                )
+            )
+    for alternative, message in alternatives:
+        if alternative is None or _close(alternative, expected):
+            continue
+        if _close(V, alternative):
+            return message
+    return (
+        "the values do not solve (I - beta P_pi) V = r_pi, with r_pi[s] = R[s, policy[s]] and "
+        "P_pi[s] = P[s, policy[s]] (an approximation must be accurate to about 1e-6)"
+    )
+
+
+def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
+    """V_pi on fixed and random warehouses and random MDPs, beta = 0 included, with the
+    policy given as a list, a dictionary, an array or a tuple."""
+    for k, (case, policy) in enumerate(_evaluation_cases(SEED, 14, 14)):
+        kind = CONTAINERS[k % len(CONTAINERS)]
+        what = (
+            f"evaluate_policy(R, P, beta={case.beta:g}, policy={_shown(policy, kind)}) for "
+            f"{case.text}"
+        )
+        expected = case.values(policy)
+        try:
+            got = _call(
+                evaluate_policy,
+                *case.arrays(),
+                case.beta,
+                _give(policy, kind),
+                what=what,
+                hint=_dict_hint(kind),
+            )
+            V = _vector(got, case.n_states, what)
+        except HiddenCheckFailure:
+            _lab02_order(evaluate_policy, case, policy, expected, what)
+            raise
+        if _close(V, expected):
+            continue
+        _lab02_order(evaluate_policy, case, policy, expected, what)
+        raise HiddenCheckFailure(f"{what}: {_evaluation_problem(V, case, policy)}")
+
+
+def _lab02_order(
+    evaluate_policy: Callable[..., object],
+    case: Case,
+    policy: list[int],
+    expected: np.ndarray,
+    what: str,
+) -> None:
+    """Fail with a clear message if the function works with Lab 02's argument order."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            swapped = evaluate_policy(*case.arrays(), list(policy), case.beta)
+        ok = _close(np.asarray(swapped, dtype=float), expected)
+    except Exception:  # the swapped call is only a probe
+        ok = False
+    if ok:
+        raise HiddenCheckFailure(
+            f"{what}: your function expects the policy before beta, as Lab 02's did; this "
+            "lab's order is evaluate_policy(R, P, beta, policy)"
+        )
+
+
+# --------------------------------------------------------------------------- Gurobi
+def _gurobi_hint(error: BaseException | None) -> str | None:
+    text = str(error)
+    if isinstance(error, AttributeError) and "Unable to retrieve attribute" in text:
+        return (
+            "Gurobi found no solution, so the equations as written have none: are the "
+            "future values multiplied by beta? Without the discount, the equations of a "
+            "policy are singular"
+        )
+    if type(error).__name__ == "GurobiError":
+        return "Gurobi reported an error while building or solving the model"
+    if isinstance(error, KeyError | IndexError):
+        return (
+            "a next state outside 0..capacity was used: after demand d the next state is "
+            "s + policy[s] - d"
+        )
+    return None
+
+
+def _gurobi_problem(V: np.ndarray, w: Warehouse, policy: list[int]) -> str:
+    case = warehouse_case(w)
+    S, beta = case.n_states, case.beta
+    states, actions = np.arange(S), np.array(policy)
+    r_pi, P_pi, eye = case.R[states, actions], case.P[states, actions], np.eye(S)
+    expected = np.linalg.solve(eye - beta * P_pi, r_pi)
+    produced = (actions > 0).astype(float)
+    equal_P = np.zeros_like(P_pi)
+    for s, a in enumerate(policy):
+        for d in w.pmf:
+            equal_P[s, s + a - d] += 1.0 / len(w.pmf)
+    end_mdp = w.mdp("end")
+    end_values = np.asarray(mdplab.evaluate(end_mdp, policy).values, dtype=float)
+    alternatives: list[tuple[np.ndarray | None, str]] = [
+        (
+            end_values,
+            "holding is charged on the (expected) ENDING inventory; this lab charges it on "
+            "the STARTING inventory s",
+        ),
+        (
+            _solve(eye - beta * P_pi, r_pi + w.holding_cost * actions),
+            "holding is charged on the stock after production, s + policy[s]; this lab charges "
+            "it on the STARTING inventory s",
+        ),
+        (
+            _solve(eye - beta * P_pi, r_pi + w.setup_cost * (1 - produced)),
+            "the setup cost is charged even where nothing is produced",
+        ),
+        (
+            _solve(eye - beta * P_pi, r_pi - w.setup_cost * produced),
+            "the setup cost is missing where something is produced",
+        ),
+        (
+            _solve(eye - beta * P_pi, r_pi - w.holding_cost * states),
+            "the holding cost of the starting inventory is missing",
+        ),
+        (
+            _solve(eye - beta * P_pi, r_pi - w.unit_cost * actions),
+            "the cost per unit produced is missing",
+        ),
+        (
+            _solve(eye - beta * equal_P, r_pi),
+            "every demand value gets the same probability; weight V(s + a - d) by p_D(d)",
+        ),
+        (r_pi, "only the cost of the first period is counted; the discounted future is missing"),
+        (beta * expected, "the cost of the current period is discounted too; only the future is"),
+        (
+            case.values(case.smallest_policy()),
+            "these are the values of the smallest feasible policy: use the policy passed in",
+        ),
+    ]
+    for alternative, message in alternatives:
+        if alternative is None or _close(alternative, expected):
+            continue
+        if _close(V, alternative):
+            return message
+    return (
+        "the values do not solve the policy's equations V(s) = r(s, pi(s)) + beta "
+        "sum_d p_D(d) V(s + pi(s) - d); check the cost, the next states and their probabilities"
+    )
+
+
+def check_evaluate_policy_gurobi(evaluate_policy_gurobi: Callable[..., object]) -> None:
+    """The warehouse's V_pi from Gurobi: the course's instance, fixed and random warehouses,
+    policies as lists, dictionaries and arrays."""
+    rng = np.random.default_rng(SEED + 1)
+    cases: list[tuple[Warehouse, list[int]]] = [(COURSE, [2, 1, 0, 0]), (COURSE, [4, 3, 0, 0])]
+    for w in [*FIXED[1:], *(random_warehouse(rng) for _ in range(8))]:
+        cases.append((w, warehouse_case(w).random_policy(rng)))
+    for k, (w, policy) in enumerate(cases):
+        kind = ("dict", "list", "array")[k % 3]
+        what = (
+            f"evaluate_policy_gurobi({w.capacity}, {w.setup_cost:g}, {w.unit_cost:g}, "
+            f"{w.holding_cost:g}, {w.pmf_text()}, {w.discount:g}, {_shown(policy, kind)})"
+        )
+        got = _call(
+            evaluate_policy_gurobi,
+            w.capacity,
+            w.setup_cost,
+            w.unit_cost,
+            w.holding_cost,
+            w.pmf,
+            w.discount,
+            _give(policy, kind),
+            what=what,
+            hint=_gurobi_hint,
+        )
+        V = _vector(got, w.capacity + 1, what)
+        expected = warehouse_case(w).values(policy)
+        if _close(V, expected):
+            continue
+        raise HiddenCheckFailure(f"{what}: {_gurobi_problem(V, w, policy)}")
+
+
+# --------------------------------------------------------------------------- Q-values
+def _value_cases(
+    seed: int, n_warehouses: int, n_tabular: int
+) -> list[tuple[Case, np.ndarray, str]]:
+    """Models with value vectors (a random policy's values, or random numbers) and the words
+    that say which."""
+    rng = np.random.default_rng(seed)
+    cases: list[tuple[Case, np.ndarray, str]] = []
+    course = warehouse_case(COURSE)
+    cases.append((course, course.values([2, 1, 0, 0]), "the values of a policy"))
+    models = [warehouse_case(w) for w in FIXED[1:]]
+    models += [warehouse_case(random_warehouse(rng)) for _ in range(n_warehouses)]
+    models += [random_tabular(rng) for _ in range(n_tabular)]
+    models += [chain for chain, _ in CHAINS]
+    for k, case in enumerate(models):
+        if k % 3 == 2:
+            V = np.round(rng.normal(0.0, 10.0, size=case.n_states), 2)
+            cases.append((case, V, "random numbers"))
+        else:
+            cases.append((case, case.values(case.random_policy(rng)), "the values of a policy"))
+    return cases
+
+
+def _q_problem(Q: np.ndarray, case: Case, V: np.ndarray) -> str | None:
+    expected = case.Q(V)
+    feasible = case.feasible
+    if Q.shape != expected.shape:
+        return (
+            f"Q should have one entry per state and action column, shape {expected.shape}, "
+            f"not {Q.shape}"
+        )
+    if np.isnan(Q[~feasible]).any():
+        return (
+            "Q holds nan at infeasible pairs; R + beta * (P @ V) gives +inf there (a zero row "
+            "of P times V is 0; avoid multiplying the infinite costs by zero)"
+        )
+    if not np.all(np.isposinf(Q[~feasible])):
+        return (
+            "Q must be +inf at infeasible pairs (where R is inf), so that no minimum can pick "
+            "them; here some infeasible pairs have a finite Q-value"
+        )
+    if _close(Q[feasible], expected[feasible], rtol=1e-6, atol=1e-6):
+        return None
+    got = Q[feasible]
+    with np.errstate(all="ignore"):
+        alternatives = [
+            (case.R + case.P @ V, "the discount beta is missing in front of the future values"),
+            (case.beta * (case.P @ V), "the immediate cost R[s, a] is missing"),
+            (case.R - case.beta * (case.P @ V), "the future term has the wrong sign"),
+            (
+                case.R + case.beta * V[:, None],
+                "the future is valued at the current state's V[s]; it is the expected value "
+                "sum_s' P[s, a, s'] V[s'] of the next state",
+            ),
+            (
+                case.R + case.beta * np.einsum("tas,t->sa", case.P, V),
+                "the sum runs over the wrong index of P: Q[s, a] sums P[s, a, s'] V[s'] over "
+                "the NEXT state s', the last index",
+            ),
+        ]
+    for alternative, message in alternatives:
+        if _close(alternative[feasible], expected[feasible]):
+            continue
+        if _close(got, alternative[feasible]):
+            return message
+    return (
+        "the Q-values of feasible pairs are wrong: "
+        "Q[s, a] = R[s, a] + beta sum_s' P[s, a, s'] V[s']"
+    )
+
+
+def check_q_values(q_values: Callable[..., object]) -> None:
+    """Q for value vectors of policies and random vectors, on warehouses, random MDPs and
+    chains; V given as a list or an array."""
+    for k, (case, V, about) in enumerate(_value_cases(SEED + 2, 8, 10)):
+        given = V.tolist() if k % 2 else V.copy()
+        what = (
+            f"q_values(R, P, beta={case.beta:g}, V) for {case.text}, with V {about} given as "
+            f"a {'list' if k % 2 else 'numpy array'}"
+        )
+        got = _call(q_values, *case.arrays(), case.beta, given, what=what)
+        _returned(got, what)
+        try:
+            Q = np.asarray(got, dtype=float)
+        except (TypeError, ValueError) as error:
+            raise HiddenCheckFailure(f"{what}: return a numpy array Q[s, a]") from error
+        problem = _q_problem(Q, case, V)
+        if problem:
+            raise HiddenCheckFailure(f"{what}: {problem}")
+
+
+# --------------------------------------------------------------------------- improvement
+def _improvement_problem(policy: list[int], case: Case, V: np.ndarray) -> str:
+    """Why ``policy`` is not greedy for ``V``, in words. A usual mistake is named only when
+    it explains the action of every state."""
+    Q = case.Q(V)
+    feasible = case.feasible
+    bad = [s for s, a in enumerate(policy) if not feasible[s, a]]
+    if bad:
+        s = bad[0]
+        largest = _greedy_sets(-np.where(np.isnan(Q), -np.inf, Q))
+        masked = _greedy_sets(np.where(feasible, Q, -np.inf))
+        by_max = all(a in largest[r] for r, a in enumerate(policy))
+        by_mask = all(a in masked[r] for r, a in enumerate(policy))
+        if by_max and not by_mask:
+            return (
+                f"in state {s} it picks an infeasible action (R = inf there), the one with the "
+                "largest Q-value: improvement MINIMISES the expected cost"
+            )
+        if by_mask and not by_max:
+            return (
+                f"in state {s} it picks an infeasible action: infeasible pairs seem to be "
+                "masked with -inf, which makes them the smallest; they must keep Q = +inf"
+            )
+        return (
+            f"in state {s} it picks action {policy[s]}, which is infeasible there "
+            "(R[s, a] = inf) and must never be chosen: improvement takes the SMALLEST "
+            "Q-value, and infeasible pairs keep Q = +inf (do not replace their costs by "
+            "numbers or mask them with -inf)"
+        )
+    right = _greedy_sets(Q)
+    with np.errstate(all="ignore"):
+        hypotheses = [
+            (
+                case.R,
+                "only the immediate cost R[s, a] is compared; the discounted future "
+                "beta sum_s' P[s, a, s'] V[s'] is missing",
+            ),
+            (case.R + case.P @ V, "the discount beta is missing in front of the future values"),
+            (
+                np.where(feasible, -Q, np.inf),
+                "it picks the feasible actions with the LARGEST Q-values; improvement "
+                "minimises the expected cost",
+            ),
+        ]
+    for rows, message in hypotheses:
+        allowed = _greedy_sets(rows)
+        explains = all(a in allowed[s] for s, a in enumerate(policy))
+        if explains and any(allowed[s] != right[s] for s in range(case.n_states)):
+            return message
+    s = next(s for s, a in enumerate(policy) if a not in right[s])
+    return (
+        f"in state {s} the action chosen does not have the smallest Q-value "
+        "R[s, a] + beta sum_s' P[s, a, s'] V[s']"
+    )
+
+
+def check_improve_policy(improve_policy: Callable[..., object]) -> None:
+    """Greedy policies for values of policies and random vectors on warehouses, random MDPs
+    and chains; any action within rounding of the minimum is accepted."""
+    for k, (case, V, about) in enumerate(_value_cases(SEED + 3, 10, 12)):
+        given = V.tolist() if k % 2 else V.copy()
+        what = f"improve_policy(R, P, beta={case.beta:g}, V) for {case.text}, with V {about}"
+        got = _call(improve_policy, *case.arrays(), case.beta, given, what=what)
+        policy = _policy(got, case, what)
+        allowed = _greedy_sets(case.Q(V))
+        if any(a not in allowed[s] for s, a in enumerate(policy)):
+            raise HiddenCheckFailure(f"{what}: {_improvement_problem(policy, case, V)}")
+
+
+# --------------------------------------------------------------------------- iteration
+def _iteration_cases(seed: int, n_warehouses: int, n_tabular: int) -> list[tuple[Case, list]]:
+    rng = np.random.default_rng(seed)
+    course = warehouse_case(COURSE)
+    cases: list[tuple[Case, list]] = [(course, [2, 1, 0, 0]), (course, course.largest_policy())]
+    cases += CHAINS
+    for w in [*FIXED[1:], *(random_warehouse(rng) for _ in range(n_warehouses))]:
+        case = warehouse_case(w)
+        start = case.smallest_policy() if rng.random() < 0.5 else case.random_policy(rng)
+        cases.append((case, start))
+    for _ in range(n_tabular):
+        case = random_tabular(rng)
+        cases.append((case, case.random_policy(rng)))
+    return cases
+
+
+def _run_pi(
+    policy_iteration: Callable[..., object], case: Case, start: list[int], kind: str
+) -> tuple[str, list[int], np.ndarray, Any]:
+    what = (
+        f"policy_iteration(R, P, beta={case.beta:g}, policy0={_shown(start, kind)}) for {case.text}"
+    )
+    got = _call(
+        policy_iteration,
+        *case.arrays(),
+        case.beta,
+        _give(start, kind),
+        what=what,
+        hint=_dict_hint(kind),
+        time_limit=TIME_LIMIT,
+    )
+    _returned(got, what)
+    if isinstance(got, Mapping | str) or not isinstance(got, Sequence):
+        raise HiddenCheckFailure(f"{what}: return the triple (policy, V, history)")
+    if len(got) != 3:
+        raise HiddenCheckFailure(
+            f"{what}: return the triple (policy, V, history), got {len(got)} items"
+        )
+    policy = _policy(got[0], case, what, "the policy returned")
+    V = _vector(got[1], case.n_states, what, "V")
+    return what, policy, V, got[2]
+
+
+def _stopping_problem(case: Case, start: list[int], policy: list[int]) -> str:
+    """Why the (suboptimal) ``policy`` was returned, in words."""
+    reference = mdplab.policy_iteration(case.mdp, start)
+    path = [[int(a) for a in step.policy] for step in reference.history]
+    if policy == list(start):
+        return (
+            "the policy returned is the starting policy, which is not optimal here; evaluate "
+            "and improve until improving gives back the same policy"
+        )
+    if case.slow and policy in path:
+        return (
+            "the loop stopped before the policy stopped changing: on this model every step "
+            "lowers the values only a little, so a stopping rule on the change in values "
+            "stops too early; stop only when improving gives back the same policy"
+        )
+    if len(path) > 2 and policy == path[1]:
+        return (
+            "the policy returned is the result of a single improvement step, which is not "
+            "optimal here; repeat evaluation and improvement until the policy stops changing"
+        )
+    if policy in path:
+        return (
+            "the loop stopped before the policy stopped changing (did it stop on a small "
+            "change in the values, or after a fixed number of steps?); stop only when "
+            "improving gives back the same policy"
+        )
+    return (
+        "the policy returned is not optimal: a greedy step for its own values would still "
+        "change it; stop only when improving gives back the same policy"
+    )
+
+
+def check_policy_iteration(policy_iteration: Callable[..., object]) -> None:
+    """The final policy is optimal and V = V*, on the course's warehouse (from the smallest
+    and the largest production), slow chains, fixed and random warehouses and random MDPs."""
+    for k, (case, start) in enumerate(_iteration_cases(SEED + 4, 8, 10)):
+        kind = CONTAINERS[k % len(CONTAINERS)]
+        what, policy, V, _ = _run_pi(policy_iteration, case, start, kind)
+        best = np.asarray(mdplab.policy_iteration(case.mdp, start).values, dtype=float)
+        if not case.feasible[np.arange(case.n_states), policy].all():
+            s = int(np.flatnonzero(~case.feasible[np.arange(case.n_states), policy])[0])
+            raise HiddenCheckFailure(
+                f"{what}: the policy returned picks an infeasible action in state {s}"
+            )
+        if not _optimal(case.values(policy), best):
+            raise HiddenCheckFailure(f"{what}: {_stopping_problem(case, start, policy)}")
+        if _close(V, best):
+            continue
+        if _close(V, case.values(start)):
+            raise HiddenCheckFailure(
+                f"{what}: the policy is optimal, but V holds the values of the starting policy; "
+                "return the values of the final policy"
+            )
+        raise HiddenCheckFailure(
+            f"{what}: the policy is optimal, but V is not its value vector (the optimal values)"
+        )
+
+
+def _history_steps(history: Any, case: Case, what: str) -> list[tuple[list[int], np.ndarray]]:
+    if isinstance(history, Mapping | str | np.ndarray) or not isinstance(history, Sequence):
+        raise HiddenCheckFailure(
+            f"{what}: history should be a list of pairs (policy_k, V_k), got "
+            f"{type(history).__name__}"
+        )
+    if len(history) == 0:
+        raise HiddenCheckFailure(f"{what}: history is empty; it holds one pair per evaluation")
+    steps = []
+    for k, entry in enumerate(history):
+        if isinstance(entry, Mapping | str) or not isinstance(entry, Sequence) or len(entry) != 2:
+            raise HiddenCheckFailure(f"{what}: history[{k}] should be a pair (policy_k, V_k)")
+        steps.append(
+            (
+                _policy(entry[0], case, what, f"the policy in history[{k}]"),
+                _vector(entry[1], case.n_states, what, f"the values in history[{k}]"),
+            )
+        )
+    return steps
+
+
+def check_policy_iteration_history(policy_iteration: Callable[..., object]) -> None:
+    """history: starts with policy0 and its values, every V_k is the value of policy_k, every
+    next policy is greedy for the previous values and differs from it, and the last pair is
+    the result returned."""
+    cases = _iteration_cases(SEED + 5, 4, 5)
+    for k, (case, start) in enumerate(cases):
+        kind = CONTAINERS[(k + 1) % len(CONTAINERS)]
+        what, policy, V, history = _run_pi(policy_iteration, case, start, kind)
+        steps = _history_steps(history, case, what)
+        policies = [p for p, _ in steps]
+        if len(steps) > 1 and all(p == policy for p in policies) and policy != list(start):
+            raise HiddenCheckFailure(
+                f"{what}: every entry of history shows the final policy; store a copy of each "
+                "policy (policy.copy()), not the array that the loop keeps changing"
+            )
+        if policies[0] != list(start):
+            raise HiddenCheckFailure(
+                f"{what}: history[0] should hold the starting policy policy0 (and its values)"
+            )
+        for j, (step_policy, step_values) in enumerate(steps):
+            if not case.feasible[np.arange(case.n_states), step_policy].all():
+                raise HiddenCheckFailure(
+                    f"{what}: the policy in history[{j}] picks an infeasible action"
+                )
+            if not _close(step_values, case.values(step_policy)):
+                raise HiddenCheckFailure(
+                    f"{what}: the values in history[{j}] are not the values of the policy "
+                    f"stored next to them; each pair is (policy_k, V_k) with V_k = V of policy_k"
+                )
+        for j in range(len(steps) - 1):
+            if policies[j + 1] == policies[j]:
+                raise HiddenCheckFailure(
+                    f"{what}: history[{j}] and history[{j + 1}] hold the same policy; each "
+                    "policy is evaluated and recorded once, and the loop stops when the "
+                    "improved policy equals the current one"
+                )
+            allowed = _greedy_sets(case.Q(steps[j][1]))
+            bad = [s for s, a in enumerate(policies[j + 1]) if a not in allowed[s]]
+            if bad:
+                raise HiddenCheckFailure(
+                    f"{what}: the policy in history[{j + 1}] is not greedy for the values in "
+                    f"history[{j}] (state {bad[0]}); each new policy improves on the previous "
+                    "one's values"
+                )
+        if policies[-1] != policy or not _close(steps[-1][1], V):
+            raise HiddenCheckFailure(
+                f"{what}: the last pair of history should be the final (policy, V) returned"
+            )
