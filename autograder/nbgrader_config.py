@@ -17,3 +17,17 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 # Keep the kernel's own start-up warnings (not cell output) out of the grading log.
 c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:"]
+
+# Grading runs student code in a sandboxed kernel and the test cells in the grader's own
+# process (see mdplab.grading); the rest of nbgrader's autograde pipeline is unchanged.
+c.Autograde.autograde_preprocessors = [
+    "mdplab.grading.executor.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.SandboxedExecute.cell_timeout = 120
+c.SandboxedExecute.notebook_timeout = 900

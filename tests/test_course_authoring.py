@@ -11,6 +11,7 @@ from course_helpers import LAYOUT
 
 from mdplab.course.authoring import LabSourceError, build_master, graded_parts
 from mdplab.course.derive import reference_answers, solution_notebook, strip_hidden_tests
+from mdplab.course.handin import embedded_data
 from mdplab.course.layout import Lab
 
 GOOD = """\
@@ -47,7 +48,7 @@ def lab_from(tmp_path: Path, text: str) -> Lab:
 
 def test_master_carries_full_nbgrader_metadata(tmp_path):
     master = build_master(lab_from(tmp_path, GOOD), LAYOUT)
-    answer, tests, written = (c for c in master.cells if "nbgrader" in c.metadata)
+    answer, tests, written, check = (c for c in master.cells if "nbgrader" in c.metadata)
     assert answer.metadata.nbgrader == {
         "grade": False,
         "grade_id": "double",
@@ -59,8 +60,18 @@ def test_master_carries_full_nbgrader_metadata(tmp_path):
     assert tests.metadata.nbgrader["grade"] and tests.metadata.nbgrader["locked"]
     assert tests.metadata.nbgrader["points"] == 3
     assert written.metadata.nbgrader["solution"] and written.metadata.nbgrader["grade"]
+    # The build ends every lab with the students' hand-in check, a locked cell.
+    assert check.metadata.nbgrader["locked"] and not check.metadata.nbgrader["grade"]
+    assert list(embedded_data(check.source)["cells"]) == ["double", "test_double", "why"]
     # Cell ids are deterministic, so rebuilding gives the same file.
-    assert [c.id for c in master.cells] == ["lab07-cell-000", "double", "test_double", "why"]
+    assert [c.id for c in master.cells] == [
+        "lab07-cell-000",
+        "double",
+        "test_double",
+        "why",
+        "lab07-cell-004",
+        "hand_in_check",
+    ]
 
 
 def test_placeholders_become_badge_and_points_table(tmp_path):
@@ -102,6 +113,7 @@ def test_strip_hidden_tests_keeps_visible_lines():
         (("{{points_table}}", "{{points_tabel}}"), "unknown placeholders"),
         (('# %% [markdown] nbgrader="written"', '# %% nbgrader="written"'), "written answers"),
         (('title="Doubling"', 'titel="Doubling"'), "unknown header keys"),
+        (('grade_id="double"', 'grade_id="hand_in_check"'), "kept for the build's hand-in check"),
     ],
 )
 def test_malformed_sources_name_the_problem(tmp_path, change, message):

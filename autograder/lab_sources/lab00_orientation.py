@@ -185,7 +185,10 @@ check_periods_needed(periods_needed)
 # Before you hand in:
 #
 # 1. **Restart and run all** (see the table in section 1). Every cell should run, and
-#    every visible test cell should finish without an error.
+#    every visible test cell should finish without an error. The last cell of every lab is
+#    the **hand-in check**: it lists the TODOs still open, the visible tests that fail and
+#    any graded cell that went missing or was damaged. (In JupyterLab, save first: it reads
+#    the saved file.)
 # 2. **Leave the structure alone.** Do not delete, copy, split or merge cells, do not change
 #    a cell's type, and do not rename the functions you were asked to write. The grader
 #    finds your answers by the cells they are in.

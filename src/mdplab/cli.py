@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mdplab.course.layout import Layout
 
@@ -22,6 +23,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     check_cmd.add_argument("lab", help="lab00 or lab00_orientation")
     check_cmd.add_argument("entries", nargs="*", help="catalogue entries (default: all)")
+    grade_cmd = commands.add_parser(
+        "grade", help="grade a folder or LMS zip of submissions through nbgrader, safely"
+    )
+    grade_cmd.add_argument("lab", help="lab01 or lab01_dp_review")
+    grade_cmd.add_argument("submissions", nargs="+", type=Path, help=".ipynb, folders, .zip")
+    grade_cmd.add_argument("--out", type=Path, required=True, help="results folder")
+    grade_cmd.add_argument(
+        "--pattern",
+        help="regex for file names with groups 'student' and optionally 'lab' "
+        "(default: Canvas names)",
+    )
+    grade_cmd.add_argument("--jobs", type=int, default=None, help="workers (default: cores)")
+    grade_cmd.add_argument("--cell-timeout", type=float, default=120.0, help="seconds")
+    grade_cmd.add_argument("--notebook-timeout", type=float, default=900.0, help="seconds")
+    grade_cmd.add_argument("--memory-mb", type=int, default=4096, help="per process")
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -54,12 +70,36 @@ def _run(args: argparse.Namespace) -> int:
         from mdplab.course.check import check_lab
 
         return 0 if check_lab(layout.lab(args.lab), layout, args.entries) else 1
+    if args.command == "grade":
+        return _grade(layout, args)
     if args.command == "demo":
         from mdplab.course.demo import run_demo
 
-        rows = run_demo(layout)
-        return 0 if all(row.status == "graded" for row in rows) else 1
+        run_demo(layout)
+        return 0
     return 2
+
+
+def _grade(layout: Layout, args: argparse.Namespace) -> int:
+    import re
+
+    from mdplab.grading.batch import FAILED, Options, grade
+    from mdplab.grading.report import write_all
+    from mdplab.grading.sandbox import Limits
+
+    defaults = Options()
+    options = Options(
+        jobs=args.jobs or defaults.jobs,
+        limits=Limits(
+            cell_seconds=args.cell_timeout,
+            notebook_seconds=args.notebook_timeout,
+            memory_bytes=args.memory_mb * 1024 * 1024,
+        ),
+        pattern=re.compile(args.pattern) if args.pattern else None,
+    )
+    run = grade(layout, layout.lab(args.lab), args.submissions, args.out, options)
+    write_all(run, args.out)
+    return 1 if any(o.status == FAILED for o in run.outcomes) else 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ header line, which this module expands into nbgrader's full cell metadata::
 ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``; ``written`` cells are graded by
 hand. Markdown may use the placeholders ``{{colab_badge}}``, ``{{points_table}}``,
 ``{{repository}}`` and ``{{raw_url}}``.
+
+Every master ends with the students' hand-in check, which the build adds (a "Before you
+hand in" heading and a locked cell ``hand_in_check``; see :mod:`mdplab.course.handin`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from mdplab.course.handin import HAND_IN_ID, HEADING, hand_in_data, render_check
 from mdplab.course.layout import Lab, Layout
 
 SCHEMA_VERSION = 3
@@ -73,6 +77,7 @@ def build_master(lab: Lab, layout: Layout) -> nbformat.NotebookNode:
         master.cells.append(_master_cell(lab, index, cell))
     _check_graded_cells(lab, master)
     _fill_placeholders(lab, layout, master, notebook_path=f"labs/{lab.notebook}")
+    _append_hand_in_check(lab, master)
     return master
 
 
@@ -123,16 +128,12 @@ def _master_cell(lab: Lab, index: int, cell: nbformat.NotebookNode) -> nbformat.
     grade_id = cell.metadata.get("grade_id")
     if not isinstance(grade_id, str) or not GRADE_ID.match(grade_id):
         raise LabSourceError(f"{where}: a {role} cell needs grade_id of letters, digits, _ or -")
-    grade, solution, locked = ROLES[role]
-    meta = {
-        "grade": grade,
-        "grade_id": grade_id,
-        "locked": locked,
-        "schema_version": SCHEMA_VERSION,
-        "solution": solution,
-        "task": False,
-    }
-    if grade:
+    if grade_id == HAND_IN_ID:
+        raise LabSourceError(
+            f"{where}: grade_id {HAND_IN_ID} is kept for the build's hand-in check"
+        )
+    meta = _nbgrader_metadata(role, grade_id)
+    if meta["grade"]:
         points = cell.metadata.get("points")
         if not isinstance(points, int | float) or isinstance(points, bool) or points <= 0:
             raise LabSourceError(f"{where}: graded cell {grade_id} needs points > 0")
@@ -146,6 +147,31 @@ def _master_cell(lab: Lab, index: int, cell: nbformat.NotebookNode) -> nbformat.
     new.metadata["nbgrader"] = meta
     new["id"] = grade_id
     return new
+
+
+def _nbgrader_metadata(role: str, grade_id: str) -> dict:
+    """nbgrader's cell metadata for a cell of ``role`` (points are added for graded cells)."""
+    grade, solution, locked = ROLES[role]
+    return {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": SCHEMA_VERSION,
+        "solution": solution,
+        "task": False,
+    }
+
+
+def _append_hand_in_check(lab: Lab, master: nbformat.NotebookNode) -> None:
+    """End the lab with a heading and the locked cell of the students' hand-in check, made
+    from the master's own graded cells."""
+    heading = nbformat.v4.new_markdown_cell(HEADING)
+    heading["id"] = f"{lab.assignment}-cell-{len(master.cells):03d}"
+    master.cells.append(heading)
+    check = nbformat.v4.new_code_cell(render_check(hand_in_data(lab.name, master)))
+    check.metadata["nbgrader"] = _nbgrader_metadata("locked", HAND_IN_ID)
+    check["id"] = HAND_IN_ID
+    master.cells.append(check)
 
 
 def _check_markers(where: str, role: str, cell: nbformat.NotebookNode) -> None:

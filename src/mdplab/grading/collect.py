@@ -1,0 +1,443 @@
+"""Collecting downloaded submissions: which student and which lab each file is.
+
+Sources are folders, single notebooks, or zips (an LMS bulk download, possibly with
+folders and further zips inside). Zip members are extracted into a staging folder and
+never outside it. Every file ends up in exactly one of three lists:
+
+- ``placed``: one notebook per (student, lab), the newest when there are several;
+- ``superseded``: the older duplicates, each naming the file that was kept and why;
+- ``unplaced``: files that could not be placed, with the reason in plain words.
+
+LMS exports name files ``<student>_<userid>_<submissionid>_<original name>`` (Canvas;
+``_LATE`` may follow the student, and the submission id may be absent). Colab and
+browsers change the original name: ``Copy of lab00_orientation.ipynb``,
+``lab00_orientation (1).ipynb``; :func:`original_name` undoes that.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import time
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from mdplab.course.layout import Lab
+
+CANVAS = re.compile(
+    r"^(?P<student>[A-Za-z0-9-]+?)(?:_LATE)?_(?P<user>\d+)_(?:(?P<submission>\d+)_)?(?P<rest>.+)$"
+)
+COPY_OF = re.compile(r"^(?:Copy[ _]of[ _])+", flags=re.IGNORECASE)
+DUPLICATE_SUFFIX = re.compile(r"(?:[ _]?\(\d+\)|-\d+)$")
+
+MAX_MEMBER_BYTES = 50 * 1024 * 1024
+# Zips inside zips are followed this deep; deeper ones are reported, not opened.
+MAX_ZIP_DEPTH = 3
+# Junk that archivers add and that never is a student's file.
+JUNK_FOLDERS = {"__MACOSX", ".ipynb_checkpoints"}
+_CHUNK = 1024 * 1024
+DRIVE = re.compile(r"^[A-Za-z]:")  # C:/... in a zip made on Windows
+
+
+@dataclass(frozen=True, order=True)
+class Recency:
+    """How new a file is, for choosing among duplicates.
+
+    ``submission_id`` is the Canvas submission id (larger is newer); ``modified`` is the
+    modification time (a file's mtime, a zip member's date_time) in seconds since the epoch.
+    """
+
+    submission_id: int | None = None
+    modified: float = 0.0
+    name: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A notebook that belongs to ``student_id``'s submission of ``lab``.
+
+    ``path`` is where the notebook can be read (for zip members: the extracted copy in the
+    staging folder); ``file_name`` is its name as downloaded; ``source`` says where it was
+    found, e.g. ``submissions.zip:folder/x.ipynb``.
+    """
+
+    path: Path
+    student_id: str
+    lab: Lab
+    file_name: str = ""
+    source: str = ""
+    recency: Recency = field(default_factory=Recency)
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """An older duplicate of a placed notebook, and why it lost to ``kept``."""
+
+    placed: Placed
+    kept: Placed
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    """A file that belongs to no (student, lab), with the reason in plain words."""
+
+    path: Path
+    source: str
+    reason: str
+
+
+@dataclass
+class Collection:
+    """What :func:`collect` found, sorted by lab then student (unplaced: by source)."""
+
+    placed: list[Placed] = field(default_factory=list)
+    superseded: list[Superseded] = field(default_factory=list)
+    unplaced: list[Unplaced] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """A short report: the counts, then one line per superseded and unplaced file."""
+        students = {p.student_id for p in self.placed}
+        labs = {p.lab.name for p in self.placed}
+        lines = [
+            f"{_count(len(self.placed), 'submission')} placed "
+            f"({_count(len(students), 'student')}, {_count(len(labs), 'lab')}); "
+            f"{len(self.superseded)} superseded; {len(self.unplaced)} unplaced"
+        ]
+        if self.superseded:
+            lines.append("superseded (an older copy; the newer one is graded):")
+            lines += [
+                f"  {s.placed.student_id} {s.placed.lab.assignment}: {s.placed.source} "
+                f"-> kept {s.kept.source} ({s.reason})"
+                for s in self.superseded
+            ]
+        if self.unplaced:
+            lines.append("unplaced (not graded):")
+            lines += [f"  {u.source}: {u.reason}" for u in self.unplaced]
+        return "\n".join(lines)
+
+
+def original_name(name: str) -> str:
+    """The notebook name the lab gave, with Colab's and the browser's changes undone."""
+    stem = COPY_OF.sub("", Path(name).stem)
+    stem = DUPLICATE_SUFFIX.sub("", stem)
+    return f"{stem}.ipynb"
+
+
+def place(
+    path: Path,
+    labs: list[Lab],
+    pattern: re.Pattern[str] | None = None,
+    *,
+    source: str | None = None,
+    modified: float = 0.0,
+) -> Placed | None:
+    """The student and lab of a downloaded file, or None when it cannot be placed."""
+    found = _place(path, labs, pattern, str(path) if source is None else source, modified)
+    return None if isinstance(found, str) else found
+
+
+def collect(
+    sources: Sequence[Path],
+    labs: list[Lab],
+    staging: Path,
+    pattern: re.Pattern[str] | None = None,
+    *,
+    max_member_bytes: int = MAX_MEMBER_BYTES,
+) -> Collection:
+    """Place every notebook found in ``sources``; extract zip members into ``staging``.
+
+    ``pattern`` (default: the Canvas rule) is a regex searched in each file name; it must
+    have the named group ``student`` and may have ``lab`` (``lab01`` or ``lab01_dp_review``).
+    Without ``lab``, the lab comes from the rest of the name after the match, as for Canvas.
+    """
+    if pattern is not None and "student" not in pattern.groupindex:
+        raise ValueError("a collection pattern needs a named group 'student', e.g. (?P<student>…)")
+    staging.mkdir(parents=True, exist_ok=True)
+    candidates: list[Placed] = []
+    unplaced: list[Unplaced] = []
+    for found in _Finder(staging.resolve(), max_member_bytes).walk(sources):
+        if isinstance(found, Unplaced):
+            unplaced.append(found)
+            continue
+        path, source, modified = found
+        placed = _place(path, labs, pattern, source, modified)
+        if isinstance(placed, str):
+            unplaced.append(Unplaced(path, source, placed))
+        else:
+            candidates.append(placed)
+    newest, superseded = _newest(candidates)
+    return Collection(newest, superseded, sorted(unplaced, key=lambda u: (u.source, u.reason)))
+
+
+def _place(
+    path: Path, labs: list[Lab], pattern: re.Pattern[str] | None, source: str, modified: float
+) -> Placed | str:
+    """The placed file, or the reason it cannot be placed."""
+    found = _identify(path.name, labs, pattern)
+    if isinstance(found, str):
+        return found
+    student, lab, submission_id = found
+    recency = Recency(submission_id, modified, path.name, source)
+    return Placed(path, student, lab, path.name, source, recency)
+
+
+# Naming ---------------------------------------------------------------------------------
+def _identify(
+    name: str, labs: list[Lab], pattern: re.Pattern[str] | None
+) -> tuple[str, Lab, int | None] | str:
+    """(student, lab, Canvas submission id) of a file name, or the reason it has none."""
+    if pattern is None:
+        match = CANVAS.match(name)
+        if not match:
+            return "name does not follow the Canvas pattern"
+        submission = match.group("submission")
+        lab = _lab_by_notebook(match.group("rest"), labs)
+        student = match.group("student")
+        if not isinstance(lab, Lab):
+            return lab
+        return student.lower(), lab, int(submission) if submission else None
+    match = pattern.search(name)
+    if not match or not match.group("student"):
+        return f"name does not match the pattern {pattern.pattern!r}"
+    if "lab" in pattern.groupindex and match.group("lab"):
+        lab = _lab_by_key(match.group("lab"), labs)
+    else:
+        # The rest of the name is the notebook as the student uploaded it.
+        lab = _lab_by_notebook(name[match.end() :] or name, labs)
+    return (match.group("student").lower(), lab, None) if isinstance(lab, Lab) else lab
+
+
+def _lab_by_notebook(uploaded: str, labs: list[Lab]) -> Lab | str:
+    name = original_name(uploaded)
+    for lab in labs:
+        if name == lab.notebook:
+            return lab
+    return f"not a lab of this course: {uploaded}"
+
+
+def _lab_by_key(key: str, labs: list[Lab]) -> Lab | str:
+    for lab in labs:
+        if key.lower() in (lab.assignment, lab.name):
+            return lab
+    return f"not a lab of this course: {key}"
+
+
+# Duplicates -----------------------------------------------------------------------------
+def _newest(candidates: list[Placed]) -> tuple[list[Placed], list[Superseded]]:
+    """The newest notebook of each (lab, student), and the others as superseded."""
+    groups: dict[tuple[str, str], list[Placed]] = {}
+    for candidate in candidates:
+        groups.setdefault((candidate.lab.name, candidate.student_id), []).append(candidate)
+    placed, superseded = [], []
+    for key in sorted(groups):
+        group = groups[key]
+        # Submission ids order only a group where every copy has one: a key that mixes
+        # ids and times would not be a consistent order.
+        by_id = all(p.recency.submission_id is not None for p in group)
+        ordered = sorted(group, key=lambda p: _order_key(p, by_id), reverse=True)
+        kept = ordered[0]
+        placed.append(kept)
+        superseded += [Superseded(p, kept, _why_older(p, kept, by_id)) for p in ordered[1:]]
+    return placed, superseded
+
+
+def _order_key(placed: Placed, by_id: bool) -> tuple:
+    r = placed.recency
+    return (r.submission_id if by_id else 0, r.modified, r.name, r.source)
+
+
+def _why_older(old: Placed, new: Placed, by_id: bool) -> str:
+    a, b = old.recency, new.recency
+    if by_id and a.submission_id != b.submission_id:
+        return f"older Canvas submission id ({a.submission_id} < {b.submission_id})"
+    if a.modified != b.modified:
+        return f"older file (modified {_when(a.modified)}, the kept one {_when(b.modified)})"
+    if a.name != b.name:
+        return "same time; the kept file's name sorts later"
+    return "same name and time; the kept copy's source sorts later"
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# Finding files --------------------------------------------------------------------------
+Found = tuple[Path, str, float]  # a notebook: its readable path, source, modification time
+
+
+class _Finder:
+    """Walks the sources, extracting zips into the staging folder: yields each notebook
+    found, and an :class:`Unplaced` for each file it cannot or will not extract."""
+
+    def __init__(self, staging: Path, max_member_bytes: int) -> None:
+        self.staging = staging
+        self.max_member_bytes = max_member_bytes
+        self._zips = 0
+
+    def walk(self, sources: Sequence[Path]) -> Iterator[Found | Unplaced]:
+        for source in sources:
+            yield from self._source(Path(source))
+
+    def _source(self, path: Path) -> Iterator[Found | Unplaced]:
+        if path.is_dir():
+            yield from self._folder(path)
+        elif not path.is_file():
+            yield Unplaced(path, path.name, "no such file or folder")
+        elif _suffix(path.name) == ".zip":
+            yield from self._zip(path, path.name, depth=1)
+        elif _suffix(path.name) == ".ipynb":
+            yield path, path.name, path.stat().st_mtime
+        else:
+            yield Unplaced(path, path.name, "not a notebook, a zip or a folder")
+
+    def _folder(self, folder: Path) -> Iterator[Found | Unplaced]:
+        # os.walk does not follow symbolic links to folders, so a link loop cannot trap us.
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if d not in JUNK_FOLDERS)
+            here = Path(root)
+            if _is_within(here.resolve(), self.staging):
+                dirs[:] = []  # our own extractions, when staging sits inside a source
+                continue
+            for name in sorted(files):
+                if name.startswith("._") or _suffix(name) not in (".ipynb", ".zip"):
+                    continue
+                path = here / name
+                described = f"{folder.name}/{path.relative_to(folder).as_posix()}"
+                if _suffix(name) == ".zip":
+                    yield from self._zip(path, described, depth=1)
+                else:
+                    yield path, described, path.stat().st_mtime
+
+    def _zip(self, path: Path, described: str, depth: int) -> Iterator[Found | Unplaced]:
+        if depth > MAX_ZIP_DEPTH:
+            yield Unplaced(path, described, f"zips nested more than {MAX_ZIP_DEPTH} deep")
+            return
+        self._zips += 1
+        folder = self.staging / f"{self._zips:03d}_{_safe_stem(path.name)}"
+        # The folder is ours (named by this run's count): clear what an earlier run left.
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = sorted(archive.infolist(), key=lambda info: info.filename)
+                for info in members:
+                    yield from self._member(archive, info, folder, described, depth)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
+            yield Unplaced(path, described, f"corrupt zip: {error}")
+
+    def _member(
+        self,
+        archive: zipfile.ZipFile,
+        info: zipfile.ZipInfo,
+        folder: Path,
+        described: str,
+        depth: int,
+    ) -> Iterator[Found | Unplaced]:
+        where = f"{described}:{info.filename}"
+        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        name = parts[-1] if parts else ""
+        if info.is_dir() or not name or _is_junk(parts) or _suffix(name) not in (".ipynb", ".zip"):
+            return
+        archive_path = Path(str(archive.filename))
+        if _is_symlink(info):
+            yield Unplaced(archive_path, where, "symbolic link in a zip; not extracted")
+            return
+        target = _member_target(folder, parts)
+        if target is None:
+            yield Unplaced(archive_path, where, "unsafe path in a zip (it leads out of its folder)")
+            return
+        problem = self._extract(archive, info, target)
+        if problem:
+            yield Unplaced(target, where, problem)
+        elif _suffix(name) == ".zip":
+            yield from self._zip(target, where, depth + 1)
+        else:
+            yield target, where, _zip_time(info)
+
+    def _extract(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> str:
+        """Copy one member to ``target``; return why it failed, or "" when it did not."""
+        limit = self.max_member_bytes
+        if info.file_size > limit:
+            return f"zip member too large ({_mb(info.file_size)}; the limit is {_mb(limit)})"
+        if info.flag_bits & 0x1:
+            return "encrypted zip member; not extracted"
+        written = 0
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as member, target.open("wb") as out:
+                # The size in the header can lie (a zip bomb), so count what comes out.
+                while chunk := member.read(_CHUNK):
+                    written += len(chunk)
+                    if written > limit:
+                        break
+                    out.write(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as error:
+            target.unlink(missing_ok=True)
+            return f"corrupt zip member: {error}"
+        except OSError as error:  # e.g. a member whose folder is a file of an earlier member
+            return f"zip member could not be extracted: {error.strerror or error}"
+        if written > limit:
+            target.unlink()
+            return f"zip member too large (it unpacks to more than the limit of {_mb(limit)})"
+        modified = _zip_time(info)
+        os.utime(target, (modified, modified))
+        return ""
+
+
+def _member_target(folder: Path, parts: tuple[str, ...]) -> Path | None:
+    """Where a member with these path parts is extracted, or None if it would escape."""
+    if not parts or parts[0] == "/" or DRIVE.match(parts[0]) or ".." in parts:
+        return None
+    target = folder.joinpath(*parts)
+    if not _is_within(target.resolve(), folder.resolve()):
+        return None
+    if target.exists():  # a zip may hold one name twice; keep both copies
+        for n in range(2, 10_000):
+            candidate = folder / f"copy{n}" / Path(*parts)
+            if not candidate.exists():
+                return candidate
+    return target
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _is_junk(parts: tuple[str, ...]) -> bool:
+    return any(p in JUNK_FOLDERS for p in parts) or parts[-1].startswith("._")
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    # Unix zips keep the file mode in the high 16 bits of external_attr.
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _zip_time(info: zipfile.ZipInfo) -> float:
+    """A member's date_time (local time, as zip stores it) in seconds since the epoch."""
+    try:
+        return time.mktime((*info.date_time, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return 0.0
+
+
+def _suffix(name: str) -> str:
+    return Path(name).suffix.lower()
+
+
+def _safe_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60] or "zip"
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"

@@ -1,0 +1,279 @@
+"""Test cells run in the grader's process, not in the student's kernel.
+
+This is the second layer of the defence (the first is :mod:`mdplab.grading.sandbox`). A
+test cell that ran in the student's kernel would share it with student code, which can
+patch ``np.allclose`` or ``np.testing``, redefine helpers the tests call, register an
+input transformer that blanks later cells, or install an exception handler that hides
+failures. Here a test cell is compiled and executed in a namespace of the grader's own:
+
+- a name the cell reads and does not define is looked up in the kernel. A module is
+  imported here, fresh; a function becomes a :class:`RemoteFunction` that calls the
+  student's function in the kernel with the arguments sent over the wire; data is copied;
+- so the comparisons, numpy and the hidden checks (``mdplab.checks``) are the grader's, and
+  the only thing student code controls is what its functions return, which is what is
+  being graded.
+
+The cell's verdict becomes its outputs as nbgrader expects them: nothing (or its printed
+text) when it passed, one ``error`` output when it failed. Tracebacks are reduced to the
+exception line, so feedback never shows hidden test code.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import importlib
+import io
+import re
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+from mdplab.grading.agent import Opaque, decode, encode
+from mdplab.grading.kernel import Kernel, KernelDied, OutOfTime, Session
+
+# Exceptions that cross back under their own type, so that checks which diagnose by type
+# (a singular matrix, a KeyError from a wrong index) still can. Others get a stand-in class.
+_NAMED_ERRORS: dict[str, type[Exception]] = {
+    name: value
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, Exception)
+}
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,80}$")
+
+
+class RemoteError(Exception):
+    """Base of the stand-ins for exceptions raised by student code that have no local
+    class (gurobipy's, or the student's own)."""
+
+
+def _exception_from(error: dict) -> Exception:
+    name = str(error.get("type", "Exception"))
+    message = str(error.get("message", ""))
+    if name == "LinAlgError":
+        import numpy as np
+
+        return np.linalg.LinAlgError(message)
+    local = _NAMED_ERRORS.get(name)
+    if local is not None and name not in {"StopIteration", "StopAsyncIteration"}:
+        try:
+            return local(message)
+        except Exception:  # an exception class with an unusual constructor
+            pass
+    clean = name if _IDENTIFIER.match(name) else "RemoteError"
+    return type(clean, (RemoteError,), {})(message)
+
+
+@dataclass
+class RemoteFunction:
+    """A student's function living in the kernel; calling it runs it there."""
+
+    name: str
+    judge: Judge
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.judge.call(self.name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<student function {self.name}>"
+
+
+class Judge:
+    """Runs test cells for one notebook against one kernel."""
+
+    def __init__(self, kernel: Kernel, call_seconds: float) -> None:
+        self.kernel = kernel
+        self.call_seconds = call_seconds
+        self.deadline = float("inf")
+        self.calls = 0
+        self.session: Session | None = None
+
+    # ----------------------------------------------------------------- remote calls
+    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
+        self.calls += 1
+        generators = [a for a in [*args, *kwargs.values()] if _is_generator(a)]
+        reply = self._session().request(
+            "call",
+            self._seconds_left(),
+            name=name,
+            args=encode(list(args)),
+            kwargs=encode(dict(kwargs)),
+        )
+        if "error" in reply:
+            if reply["error"].get("type") == "NoReply" and not self.kernel.alive():
+                raise KernelDied("the kernel died while the tests called " + name)
+            raise _exception_from(reply["error"])
+        states = [s for s in reply.get("generators", []) if s is not None]
+        for generator, state in zip(generators, states, strict=False):
+            # The student's function drew numbers from its copy; advance ours the same way.
+            with contextlib.suppress(Exception):
+                generator.bit_generator.state = decode(state)
+        return decode(reply.get("result"))
+
+    def _session(self) -> Session:
+        if self.session is None or self.session.closed:
+            self.session = self.kernel.session()
+        return self.session
+
+    def _end_session(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def _seconds_left(self) -> float:
+        left = min(self.call_seconds, self.deadline - time.monotonic())
+        if left <= 0:
+            raise OutOfTime()
+        return left
+
+    def bind(self, names: Iterable[str], namespace: dict[str, Any]) -> None:
+        """Bind each name the kernel has, as a module, a remote function or a copy."""
+        for name in names:
+            reply = self._session().request("describe", self._seconds_left(), name=name)
+            kind = reply.get("kind")
+            if kind == "module":
+                with contextlib.suppress(ImportError, ValueError, TypeError):
+                    namespace[name] = importlib.import_module(str(reply["module"]))
+            elif kind == "callable":
+                namespace[name] = RemoteFunction(name, self)
+            elif kind == "value":
+                namespace[name] = decode(reply["value"])
+            elif "error" in reply and not self.kernel.alive():
+                raise KernelDied("the kernel died")
+
+    # ----------------------------------------------------------------- test cells
+    def run(
+        self, source: str, seconds: float, helpers: ast.Module | None = None
+    ) -> tuple[list[NotebookNode], str]:
+        """Run a test cell; its outputs and a status: passed, failed, timeout or died.
+
+        ``helpers`` are the imports, functions and classes of the read-only cells above the
+        test (from the released source, not the student's copy). They are defined here, so
+        a student who redefines a helper the tests use changes nothing."""
+        self.deadline = time.monotonic() + seconds
+        namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        printed = io.StringIO()
+        try:
+            tree = ast.parse(_python_only(source))
+            code = compile(tree, "<test cell>", "exec")
+            if helpers is not None:
+                _define(helpers, namespace)
+            wanted = _names_read(tree) + (_names_read(helpers) if helpers is not None else [])
+            self.bind([n for n in dict.fromkeys(wanted) if n not in namespace], namespace)
+            with (
+                contextlib.redirect_stdout(printed),
+                contextlib.redirect_stderr(printed),
+                warnings.catch_warnings(),
+            ):
+                # Warnings are not failures; nbgrader would zero a cell for stderr text.
+                warnings.simplefilter("ignore")
+                exec(code, namespace)
+        except OutOfTime:
+            self.session = None  # abandoned, and the kernel's cell stopped, by the request
+            return self._outputs(printed, _error("TimeoutError", self._timeout_text(seconds)))
+        except KernelDied as died:
+            self.session = None
+            return self._outputs(printed, _error("KernelDied", str(died) or "the kernel died"))
+        except Exception as error:
+            self._end_session()
+            return self._outputs(printed, _error(type(error).__name__, str(error)))
+        self._end_session()
+        return self._outputs(printed, None)
+
+    @staticmethod
+    def _timeout_text(seconds: float) -> str:
+        return (
+            f"the tests of this cell did not finish within {seconds:g} s; your code was "
+            "stopped (an endless loop, or far too slow?)"
+        )
+
+    @staticmethod
+    def _outputs(printed: io.StringIO, error: NotebookNode | None) -> tuple[list, str]:
+        outputs = []
+        text = printed.getvalue()
+        if text:
+            outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text[:100_000]))
+        if error is None:
+            return outputs, "passed"
+        outputs.append(error)
+        status = {"TimeoutError": "timeout", "KernelDied": "died"}.get(error.ename, "failed")
+        return outputs, status
+
+
+def _error(name: str, message: str) -> NotebookNode:
+    # Only the exception line: a full traceback would show the hidden test code.
+    return nbformat.v4.new_output(
+        "error", ename=name, evalue=message, traceback=[f"{name}: {message}"]
+    )
+
+
+def helper_definitions(sources: Iterable[str]) -> ast.Module:
+    """The import, def and class statements of read-only cells, as one module."""
+    body: list[ast.stmt] = []
+    for source in sources:
+        try:
+            tree = ast.parse(_python_only(source))
+        except SyntaxError:
+            continue
+        body += [
+            node
+            for node in tree.body
+            if isinstance(
+                node,
+                ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+            )
+        ]
+    return ast.Module(body=body, type_ignores=[])
+
+
+def _define(helpers: ast.Module, namespace: dict[str, Any]) -> None:
+    """Run each helper statement on its own: one import missing here must not stop the rest."""
+    for node in helpers.body:
+        module = ast.Module(body=[node], type_ignores=[])
+        with contextlib.suppress(Exception):
+            exec(compile(module, "<read-only cell>", "exec"), namespace)
+
+
+def _is_generator(value: Any) -> bool:
+    try:
+        import numpy as np
+    except ImportError:
+        return False
+    return isinstance(value, np.random.Generator)
+
+
+def _python_only(source: str) -> str:
+    """Drop IPython-only lines (magics, shell escapes): tests are plain Python."""
+    return "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+
+
+def _names_read(tree: ast.AST) -> list[str]:
+    """Names the cell reads that it does not import or define, in order; builtins excluded.
+    A name the cell assigns before reading it is looked up too, which costs only that."""
+    defined: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.add(node.name)
+    seen: dict[str, None] = {}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id not in defined
+            and not hasattr(builtins, node.id)
+        ):
+            seen.setdefault(node.id, None)
+    return list(seen)
+
+
+__all__ = ["Judge", "Opaque", "RemoteError", "RemoteFunction"]

@@ -1,0 +1,428 @@
+"""One student's kernel: started in the sandbox, driven cell by cell under time and
+output limits, and asked (through :mod:`mdplab.grading.agent`) to describe or call names.
+
+The kernel talks to the grader over Unix sockets in the submission's private folder
+(ZeroMQ's ``ipc`` transport), because the sandbox has no network, not even loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import secrets
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.manager import KernelManager
+from nbformat import NotebookNode
+
+from mdplab.grading import agent
+from mdplab.grading.sandbox import Isolation, Limits
+
+AGENT_SOURCE = Path(agent.__file__).read_text(encoding="utf-8")
+AGENT_ID = hashlib.sha256(AGENT_SOURCE.encode()).hexdigest()[:16]
+QUIET = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:"]
+MAX_REPLY_BYTES = 512 * 1024 * 1024
+OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
+
+
+class KernelDied(BaseException):
+    """The kernel process is gone. A BaseException, so that checks which turn a student's
+    exception into feedback do not swallow it."""
+
+
+class OutOfTime(BaseException):
+    """A cell, or the calls of a test cell, ran past their time limit."""
+
+
+@dataclass
+class CellRun:
+    """What running one cell gave. ``status``: ok, error, timeout, died, output-cap."""
+
+    outputs: list[NotebookNode] = field(default_factory=list)
+    status: str = "ok"
+    execution_count: int | None = None
+    message: str = ""
+
+
+class _SandboxedManager(KernelManager):
+    """A KernelManager whose launch command is wrapped by the sandbox."""
+
+    isolation: Isolation | None = None
+    box: Path | None = None
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        argv = super().format_kernel_cmd(extra_arguments)
+        assert self.isolation is not None and self.box is not None
+        return self.isolation.command(argv, self.box)
+
+
+class Kernel:
+    """A sandboxed IPython kernel for one submission, working in ``box``."""
+
+    def __init__(self, isolation: Isolation, limits: Limits, box: Path) -> None:
+        self.isolation, self.limits, self.box = isolation, limits, box
+        self._manager: _SandboxedManager | None = None
+        self._client: Any = None
+        self.starts = 0
+
+    # ----------------------------------------------------------------- life cycle
+    def start(self) -> None:
+        self.starts += 1
+        self._log = open(self.box / "kernel.log", "ab")  # noqa: SIM115 -- closed in shutdown
+        manager = _SandboxedManager(
+            kernel_name="python3",
+            transport="ipc",
+            ip=str(self.box / f"k{self.starts}"),
+            connection_file=str(self.box / f"kernel-{self.starts}.json"),
+        )
+        manager.isolation, manager.box = self.isolation, self.box
+        # The grader's own interpreter: the kernel gets exactly the instructor's packages.
+        manager.kernel_spec.argv = [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+        ]
+        manager.start_kernel(
+            extra_arguments=QUIET,
+            env=self._environment(),
+            cwd=str(self.box),
+            preexec_fn=self._confine,
+            # The kernel's own chatter (connection notes, crashes) goes to a log, not ours.
+            stdout=self._log,
+            stderr=self._log,
+        )
+        client = manager.blocking_client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+        except RuntimeError as error:
+            manager.shutdown_kernel(now=True)
+            raise KernelDied(f"the kernel did not start: {error}") from error
+        self._manager, self._client = manager, client
+
+    def _confine(self) -> None:
+        """Run in the child before exec: limits, and SIGINT ignored so that an interrupt
+        (sent to the whole process group) stops the running cell, not the sandbox around
+        it; ipykernel installs its own SIGINT handler while a cell runs."""
+        self.limits.apply()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _environment(self) -> dict[str, str]:
+        """A clean environment: nothing of the grader's (no tokens, no paths to the course)."""
+        home = str(self.box)
+        env = {
+            "HOME": home,
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+            "LANG": "C.UTF-8",
+            "IPYTHONDIR": str(self.box / ".ipython"),
+            "MPLCONFIGDIR": str(self.box / ".matplotlib"),
+            "TMPDIR": "/tmp" if self.isolation.confined else home,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        }
+        if not self.isolation.confined:
+            # Without the mount namespace, at least keep mdplab off the kernel's path.
+            env["PYTHONNOUSERSITE"] = "1"
+        return env
+
+    def alive(self) -> bool:
+        return self._manager is not None and self._manager.is_alive()
+
+    def shutdown(self) -> None:
+        if self._client is not None:
+            self._client.stop_channels()
+        if self._manager is not None:
+            # A kernel that is already gone needs no shutting down.
+            with contextlib.suppress(Exception):
+                self._manager.shutdown_kernel(now=True)
+            self._manager.cleanup_resources()
+            self._log.close()
+        self._manager = self._client = None
+
+    def restart(self) -> None:
+        self.shutdown()
+        self.start()
+
+    # ----------------------------------------------------------------- cells
+    def run_cell(self, source: str, seconds: float) -> CellRun:
+        """Run ``source`` as a notebook cell; stop it after ``seconds`` or when its output
+        passes the cap. A kernel that dies or will not stop is reported, not raised."""
+        if not self.alive():
+            return CellRun(status="died", message="the kernel was not running")
+        msg_id = self._client.execute(source, store_history=True, allow_stdin=False)
+        run = CellRun()
+        size = 0
+        deadline = time.monotonic() + seconds
+        clear_pending = False
+        while True:
+            try:
+                message = self._next_iopub(msg_id, deadline)
+            except OutOfTime:
+                run.status = "timeout"
+                run.message = f"stopped after {seconds:g} s"
+                self._stop_running_cell()
+                return run
+            except KernelDied as died:
+                run.status, run.message = "died", str(died)
+                return run
+            kind = message["header"]["msg_type"]
+            content = message["content"]
+            if kind == "status" and content["execution_state"] == "idle":
+                break
+            if kind == "execute_input":
+                run.execution_count = content.get("execution_count")
+            elif kind == "clear_output":
+                if content.get("wait"):
+                    clear_pending = True
+                else:
+                    run.outputs.clear()
+            elif kind in OUTPUT_TYPES:
+                if clear_pending:
+                    run.outputs.clear()
+                    clear_pending = False
+                output = nbformat.v4.output_from_msg(message)
+                size += len(json.dumps(output))
+                if size > self.limits.output_bytes:
+                    run.outputs.append(_cap_note(self.limits.output_bytes))
+                    run.status = "output-cap"
+                    run.message = f"more than {self.limits.output_bytes // 1024} KiB of output"
+                    self._stop_running_cell()
+                    return run
+                _append(run.outputs, output)
+                if kind == "error":
+                    run.status = "error"
+        return run
+
+    def _next_iopub(self, msg_id: str, deadline: float) -> dict:
+        """The next IOPub message that belongs to ``msg_id``."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OutOfTime()
+            try:
+                message = self._client.get_iopub_msg(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                if not self.alive():
+                    raise KernelDied("the kernel died") from None
+                continue
+            if message.get("parent_header", {}).get("msg_id") == msg_id:
+                return message
+
+    def _stop_running_cell(self) -> None:
+        """Interrupt the kernel; if it does not settle within a few seconds (a loop that
+        swallows KeyboardInterrupt), kill it. Either way the next cell starts clean."""
+        if not self.alive():
+            return
+        self._manager.interrupt_kernel()
+        deadline = time.monotonic() + 5
+        probe = self._client.execute("", store_history=False, allow_stdin=False)
+        while time.monotonic() < deadline:
+            try:
+                message = self._client.get_iopub_msg(timeout=0.25)
+            except queue.Empty:
+                continue
+            if (
+                message.get("parent_header", {}).get("msg_id") == probe
+                and message["header"]["msg_type"] == "status"
+                and message["content"]["execution_state"] == "idle"
+            ):
+                return
+        self.shutdown()
+
+    # ----------------------------------------------------------------- the agent
+    def session(self) -> Session:
+        """Start the agent's request loop in the kernel, connected to a fresh socket."""
+        if not self.alive():
+            raise KernelDied("the kernel is not running")
+        return Session(self)
+
+
+class Session:
+    """One run of the agent's request loop: requests and replies as length-prefixed JSON
+    over a Unix socket in the submission's folder, while one notebook execution keeps the
+    loop in the kernel's main thread. A round trip costs tens of microseconds, where a
+    notebook execution per call would cost milliseconds; the checks call student
+    functions thousands of times."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.path = kernel.box / f"rpc-{secrets.token_hex(4)}.sock"
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(self.path))
+        self._listener.listen(1)
+        code = _session_code(str(self.path))
+        self.msg_id = kernel._client.execute(
+            code, silent=False, store_history=False, allow_stdin=False
+        )
+        self._conn: socket.socket | None = None
+        self.closed = False
+
+    def _connection(self, deadline: float) -> socket.socket | None:
+        """The kernel's connection, waited for until ``deadline``; None if it never came
+        (student code may have broken the kernel's ability to run our code)."""
+        if self._conn is not None:
+            return self._conn
+        self._listener.settimeout(0.25)
+        while time.monotonic() < deadline:
+            try:
+                self._conn, _ = self._listener.accept()
+                return self._conn
+            except TimeoutError:
+                if not self.kernel.alive():
+                    raise KernelDied("the kernel died") from None
+                if self._execution_finished():
+                    return None
+        raise OutOfTime()
+
+    def _execution_finished(self) -> bool:
+        """Did the loop's execution end without connecting (an error, a blanked cell)?"""
+        while True:
+            try:
+                message = self.kernel._client.get_iopub_msg(timeout=0)
+            except queue.Empty:
+                return False
+            if (
+                message.get("parent_header", {}).get("msg_id") == self.msg_id
+                and message["header"]["msg_type"] == "status"
+                and message["content"]["execution_state"] == "idle"
+            ):
+                return True
+
+    def request(self, op: str, seconds: float, **fields: Any) -> dict:
+        """The agent's reply, or ``{"error": {"type": "NoReply", ...}}``. Raises OutOfTime
+        (after stopping the call in the kernel) or KernelDied."""
+        deadline = time.monotonic() + seconds
+        try:
+            conn = self._connection(deadline)
+            if conn is None:
+                return _no_reply("the grader's code could not run in the kernel")
+            body = json.dumps({"op": op, **fields}, allow_nan=False).encode()
+            conn.settimeout(max(deadline - time.monotonic(), 0.001))
+            conn.sendall(struct.pack(">Q", len(body)) + body)
+            header = _receive(conn, 8, deadline, self.kernel)
+            if header is None:
+                return _no_reply("the kernel stopped answering")
+            (size,) = struct.unpack(">Q", header)
+            if size > MAX_REPLY_BYTES:
+                return _no_reply(f"a reply of {size} bytes is too large")
+            payload = _receive(conn, size, deadline, self.kernel)
+            if payload is None:
+                return _no_reply("the kernel stopped answering")
+            reply = json.loads(payload)
+            return reply if isinstance(reply, dict) else _no_reply("an unreadable reply")
+        except BaseException:
+            # Our own time limit, or one of the checks' (a signal in this process): either
+            # way the call must not keep running in the kernel.
+            self._abandon()
+            raise
+
+    def close(self) -> None:
+        """End the loop and wait for its execution to finish."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                body = json.dumps({"op": "end"}).encode()
+                self._conn.sendall(struct.pack(">Q", len(body)) + body)
+        self._release()
+        if self.kernel.alive():
+            deadline = time.monotonic() + 10
+            try:
+                while not self._execution_finished():
+                    if time.monotonic() > deadline:
+                        self.kernel._stop_running_cell()
+                        return
+                    time.sleep(0.002)
+            except KernelDied:
+                return
+
+    def _abandon(self) -> None:
+        self._release()
+        self.kernel._stop_running_cell()
+
+    def _release(self) -> None:
+        self.closed = True
+        for handle in (self._conn, self._listener):
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    handle.close()
+        self._conn = None
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def _receive(conn: socket.socket, size: int, deadline: float, kernel: Kernel) -> bytes | None:
+    chunks, missing = [], size
+    while missing:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise OutOfTime()
+        conn.settimeout(min(remaining, 0.5))
+        try:
+            chunk = conn.recv(min(missing, 1 << 20))
+        except TimeoutError:
+            if not kernel.alive():
+                raise KernelDied("the kernel died") from None
+            continue
+        if not chunk:
+            if not kernel.alive():
+                raise KernelDied("the kernel died")
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def _no_reply(message: str) -> dict:
+    return {"error": {"type": "NoReply", "message": message}}
+
+
+def _session_code(path: str) -> str:
+    """One expression that runs the agent's request loop: it uses the agent module the
+    kernel already holds, or installs it first (in a fresh kernel, or if student code
+    removed it). It leaves no name in the student's namespace."""
+    return (
+        "(lambda sys, types: ("
+        "sys.modules['mdplab_agent'] "
+        f"if getattr(sys.modules.get('mdplab_agent'), 'AGENT_ID', None) == {AGENT_ID!r} "
+        "else (lambda m: (exec(compile("
+        f"{AGENT_SOURCE!r}, '<mdplab grader>', 'exec'), m.__dict__), "
+        f"setattr(m, 'AGENT_ID', {AGENT_ID!r}), "
+        "sys.modules.__setitem__('mdplab_agent', m), m)[3])(types.ModuleType('mdplab_agent'))"
+        f").session({path!r}, get_ipython().user_ns))(__import__('sys'), __import__('types'));"
+    )
+
+
+def _append(outputs: list[NotebookNode], output: NotebookNode) -> None:
+    """Append, merging consecutive text on the same stream as a notebook does."""
+    if (
+        output.output_type == "stream"
+        and outputs
+        and outputs[-1].output_type == "stream"
+        and outputs[-1].name == output.name
+    ):
+        outputs[-1].text += output.text
+    else:
+        outputs.append(output)
+
+
+def _cap_note(limit: int) -> NotebookNode:
+    return nbformat.v4.new_output(
+        "stream",
+        name="stdout",
+        text=f"\n[grader: output stopped at {limit // 1024} KiB; the cell was interrupted]\n",
+    )

@@ -1,0 +1,173 @@
+"""The tamper catalogue: broken and hostile submissions graded in one ``mdplab grade`` batch.
+
+Every entry of ``tests/catalogue/tamper_lab00.toml`` goes into one LMS zip with an
+unplaceable file; one run grades them all. Each entry must get its status and score, the
+batch must finish, the gradebook must agree with ``grades.csv`` and nothing outside the
+sandbox may have changed. A second run must give the same grades without regrading.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import sqlite3
+import tomllib
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from course_helpers import LAYOUT
+
+from mdplab.cli import main
+from mdplab.course.damage import damaged_file
+from mdplab.course.derive import fill_answers, reference_answers
+from mdplab.grading.sandbox import probe
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nbgrader")]
+
+LAB = LAYOUT.lab("lab00")
+CATALOGUE = tomllib.loads((LAYOUT.root / "tests/catalogue/tamper_lab00.toml").read_text())["entry"]
+NEEDS_SANDBOX = {"readgradebook", "writegradebook", "otherstudents", "network", "importreference"}
+
+
+def _notebook(answers: dict[str, str]) -> nbformat.NotebookNode:
+    master = nbformat.read(LAYOUT.master(LAB), as_version=4)
+    student = nbformat.read(LAYOUT.labs / LAB.notebook, as_version=4)
+    return fill_answers(student, reference_answers(master) | answers)
+
+
+def _file_bytes(entry: dict) -> bytes:
+    """The submission file of a catalogue entry."""
+    return damaged_file(_notebook(entry.get("answers", {})), entry.get("file", []))
+
+
+def _build_zip(folder: Path) -> Path:
+    archive = folder / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for number, (key, entry) in enumerate(sorted(CATALOGUE.items()), start=1):
+            name = entry.get("name", LAB.notebook)
+            prefix = f"{key}_{1000 + number}_{5000 + number}"
+            if entry.get("older_copy"):
+                older = damaged_file(_notebook({}), [])
+                bundle.writestr(f"{key}_{1000 + number}_{4000 + number}_{name}", older)
+            bundle.writestr(f"{prefix}_{name}", _file_bytes(entry))
+        bundle.writestr("notes_from_the_lms.txt", b"not a notebook")
+        bundle.writestr("someone_9999_9999_my_homework.ipynb", b"{}")
+    return archive
+
+
+def _digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tamper")
+    archive = _build_zip(folder)
+    out = folder / "out"
+    argv = ["grade", "lab00", str(archive), "--out", str(out), "--jobs", "2"]
+    argv += ["--cell-timeout", "20", "--notebook-timeout", "180"]
+    guarded = [LAYOUT.root / "autograder" / "source", LAYOUT.root / "solutions"]
+    before = [_digest(path) for path in guarded]
+    code = main(argv)
+    after = [_digest(path) for path in guarded]
+    rows = {row["student_id"]: row for row in csv.DictReader((out / "grades.csv").open())}
+    return {"code": code, "out": out, "rows": rows, "argv": argv, "guarded": before == after}
+
+
+def test_the_machine_can_confine_student_code():
+    isolation = probe()
+    assert isolation.confined, isolation.report()
+
+
+@pytest.mark.parametrize("key", sorted(CATALOGUE))
+def test_each_submission_gets_its_status_and_score(batch, key):
+    entry = CATALOGUE[key]
+    if key in NEEDS_SANDBOX and not probe().confined:
+        pytest.skip("needs the sandbox")
+    row = batch["rows"].get(key)
+    assert row is not None, f"{key} is missing from grades.csv"
+    expect = entry["expect"]
+    assert row["status"] == expect["status"], f"{key} ({entry['description']}): {row}"
+    if "score" in expect:
+        assert float(row["score"]) == expect["score"], f"{key}: {row}"
+    else:
+        assert row["score"] == "", f"{key}: a failed submission must not show a score"
+    if "message" in expect:
+        assert re.search(expect["message"], row["message"]), f"{key}: {row['message']!r}"
+
+
+def test_the_batch_reports_failures_and_lists_unplaced_files(batch):
+    assert batch["code"] == 1  # some submissions failed, and the exit code says so
+    assert len(batch["rows"]) == len(CATALOGUE)
+
+
+def test_gradebook_agrees_with_grades_csv(batch):
+    database = batch["out"] / "course" / "gradebook.db"
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        graded = dict(
+            connection.execute(
+                "SELECT student.id, SUM(COALESCE(grade.manual_score, grade.auto_score, 0)) "
+                "FROM grade JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+                "JOIN submitted_assignment ON submitted_notebook.assignment_id = "
+                "submitted_assignment.id JOIN student ON submitted_assignment.student_id = "
+                "student.id JOIN grade_cells ON grade.cell_id = grade_cells.id "
+                "WHERE grade_cells.cell_type = 'code' GROUP BY student.id"
+            ).fetchall()
+        )
+    for student, row in batch["rows"].items():
+        if row["status"] == "failed":
+            assert student not in graded, f"{student}: a failed submission kept a score"
+        else:
+            assert graded[student] == pytest.approx(float(row["score"])), student
+
+
+def test_nothing_outside_the_sandbox_changed(batch):
+    assert batch["guarded"], "the master notebooks or the solutions changed during grading"
+
+
+def test_feedback_shows_no_hidden_test_code(batch):
+    page = (batch["out"] / "feedback" / "patchnumpy" / f"{LAB.name}.html").read_text()
+    assert "check_discounted_cost" not in page and "BEGIN HIDDEN" not in page
+    assert "Tests" in page
+
+
+def test_a_second_run_gives_the_same_grades_without_regrading(batch, capsys):
+    first = (batch["out"] / "grades.csv").read_text()
+    capsys.readouterr()
+    main(batch["argv"])
+    printed = capsys.readouterr().out
+    assert (batch["out"] / "grades.csv").read_text() == first
+    assert "grading 0 submission(s)" in printed
+
+
+def test_without_the_sandbox_the_file_attacks_would_succeed(tmp_path, monkeypatch):
+    """The negative control: with confinement switched off (as on a machine without
+    bubblewrap), the same attack code does read the gradebook and other students' files,
+    so the catalogue's attacks are real and the sandbox is what stops them. The command
+    also says so loudly."""
+    from mdplab.grading import executor, sandbox
+
+    unconfined = sandbox.Isolation(None, (sandbox.Mechanism("filesystem isolation", False, "off"),))
+    monkeypatch.setattr(sandbox, "probe", lambda: unconfined)
+    monkeypatch.setattr(executor, "probe", lambda: unconfined)
+    from mdplab.grading import batch as batch_module
+
+    monkeypatch.setattr(batch_module, "probe", lambda: unconfined)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for number, key in enumerate(["reference", "readgradebook", "otherstudents"], start=1):
+        name = f"{key}_{2000 + number}_{6000 + number}_{LAB.notebook}"
+        (folder / name).write_bytes(_file_bytes(CATALOGUE[key]))
+    out = tmp_path / "out"
+    main(["grade", "lab00", str(folder), "--out", str(out), "--jobs", "2", "--cell-timeout", "30"])
+    rows = {row["student_id"]: row for row in csv.DictReader((out / "grades.csv").open())}
+    assert float(rows["readgradebook"]["score"]) == 4
+    assert float(rows["otherstudents"]["score"]) == 4
