@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -36,3 +39,29 @@ def as_float(value: Any, *, what: str) -> float:
         raise HiddenCheckFailure(
             f"{what}: expected a number, got {type(value).__name__}"
         ) from error
+
+
+class TimeUp(BaseException):
+    """Raised inside student code whose time is up: a BaseException, so that neither the
+    student's ``except Exception`` nor :func:`call_student` swallows it."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`TimeUp` in the code of the ``with`` block after ``seconds`` (a real-time
+    alarm; no limit where there are no alarms, as on Windows or outside the main thread)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise TimeUp
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -24,11 +24,8 @@ Failure messages describe the instance and the mistake; they never show expected
 
 from __future__ import annotations
 
-import signal
-import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -37,6 +34,8 @@ import numpy as np
 
 import mdplab
 from mdplab.checks.common import HiddenCheckFailure, call_student
+from mdplab.checks.common import TimeUp as _OutOfTime
+from mdplab.checks.common import time_limit as _time_limit
 
 SEED = 20260404
 # Values must match to this accuracy (float32 answers pass on these magnitudes).
@@ -245,30 +244,6 @@ CHAINS = [
 
 
 # --------------------------------------------------------------------------- calling
-class _OutOfTime(BaseException):
-    """Raised by the alarm inside a student's function that runs too long (a BaseException,
-    so that neither the student's code nor ``call_student`` swallows it)."""
-
-
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    def alarm(signum: int, frame: Any) -> None:
-        raise _OutOfTime
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _call(
     function: Callable[..., Any],
     *args: Any,

@@ -30,11 +30,8 @@ points) and under a time limit, so that a loop that never stops fails with a mes
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +39,8 @@ import numpy as np
 
 import mdplab
 from mdplab.checks.common import HiddenCheckFailure, call_student
+from mdplab.checks.common import TimeUp as _TimeUp
+from mdplab.checks.common import time_limit as _time_limit
 
 SEED = 20260305
 RTOL = 1e-6  # values: float32 answers pass, every mistake below is far away
@@ -290,30 +289,6 @@ def stopping_count(
 
 
 # --------------------------------------------------------------------------- calling
-class _TimeUp(BaseException):
-    """Raised inside student code when its time is up (not an Exception, so that a
-    student's ``except Exception`` cannot swallow it)."""
-
-
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    usable = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    def stop(signum, frame):
-        raise _TimeUp
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _call(function: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Any:
     """Call student code silently and under a time limit; crashes become feedback."""
     try:

@@ -1,13 +1,13 @@
 """The grader's side of the wire inside the student's kernel, and the value codec both
 sides share.
 
-The source of this module is sent, whole, into the sandboxed kernel with every request
-(the kernel cannot import mdplab). It runs in a private namespace, looks a name up in the
-student's namespace, describes it or calls it, and displays the reply under its own MIME
-type. Values cross as tagged JSON: numbers, strings, containers, numpy arrays and scalars,
-and numpy random generators (whose state travels back after a call, so a generator passed
-twice continues where it stopped, as it would in one process). Anything else crosses as an
-opaque description and cannot pass a check.
+The grader installs the source of this module in the sandboxed kernel as the module
+``mdplab_agent`` (the kernel cannot import mdplab) and runs :func:`session`, a request
+loop over a Unix socket: each request looks a name up in the student's namespace and
+describes it or calls it. Values cross as tagged JSON: numbers, strings, containers, numpy
+arrays and scalars, and numpy random generators (whose state travels back after a call,
+so a generator passed twice continues where it stopped, as it would in one process).
+Anything else crosses as an opaque description and cannot pass a check.
 
 Nothing here is trusted by the grader: student code can replace any of it, but whatever it
 sends back is only data, which the checks in the grader's own process judge.
@@ -20,7 +20,6 @@ import json
 import math
 from typing import Any
 
-MIME = "application/x-mdplab-reply+json"
 MAX_DEPTH = 32
 MAX_ITEMS = 2_000_000
 

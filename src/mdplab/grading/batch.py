@@ -121,7 +121,10 @@ def grade(
         try:
             submission = read_submission(item.path)
         except SubmissionError as error:
-            outcome = _failed(item, lab, release, fingerprint, f"unreadable: {error.reason}")
+            outcome = Outcome(
+                item.student_id, lab.name, None, _max_score(course, lab), FAILED,
+                f"unreadable: {error.reason}", item.file_name, fingerprint=fingerprint,
+            )  # fmt: skip
             _forget(course, lab, item.student_id)
             journal.add(outcome)
             outcomes.append(outcome)
@@ -351,18 +354,6 @@ def _forget(course: WorkingCourse, lab: Lab, student_id: str) -> None:
     """Remove a submission from the gradebook: a failed regrade must not keep its score."""
     with Gradebook(course.db_url) as gradebook, contextlib.suppress(MissingEntry):
         gradebook.remove_submission(lab.assignment, student_id)
-
-
-def _failed(item: Placed, lab: Lab, release, fingerprint: str, reason: str) -> Outcome:
-    points = sum(
-        float(c.metadata["nbgrader"].get("points", 0))
-        for c in release.cells
-        if c.metadata.get("nbgrader", {}).get("grade")
-    )
-    return Outcome(
-        item.student_id, lab.name, None, points, FAILED, reason, item.file_name,
-        fingerprint=fingerprint,
-    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- journal

