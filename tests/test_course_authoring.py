@@ -127,3 +127,47 @@ def test_answer_cell_without_solution_region_is_refused(tmp_path):
     text = GOOD.replace("    ### BEGIN SOLUTION\n", "").replace("    ### END SOLUTION\n", "")
     with pytest.raises(LabSourceError, match="needs ### BEGIN SOLUTION"):
         build_master(lab_from(tmp_path, text), LAYOUT)
+
+
+INLINED = """\
+# %% nbgrader="locked" grade_id="shown_module"
+# {{module:lab07_shown}}
+
+# %% nbgrader="locked" grade_id="data_link"
+URL = "{{raw_url}}data/trace.csv"
+PAIRS = {f"{{k}}": k for k in range(2)}
+"""
+
+
+def test_locked_cell_inlines_a_module_and_code_gets_links(tmp_path, monkeypatch):
+    (tmp_path / "lab07_shown.py").write_text('"""Shown."""\n\nSHOWN = 41 + 1\n', "utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    master = build_master(lab_from(tmp_path, GOOD + "\n" + INLINED), LAYOUT)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in master.cells}
+    assert cells["shown_module"] == '"""Shown."""\n\nSHOWN = 41 + 1'
+    assert f'URL = "{LAYOUT.raw_url("")}data/trace.csv"' in cells["data_link"]
+    assert 'f"{{k}}"' in cells["data_link"]  # ordinary Python braces are left alone
+
+
+@pytest.mark.parametrize(
+    ("module_text", "role", "message"),
+    [
+        ("from mdplab import warehouse\n", "locked", "imports mdplab"),
+        ("X = 1\n", None, "locked cells only"),
+    ],
+)
+def test_inlined_module_must_be_standalone_and_locked(
+    tmp_path, monkeypatch, module_text, role, message
+):
+    (tmp_path / "lab07_shown.py").write_text(module_text, "utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    header = 'nbgrader="locked" grade_id="shown_module"'
+    source = INLINED if role else INLINED.replace(header, "")
+    with pytest.raises(LabSourceError, match=message):
+        build_master(lab_from(tmp_path, GOOD + "\n" + source), LAYOUT)
+
+
+def test_unknown_module_is_named(tmp_path):
+    source = INLINED.replace("lab07_shown", "lab07_nowhere")
+    with pytest.raises(LabSourceError, match="no module lab07_nowhere"):
+        build_master(lab_from(tmp_path, GOOD + "\n" + source), LAYOUT)

@@ -4,14 +4,21 @@ Every entry of ``tests/catalogue/tamper_lab00.toml`` goes into one LMS zip with 
 unplaceable file; one run grades them all. Each entry must get its status and score, the
 batch must finish, the gradebook must agree with ``grades.csv`` and nothing outside the
 sandbox may have changed. A second run must give the same grades without regrading.
+
+An entry that ``requires`` a mechanism this machine lacks (the fork bombs need the
+process-count limit) stays out of the zip: graded without it, it would load the machine
+until the cell's time limit. The batch runs with small time and process limits for the
+same reason.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 import sqlite3
+import time
 import tomllib
 import zipfile
 from pathlib import Path
@@ -30,6 +37,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nbgrader")]
 LAB = LAYOUT.lab("lab00")
 CATALOGUE = tomllib.loads((LAYOUT.root / "tests/catalogue/tamper_lab00.toml").read_text())["entry"]
 NEEDS_SANDBOX = {"readgradebook", "writegradebook", "otherstudents", "network", "importreference"}
+MAX_PROCESSES = 64  # the catalogue's fork-bomb messages name this limit
+
+
+def _unsafe_here(entry: dict) -> str:
+    """Why ``entry`` must not be graded on this machine, or "" if it may be."""
+    missing = {m.name: m.detail for m in probe().missing}
+    lacking = [name for name in entry.get("requires", []) if name in missing]
+    return "; ".join(f"this machine lacks the {name} ({missing[name]})" for name in lacking)
+
+
+GRADED = {key: entry for key, entry in CATALOGUE.items() if not _unsafe_here(entry)}
 
 
 def _notebook(answers: dict[str, str]) -> nbformat.NotebookNode:
@@ -46,7 +64,7 @@ def _file_bytes(entry: dict) -> bytes:
 def _build_zip(folder: Path) -> Path:
     archive = folder / "submissions.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
-        for number, (key, entry) in enumerate(sorted(CATALOGUE.items()), start=1):
+        for number, (key, entry) in enumerate(sorted(GRADED.items()), start=1):
             name = entry.get("name", LAB.notebook)
             prefix = f"{key}_{1000 + number}_{5000 + number}"
             if entry.get("older_copy"):
@@ -73,17 +91,65 @@ def batch(tmp_path_factory):
     out = folder / "out"
     argv = ["grade", "lab00", str(archive), "--out", str(out), "--jobs", "2"]
     argv += ["--cell-timeout", "20", "--notebook-timeout", "180"]
+    argv += ["--max-processes", str(MAX_PROCESSES)]
     guarded = [LAYOUT.root / "autograder" / "source", LAYOUT.root / "solutions"]
     before = [_digest(path) for path in guarded]
     code = main(argv)
     after = [_digest(path) for path in guarded]
     rows = {row["student_id"]: row for row in csv.DictReader((out / "grades.csv").open())}
-    return {"code": code, "out": out, "rows": rows, "argv": argv, "guarded": before == after}
+    return {
+        "code": code,
+        "out": out,
+        "rows": rows,
+        "argv": argv,
+        "guarded": before == after,
+        "leftovers": _kernel_account_processes(),
+    }
+
+
+def _kernel_account_processes(patience: float = 10.0) -> list[str]:
+    """Processes still running as a kernel account (waiting a little for sandboxes that
+    are being torn down): "pid command" each."""
+    base = probe().uid_base
+    if base is None:
+        return []
+    deadline = time.monotonic() + patience
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                status = (entry / "status").read_text() if entry.name.isdigit() else ""
+            except OSError:  # gone meanwhile
+                continue
+            uid = next((line.split()[1] for line in status.splitlines() if line[:4] == "Uid:"), -1)
+            if 0 <= int(uid) - base < 1 << 22:
+                found.append(f"{entry.name} {status.splitlines()[0]}")
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 def test_the_machine_can_confine_student_code():
     isolation = probe()
     assert isolation.confined, isolation.report()
+    # Only a root grader may lack one, and only where its kernels cannot drop to an account.
+    assert [m.name for m in isolation.missing] in ([], ["process-count limit"]), isolation.report()
+
+
+def test_a_root_grader_limits_processes_or_says_why():
+    """As root, kernels run as unprivileged accounts so that RLIMIT_NPROC holds; where the
+    probe found that they cannot, the report must say why, and kernels stay root."""
+    isolation = probe()
+    if os.geteuid() != 0:
+        assert isolation.uid_base is None and not isolation.missing, isolation.report()
+        return
+    limit = next(m for m in isolation.mechanisms if m.name == "process-count limit")
+    if limit.available:
+        assert isolation.uid_base is not None and not isolation.missing, isolation.report()
+        return
+    assert isolation.uid_base is None
+    assert "could not run as the unprivileged uid" in limit.detail, limit.detail
+    pytest.skip(f"kernels run as root here, without a process-count limit: {limit.detail}")
 
 
 @pytest.mark.parametrize("key", sorted(CATALOGUE))
@@ -91,6 +157,8 @@ def test_each_submission_gets_its_status_and_score(batch, key):
     entry = CATALOGUE[key]
     if key in NEEDS_SANDBOX and not probe().confined:
         pytest.skip("needs the sandbox")
+    if key not in GRADED:
+        pytest.skip(f"left out of the batch: {_unsafe_here(entry)}")
     row = batch["rows"].get(key)
     assert row is not None, f"{key} is missing from grades.csv"
     expect = entry["expect"]
@@ -105,7 +173,7 @@ def test_each_submission_gets_its_status_and_score(batch, key):
 
 def test_the_batch_reports_failures_and_lists_unplaced_files(batch):
     assert batch["code"] == 1  # some submissions failed, and the exit code says so
-    assert len(batch["rows"]) == len(CATALOGUE)
+    assert len(batch["rows"]) == len(GRADED)
 
 
 def test_gradebook_agrees_with_grades_csv(batch):
@@ -131,6 +199,18 @@ def test_gradebook_agrees_with_grades_csv(batch):
 
 def test_nothing_outside_the_sandbox_changed(batch):
     assert batch["guarded"], "the master notebooks or the solutions changed during grading"
+
+
+def test_no_kernel_process_outlives_the_batch(batch):
+    """The fork bombs' processes, and every kernel's, end with their sandbox."""
+    assert batch["leftovers"] == []
+
+
+def test_feedback_names_the_process_limit_a_fork_bomb_reached(batch):
+    if "forkbomb" not in GRADED:
+        pytest.skip(f"left out of the batch: {_unsafe_here(CATALOGUE['forkbomb'])}")
+    page = (batch["out"] / "feedback" / "forkbomb" / f"{LAB.name}.html").read_text()
+    assert f"limit of {MAX_PROCESSES} processes" in page
 
 
 def test_feedback_shows_no_hidden_test_code(batch):

@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd.add_argument("labs", nargs="*", help="lab00 or lab00_orientation (default: all)")
     build_cmd.add_argument("--check", action="store_true", help="list stale files, write nothing")
     commands.add_parser("demo", help="build the labs and grade the bundled samples")
+    data_cmd = commands.add_parser("data", help="write the capstone's telemetry trace (data/)")
+    data_cmd.add_argument("--check", action="store_true", help="verify the file, write nothing")
     check_cmd = commands.add_parser(
         "check", help="run a lab's hidden tests on the reference and its catalogue (no nbgrader)"
     )
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument("--cell-timeout", type=float, default=120.0, help="seconds")
     grade_cmd.add_argument("--notebook-timeout", type=float, default=900.0, help="seconds")
     grade_cmd.add_argument("--memory-mb", type=int, default=4096, help="per process")
+    grade_cmd.add_argument(
+        "--max-processes", type=int, default=512, help="processes and threads of a kernel"
+    )
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -72,12 +77,33 @@ def _run(args: argparse.Namespace) -> int:
         return 0 if check_lab(layout.lab(args.lab), layout, args.entries) else 1
     if args.command == "grade":
         return _grade(layout, args)
+    if args.command == "data":
+        return _data(layout, args.check)
     if args.command == "demo":
         from mdplab.course.demo import run_demo
 
         run_demo(layout)
         return 0
     return 2
+
+
+def _data(layout: Layout, check: bool) -> int:
+    """Regenerate data/autoscaler_telemetry.csv; with ``check``, compare bytes instead."""
+    import tempfile
+
+    from mdplab.autoscaler.telemetry import generate_telemetry, write_csv
+
+    path = layout.root / "data" / "autoscaler_telemetry.csv"
+    with tempfile.TemporaryDirectory() as folder:
+        fresh = Path(folder) / path.name
+        write_csv(generate_telemetry(), fresh)
+        if check:
+            same = path.is_file() and path.read_bytes() == fresh.read_bytes()
+            print(f"{path.relative_to(layout.root)} is " + ("up to date" if same else "stale"))
+            return 0 if same else 1
+        path.write_bytes(fresh.read_bytes())
+    print(f"wrote {path.relative_to(layout.root)}")
+    return 0
 
 
 def _grade(layout: Layout, args: argparse.Namespace) -> int:
@@ -94,6 +120,7 @@ def _grade(layout: Layout, args: argparse.Namespace) -> int:
             cell_seconds=args.cell_timeout,
             notebook_seconds=args.notebook_timeout,
             memory_bytes=args.memory_mb * 1024 * 1024,
+            processes=args.max_processes,
         ),
         pattern=re.compile(args.pattern) if args.pattern else None,
     )

@@ -12,7 +12,12 @@ header line, which this module expands into nbgrader's full cell metadata::
 ``### END SOLUTION``; ``tests`` cells may hold instructor-only checks between
 ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``; ``written`` cells are graded by
 hand. Markdown may use the placeholders ``{{colab_badge}}``, ``{{points_table}}``,
-``{{repository}}`` and ``{{raw_url}}``.
+``{{repository}}`` and ``{{raw_url}}``; code cells may use ``{{repository}}`` and
+``{{raw_url}}``. A locked code cell may also consist of one line
+``# {{module:mdplab.some.module}}``, which the build replaces by that module's source: the
+way a lab shows students code that the reference library also uses (the data generator of
+the capstone, say) without keeping two copies. Such a module may import nothing from
+``mdplab``, since students run it where the package is absent.
 
 Every master ends with the students' hand-in check, which the build adds (a "Before you
 hand in" heading and a locked cell ``hand_in_check``; see :mod:`mdplab.course.handin`).
@@ -20,6 +25,7 @@ hand in" heading and a locked cell ``hand_in_check``; see :mod:`mdplab.course.ha
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +51,7 @@ ROLES: dict[str, tuple[bool, bool, bool]] = {
 }
 SOURCE_KEYS = {"nbgrader", "grade_id", "points", "title"}
 GRADE_ID = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+MODULE_PLACEHOLDER = re.compile(r"#\s*\{\{module:(?P<module>[A-Za-z_][\w.]*)\}\}")
 
 
 class LabSourceError(ValueError):
@@ -201,20 +208,46 @@ def _check_graded_cells(lab: Lab, master: nbformat.NotebookNode) -> None:
 def _fill_placeholders(
     lab: Lab, layout: Layout, notebook: nbformat.NotebookNode, *, notebook_path: str
 ) -> None:
-    values = {
+    shared = {"{{repository}}": layout.repository, "{{raw_url}}": layout.raw_url("")}
+    markdown = shared | {
         "{{colab_badge}}": colab_badge(layout.colab_url(notebook_path)),
         "{{points_table}}": points_table(graded_parts(notebook)),
-        "{{repository}}": layout.repository,
-        "{{raw_url}}": layout.raw_url(""),
     }
     for cell in notebook.cells:
-        if cell.cell_type != "markdown" or "{{" not in cell.source:
+        if "{{" not in cell.source:
             continue
-        for placeholder, value in values.items():
+        if cell.cell_type == "code":
+            cell.source = _inline_module(lab, cell)
+        for placeholder, value in (markdown if cell.cell_type == "markdown" else shared).items():
             cell.source = cell.source.replace(placeholder, value)
-        leftover = re.findall(r"\{\{[^}]*\}\}", cell.source)
+        # In code, "{{...}}" is also ordinary Python (braces in an f-string); only a module
+        # placeholder that is not alone in its cell, or a markdown-only one, is an error.
+        pattern = (
+            r"\{\{[^}]*\}\}"
+            if cell.cell_type == "markdown"
+            else r"\{\{(?:module:[\w.]+|colab_badge|points_table)\}\}"
+        )
+        leftover = re.findall(pattern, cell.source)
         if leftover:
             raise LabSourceError(f"{lab.source.name}: unknown placeholders {leftover}")
+
+
+def _inline_module(lab: Lab, cell: nbformat.NotebookNode) -> str:
+    """The source of a ``# {{module:NAME}}`` cell: the module's text, checked to be free of
+    mdplab imports; any other code cell is returned as it is."""
+    match = MODULE_PLACEHOLDER.fullmatch(cell.source.strip())
+    if match is None:
+        return cell.source
+    where = f"{lab.source.name}, cell {cell.get('id')}"
+    if not cell.metadata.get("nbgrader", {}).get("locked"):
+        raise LabSourceError(f"{where}: a module is inlined into locked cells only")
+    spec = importlib.util.find_spec(match["module"])
+    if spec is None or spec.origin is None:
+        raise LabSourceError(f"{where}: no module {match['module']}")
+    text = Path(spec.origin).read_text(encoding="utf-8")
+    if re.search(r"^\s*(from|import)\s+mdplab\b", text, flags=re.MULTILINE):
+        raise LabSourceError(f"{where}: {match['module']} imports mdplab; it cannot be inlined")
+    return text.rstrip("\n")
 
 
 def _number(points: float) -> str:

@@ -26,7 +26,7 @@ def run_demo(layout: Layout, *, log: Callable[[str], None] = print) -> list[Outc
             continue
         log(f"\n=== {lab.name}: mdplab grade {lab.assignment} {samples.relative_to(layout.root)}")
         out = root / lab.assignment
-        run = grade(layout, lab, [samples], out, Options(), log=log)
+        run = grade(layout, lab, [samples], out, Options(announce=not outcomes), log=log)
         write_all(run, out, log=lambda _line: None)
         outcomes += run.outcomes
     log("\nAll labs (grades.csv and feedback pages in out/demo/<lab>/):\n")

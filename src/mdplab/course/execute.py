@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -23,17 +24,29 @@ def execute_notebook(
     kernel_name: str = "python3",
     allow_errors: bool = False,
 ) -> nbformat.NotebookNode:
-    """Execute ``notebook`` in place, in ``cwd``; raise CellExecutionError on the first error
-    unless ``allow_errors``. Figures render inline with a fixed backend and DPI."""
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name=kernel_name,
-        allow_errors=allow_errors,
-        # Timestamps would make every rebuild a diff.
-        record_timing=False,
-        extra_arguments=QUIET_KERNEL,
-        resources={"metadata": {"path": str(cwd)}},
-    )
-    client.execute()
+    """Execute ``notebook`` in place, as if it sat in the folder ``cwd``; raise
+    CellExecutionError on the first error unless ``allow_errors``.
+
+    The kernel runs in a scratch folder laid out like ``cwd``'s parent: a folder named like
+    ``cwd`` next to a link to the sibling ``data/``. A lab reads the shipped data as it does
+    from a clone (``../data``), and what it writes (an exported policy, a downloaded trace)
+    never lands in the repository.
+    """
+    with tempfile.TemporaryDirectory(prefix="mdplab-run-") as scratch:
+        run = Path(scratch) / cwd.name
+        run.mkdir()
+        data = cwd.parent / "data"
+        if data.is_dir():
+            (Path(scratch) / "data").symlink_to(data.resolve(), target_is_directory=True)
+        client = NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name=kernel_name,
+            allow_errors=allow_errors,
+            # Timestamps would make every rebuild a diff.
+            record_timing=False,
+            extra_arguments=QUIET_KERNEL,
+            resources={"metadata": {"path": str(run)}},
+        )
+        client.execute()
     return notebook

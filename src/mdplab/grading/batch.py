@@ -80,6 +80,9 @@ class Options:
     jobs: int = max(os.cpu_count() or 1, 1)
     limits: Limits = field(default_factory=Limits)
     pattern: re.Pattern[str] | None = None
+    # Print which confinement this machine has before grading; a caller that grades several
+    # labs in a row (the demo) prints it once, for the first.
+    announce: bool = True
 
 
 def grade(
@@ -96,7 +99,8 @@ def grade(
     warnings.filterwarnings("ignore", message="Object of type <Submitted")
     out.mkdir(parents=True, exist_ok=True)
     isolation = probe()
-    _announce(isolation, log)
+    if options.announce:
+        _announce(isolation, log)
     collection = collect(sources, layout.all_labs(), out / "incoming", options.pattern)
     log(collection.describe())
     placed = [p for p in collection.placed if p.lab.name == lab.name]
@@ -167,6 +171,7 @@ def _prepare_course(layout: Layout, lab: Lab, out: Path, options: Options) -> Wo
     overrides.SandboxedExecute.notebook_timeout = limits.notebook_seconds
     overrides.SandboxedExecute.memory_limit_mb = limits.memory_bytes // (1024 * 1024)
     overrides.SandboxedExecute.output_limit_kb = limits.output_bytes // 1024
+    overrides.SandboxedExecute.process_limit = limits.processes
     course = WorkingCourse(out / "course", layout.nbgrader_config, overrides)
     master = nbformat.read(layout.master(lab), as_version=4)
     released = course.root / "release" / lab.assignment / lab.notebook
@@ -327,7 +332,8 @@ def _problem_text(cell: dict) -> str:
         "output-cap": "printed too much",
         "not-run": "was not run",
     }[cell["status"]]
-    return f"{where} {what}" + (f" ({cell['message']})" if cell["status"] == "not-run" else "")
+    detail = cell["message"] if cell["status"] == "not-run" else cell.get("note", "")
+    return f"{where} {what}" + (f" ({detail})" if detail else "")
 
 
 def _progress_line(outcome: Outcome) -> str:

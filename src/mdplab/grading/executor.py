@@ -46,6 +46,7 @@ class CellEvent:
     status: str  # ok, error, passed, failed, timeout, died, output-cap, not-run
     seconds: float
     message: str = ""
+    note: str = ""  # why it was stopped, where more is known than the time (a fork bomb)
 
 
 @dataclass
@@ -72,6 +73,9 @@ class SandboxedExecute(NbGraderPreprocessor):
         config=True
     )
     output_limit_kb = Integer(1024, help="Output one cell may produce, KiB.").tag(config=True)
+    process_limit = Integer(
+        512, help="Processes and threads the kernel may run (RLIMIT_NPROC)."
+    ).tag(config=True)
     report_file = Unicode("", help="Where to write the per-cell JSON report.").tag(config=True)
 
     def limits(self) -> Limits:
@@ -80,6 +84,7 @@ class SandboxedExecute(NbGraderPreprocessor):
             notebook_seconds=self.notebook_timeout,
             memory_bytes=self.memory_limit_mb * 1024 * 1024,
             output_bytes=self.output_limit_kb * 1024,
+            processes=self.process_limit,
         )
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
@@ -123,10 +128,10 @@ class _Run:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
             started = time.monotonic()
             status, message = self._one_cell(cell, kind)
+            seconds = round(time.monotonic() - started, 3)
+            note = self.kernel.stop_note if status == "timeout" else ""
             self.report.cells.append(
-                CellEvent(
-                    index, grade_id, kind, status, round(time.monotonic() - started, 3), message
-                )
+                CellEvent(index, grade_id, kind, status, seconds, message, note)
             )
         self.report.calls = self.judge.calls
 
@@ -158,7 +163,8 @@ class _Run:
             self.finished_sources.append(cell.source)
         else:
             explanation = {
-                "timeout": f"this cell was stopped after {seconds:g} s",
+                "timeout": f"this cell was stopped after {seconds:g} s"
+                + (f" ({self.kernel.stop_note})" if self.kernel.stop_note else ""),
                 "died": "the kernel died while running this cell; it was restarted",
                 "output-cap": run.message,
             }[run.status]

@@ -157,6 +157,7 @@ class Judge:
         test (from the released source, not the student's copy). They are defined here, so
         a student who redefines a helper the tests use changes nothing."""
         self.deadline = time.monotonic() + seconds
+        self.kernel.stop_note = ""
         namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         printed = io.StringIO()
         try:
@@ -176,7 +177,8 @@ class Judge:
                 exec(code, namespace)
         except OutOfTime:
             self.session = None  # abandoned, and the kernel's cell stopped, by the request
-            return self._outputs(printed, _error("TimeoutError", self._timeout_text(seconds)))
+            text = self._timeout_text(seconds, self.kernel.stop_note)
+            return self._outputs(printed, _error("TimeoutError", text))
         except KernelDied as died:
             self.session = None
             return self._outputs(printed, _error("KernelDied", str(died) or "the kernel died"))
@@ -187,10 +189,11 @@ class Judge:
         return self._outputs(printed, None)
 
     @staticmethod
-    def _timeout_text(seconds: float) -> str:
+    def _timeout_text(seconds: float, note: str = "") -> str:
+        why = note or "an endless loop, or far too slow?"
         return (
             f"the tests of this cell did not finish within {seconds:g} s; your code was "
-            "stopped (an endless loop, or far too slow?)"
+            f"stopped ({why})"
         )
 
     @staticmethod

@@ -3,6 +3,11 @@ output limits, and asked (through :mod:`mdplab.grading.agent`) to describe or ca
 
 The kernel talks to the grader over Unix sockets in the submission's private folder
 (ZeroMQ's ``ipc`` transport), because the sandbox has no network, not even loopback.
+
+Where the grader is root, the kernel runs as an unprivileged account of its own
+(:class:`~mdplab.grading.sandbox.Account`): the folder, the connection file and the
+grader's sockets in it are handed to that account, and the grader, being root, still reads
+and removes everything there.
 """
 
 from __future__ import annotations
@@ -15,19 +20,20 @@ import queue
 import secrets
 import signal
 import socket
+import stat
 import struct
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import nbformat
 from jupyter_client.manager import KernelManager
 from nbformat import NotebookNode
 
 from mdplab.grading import agent
-from mdplab.grading.sandbox import Isolation, Limits
+from mdplab.grading.sandbox import Account, Isolation, Limits
 
 AGENT_SOURCE = Path(agent.__file__).read_text(encoding="utf-8")
 AGENT_ID = hashlib.sha256(AGENT_SOURCE.encode()).hexdigest()[:16]
@@ -60,11 +66,19 @@ class _SandboxedManager(KernelManager):
 
     isolation: Isolation | None = None
     box: Path | None = None
+    account: Account | None = None
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         argv = super().format_kernel_cmd(extra_arguments)
         assert self.isolation is not None and self.box is not None
         return self.isolation.command(argv, self.box)
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        """Write it as jupyter_client does (mode 0600), then hand it to the kernel's
+        account, which must read it and otherwise could not."""
+        super().write_connection_file(**kwargs)
+        if self.account is not None:
+            self.account.own(Path(self.connection_file))
 
 
 class Kernel:
@@ -72,21 +86,29 @@ class Kernel:
 
     def __init__(self, isolation: Isolation, limits: Limits, box: Path) -> None:
         self.isolation, self.limits, self.box = isolation, limits, box
+        # One grading process grades one submission at a time, so its pid names the account.
+        self.account = isolation.account(os.getpid())
         self._manager: _SandboxedManager | None = None
         self._client: Any = None
         self.starts = 0
+        # Why the last stopped cell may have run out of time, beyond being slow: set when a
+        # cell is stopped, for the message of that cell.
+        self.stop_note = ""
 
     # ----------------------------------------------------------------- life cycle
     def start(self) -> None:
+        if self.account is not None and self.starts == 0:
+            # Before any student code has run in the box, so nothing in it can be a trap.
+            self.account.own_tree(self.box)
         self.starts += 1
-        self._log = open(self.box / "kernel.log", "ab")  # noqa: SIM115 -- closed in shutdown
+        self._log = _open_log(self.box / "kernel.log")
         manager = _SandboxedManager(
             kernel_name="python3",
             transport="ipc",
             ip=str(self.box / f"k{self.starts}"),
             connection_file=str(self.box / f"kernel-{self.starts}.json"),
         )
-        manager.isolation, manager.box = self.isolation, self.box
+        manager.isolation, manager.box, manager.account = self.isolation, self.box, self.account
         # The grader's own interpreter: the kernel gets exactly the instructor's packages.
         manager.kernel_spec.argv = [
             sys.executable,
@@ -114,9 +136,13 @@ class Kernel:
         self._manager, self._client = manager, client
 
     def _confine(self) -> None:
-        """Run in the child before exec: limits, and SIGINT ignored so that an interrupt
-        (sent to the whole process group) stops the running cell, not the sandbox around
-        it; ipykernel installs its own SIGINT handler while a cell runs."""
+        """Run in the child before exec: the kernel's account (a root grader's kernel
+        drops to it first, so that the limits then bind that uid, RLIMIT_NPROC included),
+        limits, and SIGINT ignored so that an interrupt (sent to the whole process group)
+        stops the running cell, not the sandbox around it; ipykernel installs its own
+        SIGINT handler while a cell runs."""
+        if self.account is not None:
+            self.account.become()
         self.limits.apply()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -175,8 +201,8 @@ class Kernel:
                 message = self._next_iopub(msg_id, deadline)
             except OutOfTime:
                 run.status = "timeout"
-                run.message = f"stopped after {seconds:g} s"
                 self._stop_running_cell()
+                run.message = f"stopped after {seconds:g} s" + _joined(self.stop_note)
                 return run
             except KernelDied as died:
                 run.status, run.message = "died", str(died)
@@ -227,8 +253,16 @@ class Kernel:
     def _stop_running_cell(self) -> None:
         """Interrupt the kernel; if it does not settle within a few seconds (a loop that
         swallows KeyboardInterrupt), kill it. Either way the next cell starts clean."""
+        self.stop_note = ""
         if not self.alive():
             return
+        if self.account is not None and self.account.tasks() >= 0.9 * self.limits.processes:
+            # Counted before the stop ends them: a fork bomb deserves a clearer word than
+            # "slow". Only an account of its own makes the count the kernel's alone.
+            self.stop_note = (
+                f"it had reached the limit of {self.limits.processes} processes: does the "
+                "code start processes without end?"
+            )
         self._manager.interrupt_kernel()
         deadline = time.monotonic() + 5
         probe = self._client.execute("", store_history=False, allow_stdin=False)
@@ -265,6 +299,9 @@ class Session:
         self.path = kernel.box / f"rpc-{secrets.token_hex(4)}.sock"
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self.path))
+        if kernel.account is not None:
+            # Connecting needs write permission on the socket file; root's umask keeps it.
+            kernel.account.own(self.path)
         self._listener.listen(1)
         code = _session_code(str(self.path))
         self.msg_id = kernel._client.execute(
@@ -385,6 +422,27 @@ def _receive(conn: socket.socket, size: int, deadline: float, kernel: Kernel) ->
         chunks.append(chunk)
         missing -= len(chunk)
     return b"".join(chunks)
+
+
+def _joined(note: str) -> str:
+    return f"; {note}" if note else ""
+
+
+def _open_log(path: Path) -> BinaryIO:
+    """The kernel's log, for appending. Student code can write in the box, so a restart
+    must neither follow a symlink planted at the log's name (the grader would append the
+    kernel's output, which the student controls, to a file of the student's choosing) nor
+    wait on a FIFO planted there (the open would block for good)."""
+    # O_NONBLOCK makes a FIFO without a reader fail at once; a regular file ignores it.
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        handle = os.open(path, flags | os.O_CLOEXEC, 0o600)
+    except OSError:  # a symlink, a folder or a FIFO: the chatter is not worth a fight
+        return open(os.devnull, "ab")
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        os.close(handle)
+        return open(os.devnull, "ab")
+    return os.fdopen(handle, "ab")
 
 
 def _no_reply(message: str) -> dict:

