@@ -4,9 +4,11 @@ sides share.
 The grader installs the source of this module in the sandboxed kernel as the module
 ``mdplab_agent`` (the kernel cannot import mdplab) and runs :func:`session`, a request
 loop over a Unix socket: each request looks a name up in the student's namespace and
-describes it or calls it. Values cross as tagged JSON: numbers, strings, containers, numpy
-arrays and scalars, and numpy random generators (whose state travels back after a call,
-so a generator passed twice continues where it stopped, as it would in one process).
+describes it, calls it, or calls it a number of times with the same arguments (one round
+trip where a Monte Carlo check would otherwise make a thousand). Values cross as tagged
+JSON: numbers, strings, containers, numpy arrays and scalars, and numpy random generators
+(whose state travels back after a call, so a generator passed twice continues where it
+stopped, as it would in one process).
 Anything else crosses as an opaque description and cannot pass a check.
 
 Nothing here is trusted by the grader: student code can replace any of it, but whatever it
@@ -16,12 +18,16 @@ sends back is only data, which the checks in the grader's own process judge.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import math
 from typing import Any
 
 MAX_DEPTH = 32
 MAX_ITEMS = 2_000_000
+# A batch of repeated calls stops once its encoded results pass this size (the grader's
+# reply limit is far larger; the rest of the batch comes in further requests).
+REPEAT_BYTES = 32 * 1024 * 1024
 
 
 class Opaque:
@@ -183,20 +189,78 @@ def call(name: str, args: Any, kwargs: Any, namespace: dict) -> dict:
         raise
     except BaseException as error:  # SystemExit too: a function that exits has failed
         return {"error": {"type": type(error).__name__, "message": str(error)[:2000]}}
+    return {"result": encode(result), "generators": _generator_states(args, kwargs)}
+
+
+def repeat(name: str, count: Any, args: Any, kwargs: Any, namespace: dict) -> dict:
+    """Call the student's ``name`` ``count`` times, as ``count`` ``call`` requests would:
+    each call gets fresh copies of the arguments (a function that changes its arguments
+    does not change the next call's), except the numpy generators passed as arguments,
+    which are the same objects throughout, so each call continues their stream. Each
+    result is encoded as soon as its call returns. The reply lists the results, or the
+    first exception with the ``index`` of the call that raised it (and the generators'
+    states from before that call, as ``call`` sends none back when it fails). A batch
+    whose results pass :data:`REPEAT_BYTES` stops early with the results so far; the
+    grader asks again for the rest."""
+    function = namespace.get(name)
+    if function is None or not callable(function):
+        return {"error": {"type": "NameError", "message": f"name '{name}' is not defined"}}
     np = _numpy()
-    generators = [
+    given = (decode(args), decode(kwargs))  # never given to the student's code itself
+    # Copying maps each generator passed as an argument to itself: one stream throughout.
+    generators = {
+        id(value): value
+        for value in [*given[0], *given[1].values()]
+        if np is not None and isinstance(value, np.random.Generator)
+    }
+    results: list = []
+    size = 0
+    for index in range(max(int(count), 0)):
+        call_args, call_kwargs = copy.deepcopy(given, dict(generators))
+        before = _generator_states(call_args, call_kwargs)
+        try:
+            result = function(*call_args, **call_kwargs)
+        except KeyboardInterrupt:  # the grader's own interrupt (a time limit): let it through
+            raise
+        except BaseException as error:  # SystemExit too: a function that exits has failed
+            message = str(error)[:2000]
+            return {
+                "error": {"type": type(error).__name__, "message": message, "index": index},
+                "results": results,
+                "generators": before,
+            }
+        encoded = encode(result)
+        results.append(encoded)
+        size += len(json.dumps(encoded, allow_nan=False))
+        if size > REPEAT_BYTES:
+            break
+    return {"results": results, "generators": _generator_states(*given)}
+
+
+def _generator_states(args: Any, kwargs: Any) -> list:
+    """The state of each generator among the arguments, None for the other arguments."""
+    np = _numpy()
+    return [
         encode(a.bit_generator.state)
         if np is not None and isinstance(a, np.random.Generator)
         else None
         for a in [*args, *kwargs.values()]
     ]
-    return {"result": encode(result), "generators": generators}
 
 
 def answer(request: dict, namespace: dict) -> dict:
-    """The reply to one ``describe`` or ``call`` request."""
-    if request.get("op") == "describe":
+    """The reply to one ``describe``, ``call`` or ``repeat`` request."""
+    op = request.get("op")
+    if op == "describe":
         return describe(str(request.get("name")), namespace)
+    if op == "repeat":
+        return repeat(
+            str(request.get("name")),
+            request.get("count"),
+            request.get("args"),
+            request.get("kwargs"),
+            namespace,
+        )
     return call(str(request.get("name")), request.get("args"), request.get("kwargs"), namespace)
 
 

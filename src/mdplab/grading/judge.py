@@ -25,6 +25,7 @@ import builtins
 import contextlib
 import importlib
 import io
+import operator
 import re
 import time
 import warnings
@@ -80,6 +81,11 @@ class RemoteFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.judge.call(self.name, args, kwargs)
 
+    def repeat(self, n: int, *args: Any, **kwargs: Any) -> list:
+        """The results of ``n`` calls with these arguments, in one round trip (see
+        :meth:`Judge.repeat`)."""
+        return self.judge.repeat(self.name, n, args, kwargs)
+
     def __repr__(self) -> str:
         return f"<student function {self.name}>"
 
@@ -109,12 +115,53 @@ class Judge:
             if reply["error"].get("type") == "NoReply" and not self.kernel.alive():
                 raise KernelDied("the kernel died while the tests called " + name)
             raise _exception_from(reply["error"])
-        states = [s for s in reply.get("generators", []) if s is not None]
-        for generator, state in zip(generators, states, strict=False):
-            # The student's function drew numbers from its copy; advance ours the same way.
-            with contextlib.suppress(Exception):
-                generator.bit_generator.state = decode(state)
+        _sync(generators, reply)
         return decode(reply.get("result"))
+
+    def repeat(self, name: str, count: int, args: tuple, kwargs: dict) -> list:
+        """The results of ``count`` calls of the student's ``name`` with the same arguments,
+        as ``count`` calls of :meth:`call` would give them (the generators among the
+        arguments continue their stream from call to call), but made by the agent in as
+        few requests as it takes (one, unless the results are large). Each request is under
+        the test cell's time limit, as a call is. The first exception raised is raised here,
+        with the index of the call that raised it as ``repeat_index``; the generators are
+        then where that call found them."""
+        count = operator.index(count)
+        if count < 0:
+            raise ValueError(f"cannot call a function {count} times")
+        generators = [a for a in [*args, *kwargs.values()] if _is_generator(a)]
+        results: list = []
+        while len(results) < count:
+            wanted = count - len(results)
+            reply = self._session().request(
+                "repeat",
+                self._seconds_left(),
+                name=name,
+                count=wanted,
+                args=encode(list(args)),  # the generators' states as of now
+                kwargs=encode(dict(kwargs)),
+            )
+            done = reply.get("results")
+            if not isinstance(done, list) or len(done) > wanted:
+                done = []
+            error = reply.get("error")
+            if isinstance(error, dict):
+                self.calls += len(done) + 1
+                if error.get("type") == "NoReply" and not self.kernel.alive():
+                    raise KernelDied("the kernel died while the tests called " + name)
+                _sync(generators, reply)
+                index = error.get("index")
+                failure = _exception_from(error)
+                failure.repeat_index = len(results) + (  # type: ignore[attr-defined]
+                    index if isinstance(index, int) and 0 <= index <= len(done) else len(done)
+                )
+                raise failure
+            if not done:  # a reply that is no answer: it must not make this loop endless
+                raise _exception_from({"type": "NoReply", "message": "an unreadable reply"})
+            self.calls += len(done)
+            _sync(generators, reply)
+            results += [decode(item) for item in done]
+        return results
 
     def _session(self) -> Session:
         if self.session is None or self.session.closed:
@@ -241,6 +288,16 @@ def _define(helpers: ast.Module, namespace: dict[str, Any]) -> None:
         module = ast.Module(body=[node], type_ignores=[])
         with contextlib.suppress(Exception):
             exec(compile(module, "<read-only cell>", "exec"), namespace)
+
+
+def _sync(generators: list, reply: dict) -> None:
+    """The student's function drew numbers from the kernel's copies of ``generators``;
+    advance ours the same way."""
+    states = reply.get("generators")
+    states = [s for s in states if s is not None] if isinstance(states, list) else []
+    for generator, state in zip(generators, states, strict=False):
+        with contextlib.suppress(Exception):
+            generator.bit_generator.state = decode(state)
 
 
 def _is_generator(value: Any) -> bool:

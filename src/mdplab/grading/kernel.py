@@ -416,12 +416,23 @@ def _receive(conn: socket.socket, size: int, deadline: float, kernel: Kernel) ->
                 raise KernelDied("the kernel died") from None
             continue
         if not chunk:
-            if not kernel.alive():
+            if not kernel.alive() or _dies_soon(kernel):
                 raise KernelDied("the kernel died")
             return None
         chunks.append(chunk)
         missing -= len(chunk)
     return b"".join(chunks)
+
+
+def _dies_soon(kernel: Kernel, seconds: float = 1.0) -> bool:
+    """Whether the kernel turns out dead within ``seconds``: a kernel that exits mid-call
+    closes the agent's socket a moment before its process is seen to have ended."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if not kernel.alive():
+            return True
+    return False
 
 
 def _joined(note: str) -> str:
