@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -120,3 +121,27 @@ def test_summary_of_a_hand_made_replay():
     assert figures["daily_cost"] == pytest.approx(24 * (3.6 + 5.4 + 3.06) / 3)
     expected = {"down": 0.0, "hold": 0.0, "up": 2 / 3, "spot": 1 / 3}
     assert figures["actions"] == pytest.approx(expected)
+
+
+def _solution_output(grade_id: str) -> str:
+    """What a cell of the executed lab06 solution printed (the build keeps it current)."""
+    path = Path(__file__).resolve().parents[1] / "solutions" / "lab06_autoscaler.ipynb"
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if c.get("id") == grade_id)
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream")
+
+
+def test_lab06_solution_meets_the_targets_it_prints():
+    """The worked solution, as students see it: about 120 sweeps, and on the held-out week
+    the MDP policy meets both targets and beats the threshold rule on the objective."""
+    sweeps = int(_solution_output("solve_trace").split("after ")[1].split(" sweeps")[0])
+    assert 100 <= sweeps <= 140
+    rows = {
+        line[:22].strip(): line[22:].split()
+        for line in _solution_output("replay_setup").splitlines()[1:]
+    }
+    mdp_latency = float(rows["mean latency (ms)"][0])
+    mdp_cost, rule_cost = (float(x) for x in rows["daily cost ($)"][:2])
+    mdp_objective, rule_objective = (float(x) for x in rows["cost per minute"][:2])
+    assert mdp_latency < 220 and mdp_cost < 120
+    assert mdp_objective < rule_objective
+    assert rule_cost > mdp_cost
