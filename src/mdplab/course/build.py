@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbconvert.preprocessors.coalescestreams import CoalesceStreamsPreprocessor
 
 from mdplab.course.authoring import build_master, relink_badge, write_notebook
 from mdplab.course.derive import solution_notebook
@@ -65,6 +66,9 @@ def build_lab(lab: Lab, layout: Layout, *, execute: bool = True) -> BuiltLab:
     if execute:
         metadata = copy.deepcopy(solution.metadata)
         execute_notebook(solution, cwd=layout.solutions)
+        # A cell's printout may arrive in one stream message or several, depending on
+        # timing; merged, the file is the same on every rebuild.
+        solution, _ = CoalesceStreamsPreprocessor().preprocess(solution, {})
         # The kernel records its Python version; keep the file the same on every machine,
         # but keep the widgets' saved state so that explorers render when opened.
         widgets = solution.metadata.get("widgets")
