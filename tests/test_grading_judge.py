@@ -5,6 +5,8 @@ replies that stay data. These start one real sandboxed kernel (seconds, not minu
 
 from __future__ import annotations
 
+import ast
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -14,7 +16,9 @@ import pytest
 
 from mdplab.checks.common import HiddenCheckFailure, call_repeatedly
 from mdplab.grading.agent import Opaque
-from mdplab.grading.judge import Judge, RemoteFunction
+from mdplab.grading.batched_loops import HELPER, batch_loops
+from mdplab.grading.executor import _seed_font_cache
+from mdplab.grading.judge import Judge, RemoteFunction, preload
 from mdplab.grading.kernel import Kernel, KernelDied
 from mdplab.grading.sandbox import Limits, probe
 
@@ -191,3 +195,105 @@ def test_a_kernel_that_dies_mid_batch_is_reported(judge, kernel):
     with pytest.raises(KernelDied):
         RemoteFunction("dies_third", judge).repeat(10)
     assert not kernel.alive()
+
+
+# ------------------------------------------------------------- loops in test cells, batched
+def _rewritten(source: str) -> bool:
+    return HELPER in ast.unparse(batch_loops(ast.parse(source)))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "runs = [f(R, P, [1, 0], 0.5, 0, 13, rng) for _ in range(1000)]",
+        "runs = np.array([f(x, rng, scale=-0.5) for k in range(n_runs)])",
+        "def helper():\n    return [f(a, (b, 2 * c)) for _ in range(n + 1)]",
+    ],
+)
+def test_loops_with_the_same_arguments_on_every_pass_are_batched(source):
+    assert _rewritten(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # a new generator on every pass: one batch would share one stream
+        "runs = [f(R, np.random.default_rng(7)) for _ in range(3)]",
+        "runs = [f(k, rng) for k in range(10)]",  # the loop variable is an argument
+        "runs = [f(rng) for _ in range(10) if ok]",
+        "runs = [f(rng) for _ in range(0, 10)]",
+        "runs = [f(**options) for _ in range(10)]",
+        "runs = [f(*values) for _ in range(10)]",
+        "runs = [model.f(rng) for _ in range(10)]",  # an attribute may be a property
+        "runs = [f(rng) for _ in items]",
+        "runs = [f(rng) for _ in range(next(sizes))]",
+        "range = my_range\nruns = [f(rng) for _ in range(10)]",
+        "class Case:\n    runs = [f(rng) for _ in range(10)]",
+    ],
+)
+def test_other_loops_are_left_as_they_are(source):
+    assert not _rewritten(source)
+
+
+def test_a_batched_loop_gives_what_the_loop_gives(judge, monkeypatch):
+    batches = []
+    original = RemoteFunction.repeat
+
+    def counted(self, n, *args, **kwargs):
+        batches.append((self.name, n))
+        return original(self, n, *args, **kwargs)
+
+    monkeypatch.setattr(RemoteFunction, "repeat", counted)
+    local_rng = np.random.default_rng(11)
+    expected = [1.5 + 2.0 * local_rng.normal() + local_rng.integers(0, 3) for _ in range(300)]
+    cell = f"""
+import numpy as np
+rng = np.random.default_rng(11)
+runs = [noisy(1.5, rng, scale=2.0) for _ in range(300)]
+assert runs == {expected!r}, "batched results differ"
+assert rng.bit_generator.state == {local_rng.bit_generator.state!r}, "stream not continued"
+assert [noisy(1.5, rng) for _ in range(0)] == []
+assert [noisy(1.5, rng) for _ in range(-2)] == []
+assert [undefined_name(rng) for _ in range(0)] == []  # the loop never evaluates it
+same = [len(grows([0.5], rng)[1]) for _ in range(3)]  # not a plain call: a loop
+assert same == [2, 2, 2]
+def local(x):
+    return x + 1
+assert [local(1) for _ in range(4)] == [2, 2, 2, 2]
+"""
+    outputs, status = judge.run(cell, 30)
+    assert status == "passed", outputs
+    assert batches == [("noisy", 300), ("noisy", 0)]  # range(-2): the loop, which is empty
+
+
+def test_a_failure_inside_a_batched_loop_fails_the_cell_as_the_loop_would(judge, kernel):
+    assert kernel.run_cell("calls[0] = 0", 10).status == "ok"
+    cell = "rng = np.random.default_rng(3)\nv = [third_fails(rng) for _ in range(5)]"
+    outputs, status = judge.run(cell, 30)
+    assert status == "failed"
+    assert outputs[-1].ename == "ValueError" and "no third time" in outputs[-1].evalue
+
+
+# ------------------------------------------------------------- preloading before the fork
+def test_preload_imports_what_the_instructors_cells_import(monkeypatch):
+    monkeypatch.delitem(sys.modules, "mailbox", raising=False)
+    monkeypatch.delitem(sys.modules, "tabnanny", raising=False)
+    sources = [
+        "import mailbox\nprint('a statement that is not run')\nraise SystemExit",
+        "from tabnanny import check as _check\nimport no_such_module_anywhere",
+        "this is not python",
+    ]
+    preload(sources)
+    assert "mailbox" in sys.modules and "tabnanny" in sys.modules
+
+
+def test_each_box_gets_the_graders_font_list(tmp_path):
+    import matplotlib
+
+    folder = tmp_path / ".matplotlib"
+    _seed_font_cache(folder)
+    copied = sorted(p.name for p in folder.glob("fontlist-v*.json"))
+    assert copied, "no font list copied"
+    for name in copied:
+        original = Path(matplotlib.get_cachedir()) / name
+        assert (folder / name).read_bytes() == original.read_bytes()

@@ -41,6 +41,8 @@ from traitlets.config import Config
 from mdplab.course.layout import Lab, Layout
 from mdplab.course.nbgrader_course import NbgraderError, WorkingCourse
 from mdplab.grading.collect import Collection, Placed, collect
+from mdplab.grading.executor import cell_kind
+from mdplab.grading.judge import preload
 from mdplab.grading.repair import SubmissionError, read_submission, repair
 from mdplab.grading.sandbox import Isolation, Limits, probe
 
@@ -73,6 +75,7 @@ class GradingRun:
     lab: Lab
     collection: Collection
     outcomes: list[Outcome]
+    jobs: int = 1  # processes the reports may use too
 
 
 @dataclass(frozen=True)
@@ -139,13 +142,15 @@ def grade(
         pending.append((item, fingerprint, repairs))
 
     superseded = _superseded_note(collection)
+    if pending:
+        preload(_instructor_cells(course, lab))
     log(f"grading {len(pending)} submission(s) of {lab.name} with {options.jobs} worker(s)")
     for outcome in _run_workers(course, lab, out, pending, options, log):
         outcome.message = _join(outcome.message, superseded.get(outcome.student_id, ""))
         journal.add(outcome)
         outcomes.append(outcome)
     outcomes.sort(key=lambda o: o.student_id)
-    return GradingRun(course, lab, collection, outcomes)
+    return GradingRun(course, lab, collection, outcomes, options.jobs)
 
 
 # ---------------------------------------------------------------------------- set-up
@@ -180,6 +185,16 @@ def _prepare_course(layout: Layout, lab: Lab, out: Path, options: Options) -> Wo
         course.add_master(lab, master)
         course.generate(lab)
     return course
+
+
+def _instructor_cells(course: WorkingCourse, lab: Lab) -> list[str]:
+    """The sources of the master's locked and test cells (the hidden tests included)."""
+    master = nbformat.read(course.root / "source" / lab.assignment / lab.notebook, 4)
+    return [
+        cell.source
+        for cell in master.cells
+        if cell.cell_type == "code" and cell_kind(cell) in {"locked", "test"}
+    ]
 
 
 def _grader_id(layout: Layout, lab: Lab, options: Options) -> str:

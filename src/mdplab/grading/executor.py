@@ -94,6 +94,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         with tempfile.TemporaryDirectory(prefix="mdplab-box-") as folder:
             box = Path(folder)
             _copy_support_files(resources, box)
+            _seed_font_cache(box / ".matplotlib")
             kernel = Kernel(isolation, limits, box)
             try:
                 _Run(nb, kernel, limits, report).all_cells()
@@ -124,7 +125,7 @@ class _Run:
             if cell.cell_type != "code":
                 continue
             cell.outputs = []
-            kind = _kind(cell)
+            kind = cell_kind(cell)
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
             started = time.monotonic()
             status, message = self._one_cell(cell, kind)
@@ -191,7 +192,8 @@ class _Run:
                 return
 
 
-def _kind(cell: NotebookNode) -> str:
+def cell_kind(cell: NotebookNode) -> str:
+    """test (a graded cell without an answer), answer, locked or other."""
     if utils.is_grade(cell) and not utils.is_solution(cell):
         return "test"
     if utils.is_solution(cell):
@@ -215,3 +217,20 @@ def _copy_support_files(resources: dict, box: Path) -> None:
         target = box / path.relative_to(folder)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
+
+
+def _seed_font_cache(folder: Path) -> None:
+    """Give the kernel matplotlib's font list, as the grader's own matplotlib built it.
+
+    The kernel's matplotlib folder is new for each submission, and without the list the
+    kernel's first ``import matplotlib`` scans every font on the machine again (a third of
+    a second a notebook). The sandbox shows the same system fonts; should a listed font be
+    missing there, matplotlib notices and rebuilds the list, as it would have anyway."""
+    try:
+        import matplotlib
+        import matplotlib.font_manager  # builds the grader's list if it is missing
+    except ImportError:
+        return
+    for path in Path(matplotlib.get_cachedir()).glob("fontlist-v*.json"):
+        folder.mkdir(exist_ok=True)
+        shutil.copyfile(path, folder / path.name)

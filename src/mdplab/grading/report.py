@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import csv
 import html
+import multiprocessing
+import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -64,26 +68,64 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def write_feedback(run: GradingRun, folder: Path) -> int:
-    """A page per graded submission in ``folder/<student>/<lab>.html``; returns how many."""
-    exporter = HTMLExporter(template_name="classic")
+def write_feedback(run: GradingRun, folder: Path) -> tuple[int, list[str]]:
+    """A page per graded submission in ``folder/<student>/<lab>.html``, made by
+    ``run.jobs`` processes at once (a page takes about a second, mostly nbconvert's
+    highlighting and HTML sanitising). Returns how many pages were written and, for each
+    page that could not be, why: a page that fails never costs a grade or another page."""
     course, lab = run.course, run.lab
-    written = 0
-    for o in run.outcomes:
-        if o.status == FAILED:
-            continue
-        notebook_path = course.autograded_notebook(lab, o.student_id)
-        if not notebook_path.exists():
-            continue
-        score = course.score(lab, o.student_id)
+    wanted = [
+        o
+        for o in run.outcomes
+        if o.status != FAILED and course.autograded_notebook(lab, o.student_id).exists()
+    ]
+    _exporter()  # made before the fork, so each process inherits compiled templates
+    jobs = min(run.jobs, len(wanted))
+    if jobs <= 1:
+        _init_pages(run, folder)
+        problems = [_write_page(o) for o in wanted]
+    else:
+        with ProcessPoolExecutor(
+            jobs,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_pages,
+            initargs=(run, folder),
+        ) as pool:
+            problems = list(pool.map(_write_page, wanted))
+    failures = [p for p in problems if p]
+    return len(wanted) - len(failures), failures
+
+
+_pages: tuple[GradingRun, Path] | None = None
+
+
+def _init_pages(run: GradingRun, folder: Path) -> None:
+    global _pages
+    _pages = (run, folder)
+
+
+@cache
+def _exporter() -> HTMLExporter:
+    exporter = HTMLExporter(template_name="classic")
+    exporter.from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
+    return exporter
+
+
+def _write_page(outcome: Outcome) -> str:
+    """Write one page; return "" or what went wrong."""
+    assert _pages is not None
+    run, folder = _pages
+    try:
+        score = run.course.score(run.lab, outcome.student_id)
         earned = {c.grade_id: c for c in score.cells}
-        page = feedback_notebook(nbformat.read(notebook_path, as_version=4), o, earned)
-        body, _ = exporter.from_notebook_node(page)
-        target = folder / o.student_id / f"{o.lab}.html"
+        notebook = nbformat.read(run.course.autograded_notebook(run.lab, outcome.student_id), 4)
+        body, _ = _exporter().from_notebook_node(feedback_notebook(notebook, outcome, earned))
+        target = folder / outcome.student_id / f"{outcome.lab}.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(body, encoding="utf-8")
-        written += 1
-    return written
+    except Exception as error:  # one page must not stop the others
+        return f"{outcome.student_id}: {type(error).__name__}: {error}"
+    return ""
 
 
 def feedback_notebook(notebook: NotebookNode, outcome: Outcome, earned: dict) -> NotebookNode:
@@ -100,7 +142,8 @@ def feedback_notebook(notebook: NotebookNode, outcome: Outcome, earned: dict) ->
         intro.append(f"\n{pending:g} point(s) of written answers are graded by hand.")
     if outcome.message:
         intro.append(f"\n*{html.escape(outcome.message)}*")
-    page.cells.append(nbformat.v4.new_markdown_cell("\n".join(intro)))
+    # Fixed cell ids, so that the same grading gives the same page, byte for byte.
+    page.cells.append(nbformat.v4.new_markdown_cell("\n".join(intro), id="feedback-summary"))
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
@@ -122,14 +165,21 @@ def _test_summary(cell: NotebookNode, grade) -> NotebookNode:
             lines.append(f"\n> {html.escape(output.ename)}: {html.escape(output.evalue)}")
     if len(lines) == 1:
         lines.append("\nAll checks passed.")
-    return nbformat.v4.new_markdown_cell("\n".join(lines))
+    return nbformat.v4.new_markdown_cell("\n".join(lines), id=_cell_id(f"feedback-{title}"))
+
+
+def _cell_id(text: str) -> str:
+    """``text`` as a valid notebook cell id: letters, digits, - and _; at most 64."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)[:64]
 
 
 def write_all(run: GradingRun, out: Path, log: Callable[[str], None] = print) -> None:
     """grades.csv, the feedback pages and the summary table."""
     write_csv(run.outcomes, out / "grades.csv")
-    pages = write_feedback(run, out / "feedback")
+    pages, failures = write_feedback(run, out / "feedback")
     log("")
     log(summary(run.outcomes))
     log(f"\ngrades: {out / 'grades.csv'}; feedback pages: {pages} in {out / 'feedback'}")
+    for failure in failures:
+        log(f"feedback page NOT written for {failure}")
     log(f"gradebook (formgrader, nbgrader export): {run.course.root}")
