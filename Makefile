@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench build clean
+.PHONY: demo test lint bench bench-grading build clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "MDP Labs needs Python 3.11 or newer")'
@@ -29,6 +29,11 @@ build: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_solvers.py
+	$(BIN)/python benchmarks/bench_autoscaler.py
+
+# About 15 minutes on 2 cores; run it on an otherwise idle machine.
+bench-grading: $(STAMP)
+	$(BIN)/python benchmarks/bench_grading.py --lab lab02 --count 40
 
 clean:
 	rm -rf $(VENV) out

@@ -8,3 +8,4 @@ from mdplab.course.layout import Layout
 
 REPO = Path(__file__).resolve().parents[1]
 LAYOUT = Layout(REPO)
+SHIPPED_TRACE = REPO / "data" / "autoscaler_telemetry.csv"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,22 +12,18 @@ from hypothesis import strategies as st
 
 from mdplab.autoscaler import (
     ACTIONS,
-    build_model,
     export_policy_csv,
     export_policy_json,
     greedy_decider,
     load_policy_json,
     lookup,
-    read_csv,
     value_iteration,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "autoscaler_telemetry.csv"
-
 
 @pytest.fixture(scope="module")
-def solved():
-    model = build_model(read_csv(DATA))
+def solved(shipped_model):
+    model = shipped_model
     V, policy, _, _ = value_iteration(model.C, model.P, model.gamma)
     return model, policy, V
 

@@ -271,14 +271,8 @@ def test_build_model_of_the_tiny_trace():
         build_model(trace, latency_edges=(150.0, 250.0))
 
 
-def test_the_shipped_model_is_well_formed():
-    from pathlib import Path
-
-    from mdplab.autoscaler import read_csv
-
-    model = build_model(
-        read_csv(Path(__file__).resolve().parents[1] / "data" / "autoscaler_telemetry.csv")
-    )
+def test_the_shipped_model_is_well_formed(shipped_model):
+    model = shipped_model
     feasible = np.isfinite(model.C)
     assert model.P.shape == (200, 4, 200) and feasible.sum() == 200 * 4 - 25 * 3
     np.testing.assert_allclose(model.P.sum(axis=2)[feasible], 1.0)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,20 +10,17 @@ from scipy.optimize import linprog
 
 from mdplab import FiniteMDP, evaluate, policy_iteration
 from mdplab.autoscaler import (
-    build_model,
-    read_csv,
     robust_q_values,
     robust_value_iteration,
     value_iteration,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "autoscaler_telemetry.csv"
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture(scope="module")
-def model():
-    return build_model(read_csv(DATA))
+def model(shipped_model):
+    return shipped_model
 
 
 @st.composite

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from course_helpers import SHIPPED_TRACE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,13 +34,12 @@ from mdplab.autoscaler.telemetry import (
     write_csv,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "autoscaler_telemetry.csv"
 QUIET = replace(Physics(), preemption=0.0, noise_sigma=0.0)  # the latency law without noise
 
 
 @pytest.fixture(scope="module")
-def trace() -> dict[str, np.ndarray]:
-    return read_csv(DATA)
+def trace(shipped_trace) -> dict[str, np.ndarray]:
+    return shipped_trace
 
 
 # ------------------------------------------------------------------ standalone module
@@ -69,7 +69,7 @@ def test_telemetry_source_runs_without_mdplab(monkeypatch):
 def test_shipped_file_is_the_generator_output_byte_for_byte(tmp_path):
     fresh = tmp_path / "trace.csv"
     write_csv(generate_telemetry(days=8, seed=20261130), fresh)
-    assert fresh.read_bytes() == DATA.read_bytes(), "run `mdplab data` to regenerate"
+    assert fresh.read_bytes() == SHIPPED_TRACE.read_bytes(), "run `mdplab data` to regenerate"
 
 
 def test_generation_is_deterministic_and_seeds_matter(tmp_path):
@@ -84,7 +84,7 @@ def test_generation_is_deterministic_and_seeds_matter(tmp_path):
 def test_csv_round_trip_is_lossless(trace, tmp_path):
     again = tmp_path / "again.csv"
     write_csv(trace, again)
-    assert again.read_bytes() == DATA.read_bytes()
+    assert again.read_bytes() == SHIPPED_TRACE.read_bytes()
     back = read_csv(again)
     assert list(back) == list(COLUMNS)
     for name in COLUMNS:
@@ -280,7 +280,7 @@ def test_mdplab_data_writes_and_checks_the_file(tmp_path, monkeypatch, capsys):
     target = tmp_path / "data" / "autoscaler_telemetry.csv"
     assert main(["data", "--check"]) == 1 and not target.exists()
     assert main(["data"]) == 0
-    assert target.read_bytes() == DATA.read_bytes()
+    assert target.read_bytes() == SHIPPED_TRACE.read_bytes()
     assert main(["data", "--check"]) == 0
     target.write_bytes(target.read_bytes().replace(b"\n", b"\r\n", 1))
     assert main(["data", "--check"]) == 1

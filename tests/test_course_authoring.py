@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from course_helpers import LAYOUT
 
-from mdplab.course.authoring import LabSourceError, build_master, graded_parts
+from mdplab.course.authoring import (
+    LabSourceError,
+    build_master,
+    graded_parts,
+    skipped_when_grading,
+)
 from mdplab.course.derive import reference_answers, solution_notebook, strip_hidden_tests
 from mdplab.course.handin import embedded_data
 from mdplab.course.layout import Lab
@@ -171,3 +176,49 @@ def test_unknown_module_is_named(tmp_path):
     source = INLINED.replace("lab07_shown", "lab07_nowhere")
     with pytest.raises(LabSourceError, match="no module lab07_nowhere"):
         build_master(lab_from(tmp_path, GOOD + "\n" + source), LAYOUT)
+
+
+# ------------------------------------------------------------- cells grading may skip
+ILLUSTRATION = """\
+# %% nbgrader="locked" grade_id="picture" autograde="skip"
+shown = [double(k) for k in range(3)]
+for colour, value in zip("rgb", shown):
+    print(colour, value)
+with open("picture.txt", "w") as handle:
+    handle.write(str(shown))
+
+# %% nbgrader="locked" grade_id="after"
+for colour in "xyz":  # binds colour before reading it
+    print(colour)
+{later}
+"""
+
+
+def test_a_skipped_illustration_is_marked_in_the_master(tmp_path):
+    text = (
+        GOOD + "\n" + ILLUSTRATION.format(later="print([k for k in range(2)], lambda value: value)")
+    )
+    master = build_master(lab_from(tmp_path, text), LAYOUT)
+    assert skipped_when_grading(master) == ["picture"]
+
+
+@pytest.mark.parametrize("later", ["print(shown)", "print(handle)", "if value:\n    pass"])
+def test_a_later_cell_that_needs_a_skipped_cells_names_is_refused(tmp_path, later):
+    with pytest.raises(LabSourceError, match='autograde="skip", but a later cell reads'):
+        build_master(lab_from(tmp_path, GOOD + "\n" + ILLUSTRATION.format(later=later)), LAYOUT)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        '# %% nbgrader="answer" grade_id="picture" autograde="skip"',
+        '# %% nbgrader="locked" grade_id="picture" autograde="never"',
+        '# %% autograde="skip"',
+    ],
+)
+def test_only_read_only_code_cells_may_be_skipped(tmp_path, header):
+    text = ILLUSTRATION.format(later="").replace(
+        '# %% nbgrader="locked" grade_id="picture" autograde="skip"', header
+    )
+    with pytest.raises(LabSourceError, match="autograde="):
+        build_master(lab_from(tmp_path, GOOD + "\n" + text), LAYOUT)

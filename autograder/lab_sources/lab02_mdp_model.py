@@ -437,7 +437,7 @@ def show_table(ax, table, title, xlabel, ylabel, cmap="viridis", fmt="{:g}"):
     return image
 
 
-# %% nbgrader="locked" grade_id="plot_costs"
+# %% nbgrader="locked" grade_id="plot_costs" autograde="skip"
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [5, 8]})
 course_R = np.asarray(build_model(3, 4, 1, 1, {1: 0.5, 2: 0.5})[0], dtype=float)
 show_table(axes[0], course_R, "course warehouse: r(s, a)", "production a", "starting inventory s")
@@ -462,7 +462,7 @@ plt.show()
 # $s$. Under $(2, 1, 0, 0)$ the states 0, 1 and 2 all lead to the same row, because all three
 # start the demand with 2 units on hand.
 
-# %% nbgrader="locked" grade_id="plot_policy_transitions"
+# %% nbgrader="locked" grade_id="plot_policy_transitions" autograde="skip"
 course_model = build_model(3, 4, 1, 1, {1: 0.5, 2: 0.5})
 course_R, course_P = (np.asarray(x, dtype=float) for x in course_model)
 all_states = np.arange(4)
@@ -715,7 +715,7 @@ check_policy_value_by_simulation(policy_value_by_simulation)
 # halve its width. Under $(2, 1, 0, 0)$ every run from state 0 costs the same, so there is
 # no band at all; can you see from the heatmap of $P_\pi$ in section 3 why?
 
-# %% nbgrader="locked" grade_id="plot_convergence"
+# %% nbgrader="locked" grade_id="plot_convergence" autograde="skip"
 course_model = build_model(3, 4, 1, 1, {1: 0.5, 2: 0.5})
 course_R, course_P = (np.asarray(x, dtype=float) for x in course_model)
 rng = np.random.default_rng(2026)

@@ -587,7 +587,7 @@ def plot_lp_solution(R, P, beta, V, policy, title="", tol=1e-6):
     plt.show()
 
 
-# %% nbgrader="locked" grade_id="plot_course"
+# %% nbgrader="locked" grade_id="plot_course" autograde="skip"
 V, x = solve_mdp_lp(course_R, course_P, course_beta)
 policy = policy_from_lp(course_R, course_P, course_beta, V)
 print("V* =", np.round(np.asarray(V, dtype=float), 4))

@@ -527,7 +527,7 @@ check_policy_iteration_history(policy_iteration)
 # filling up to 8.
 
 
-# %% nbgrader="locked" grade_id="plot_steps"
+# %% nbgrader="locked" grade_id="plot_steps" autograde="skip"
 def plot_steps(history, title):
     """Values per state (left) and policy per step (right) of a policy-iteration run."""
     policies = np.array([np.asarray(p, dtype=int) for p, _ in history])
@@ -661,7 +661,7 @@ plot_steps(history12, "capacity 12, setup 10, demand 1-4")
 #   it fills up to move? What happens with a setup cost of 0?
 # - Raise the holding cost, or lower β: why does the warehouse keep less stock?
 
-# %% nbgrader="locked" grade_id="explorer"
+# %% nbgrader="locked" grade_id="explorer" autograde="skip"
 EXPLORER_DEMAND = {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25}
 style = {"description_width": "90px"}
 capacity_slider = widgets.IntSlider(

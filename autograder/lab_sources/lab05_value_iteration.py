@@ -546,7 +546,7 @@ def plot_convergence(R, P, beta, epsilon, V0, axes):
     right.set_title(rf"$\beta = {beta}$: what value iteration sees")
 
 
-# %% nbgrader="locked" grade_id="plot_convergence"
+# %% nbgrader="locked" grade_id="plot_convergence" autograde="skip"
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
 plot_convergence(R, P, BETA, 1e-6, np.zeros(4), axes)
 fig.tight_layout()
@@ -566,7 +566,7 @@ plt.show()
 # course's warehouse for several discount factors, prints the sweeps, the values and the
 # policy, and plots the number of sweeps against $\beta$.
 
-# %% nbgrader="locked" grade_id="beta_table"
+# %% nbgrader="locked" grade_id="beta_table" autograde="skip"
 betas = [0.0, 0.5, 0.8, 0.9, 0.95, 0.99]
 needed = []
 print(" beta  sweeps   V(0)       V(1)       V(2)       V(3)      policy")
@@ -610,7 +610,7 @@ plt.show()
 # bars reach the marks. Try $\beta = 0.99$, and try starting above $V^*$. The explorer uses
 # your `bellman_update` and `value_iteration` and is not graded.
 
-# %% nbgrader="locked" grade_id="explorer"
+# %% nbgrader="locked" grade_id="explorer" autograde="skip"
 MAX_SWEEPS = 120
 STARTS = {"V0 = 0": "zeros", "V0 = 40 everywhere": "high", "V0 random in [0, 40)": "random"}
 

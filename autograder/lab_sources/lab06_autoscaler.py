@@ -169,7 +169,7 @@ for name in list(COLUMNS)[1:]:
         f"  {name:22s} min {column.min():8.2f}   mean {column.mean():8.2f}   max {column.max():8.2f}"
     )
 
-# %% nbgrader="locked" grade_id="plot_trace"
+# %% nbgrader="locked" grade_id="plot_trace" autograde="skip"
 fig, axes = plt.subplots(3, 1, figsize=(11, 7), sharex=True)
 hours = np.arange(trace["request_rate"].size) / 60.0
 axes[0].plot(hours, trace["request_rate"], lw=0.5)
@@ -898,7 +898,7 @@ show_scorecards(cards)
 # replay draws them from the same seed whatever the fleet), so the difference is the policy
 # alone. The next plot shows one weekday of the replay.
 
-# %% nbgrader="locked" grade_id="plot_replay"
+# %% nbgrader="locked" grade_id="plot_replay" autograde="skip"
 needs("runs")
 day = slice(1440, 2 * 1440)
 fig, axes = plt.subplots(3, 1, figsize=(11, 7), sharex=True)
@@ -980,7 +980,7 @@ _ = widgets.interact(
 # One panel per fleet size; each cell is a (latency bin, throughput bin) and its colour the
 # action the policy takes there.
 
-# %% nbgrader="locked" grade_id="policy_map"
+# %% nbgrader="locked" grade_id="policy_map" autograde="skip"
 needs("policy_star")
 
 
@@ -1042,7 +1042,7 @@ print(
 # the (daily cost, mean latency) plane. Policies that no other policy beats on both counts
 # form the **Pareto frontier**; which point to deploy is the business's call.
 
-# %% nbgrader="locked" grade_id="frontier"
+# %% nbgrader="locked" grade_id="frontier" autograde="skip"
 needs("P", "latency_levels", "cards")
 PENALTY_LEVELS = (1.0, 3.0, 9.0)
 frontier = {}
@@ -1333,7 +1333,7 @@ print(
 # %% nbgrader="locked" grade_id="robust_module"
 # {{module:mdplab.autoscaler.robust}}
 
-# %% nbgrader="locked" grade_id="track_robust"
+# %% nbgrader="locked" grade_id="track_robust" autograde="skip"
 needs("C", "P", "V_star", "policy_star")
 support = P > 0
 print(

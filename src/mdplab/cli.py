@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument(
         "--max-processes", type=int, default=512, help="processes and threads of a kernel"
     )
+    grade_cmd.add_argument(
+        "--run-all-cells",
+        action="store_true",
+        help='also run the read-only cells the lab marks autograde="skip" (figures and '
+        "demonstrations that nothing graded depends on)",
+    )
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -123,6 +129,7 @@ def _grade(layout: Layout, args: argparse.Namespace) -> int:
             processes=args.max_processes,
         ),
         pattern=re.compile(args.pattern) if args.pattern else None,
+        run_all_cells=args.run_all_cells,
     )
     run = grade(layout, layout.lab(args.lab), args.submissions, args.out, options)
     write_all(run, args.out)

@@ -77,18 +77,22 @@ def _array(value: Any, shape: tuple[int, ...], *, what: str, name: str, kind=flo
     return array
 
 
-def _first_match(
-    got: np.ndarray, variants: list[Variant], *args: Any, compare=np.array_equal
-) -> str | None:
-    """The description of the first mistake whose answer equals ``got``."""
+def _name_the_mistake(
+    got: np.ndarray, variants: list[Variant], *args: Any, what: str, compare=np.array_equal
+) -> None:
+    """Raise the failure of the first known mistake whose answer equals ``got``, if any."""
     for description, variant in variants:
         try:
             candidate = np.asarray(variant(*args))
         except (ValueError, IndexError, ZeroDivisionError):
             continue
         if candidate.shape == got.shape and compare(candidate, got):
-            return description
-    return None
+            raise HiddenCheckFailure(f"{what}: {description}")
+
+
+def _first(wrong: np.ndarray) -> tuple[int, ...]:
+    """The index of the first True entry of ``wrong``, in C order."""
+    return tuple(int(i) for i in np.argwhere(wrong)[0])
 
 
 def _allclose(a: np.ndarray, b: np.ndarray) -> bool:
@@ -194,10 +198,8 @@ def check_encode_states(encode_states: Callable[..., Any]) -> None:
         )
         if np.array_equal(got, expected):
             continue
-        mistake = _first_match(got, variants, *args)
-        if mistake:
-            raise HiddenCheckFailure(f"{what}: {mistake}")
-        k = int(np.flatnonzero(got != expected)[0])
+        _name_the_mistake(got, variants, *args, what=what)
+        (k,) = _first(got != expected)
         raise HiddenCheckFailure(
             f"{what}: wrong state for the minute with latency {args[0][k]:g} ms, rate "
             f"{args[1][k]:g} req/s and {int(args[2][k])} instance(s): got {got[k]:g}"
@@ -268,10 +270,8 @@ def check_label_actions(label_actions: Callable[..., Any]) -> None:
         )
         if np.array_equal(got, expected):
             continue
-        mistake = _first_match(got, variants, n, spot)
-        if mistake:
-            raise HiddenCheckFailure(f"{what}: {mistake}")
-        k = int(np.flatnonzero(got != expected)[0])
+        _name_the_mistake(got, variants, n, spot, what=what)
+        (k,) = _first(got != expected)
         raise HiddenCheckFailure(
             f"{what}: wrong action at minute {k}, from {int(n[k])} to {int(n[k + 1])} "
             f"instance(s) with spot share {spot[k + 1]:g} next: got {got[k]:g}"
@@ -340,15 +340,13 @@ def check_count_transitions(count_transitions: Callable[..., Any]) -> None:
         )
         if np.array_equal(got, expected):
             continue
-        mistake = _first_match(got, variants, states, actions, S, A)
-        if mistake:
-            raise HiddenCheckFailure(f"{what}: {mistake}")
+        _name_the_mistake(got, variants, states, actions, S, A, what=what)
         if got.sum() != expected.sum():
             raise HiddenCheckFailure(
                 f"{what}: the counts add up to {got.sum():g}; there is one count per pair of "
                 "consecutive minutes"
             )
-        s, a, s2 = (int(i) for i in np.argwhere(got != expected)[0])
+        s, a, s2 = _first(got != expected)
         raise HiddenCheckFailure(
             f"{what}: wrong count for ({s}, {a}) -> {s2}: got {got[s, a, s2]:g}"
         )
@@ -474,14 +472,14 @@ def check_estimate_transitions(estimate_transitions: Callable[..., Any]) -> None
                 raise HiddenCheckFailure(f"{what}: {description}")
         nonzero = np.abs(got).sum(axis=2) > 0
         if np.any(nonzero & ~allowed):
-            s, a = (int(i) for i in np.argwhere(nonzero & ~allowed)[0])
+            s, a = _first(nonzero & ~allowed)
             raise HiddenCheckFailure(
                 f"{what}: the row of state {s}, action {a} should be zero (the action is not "
                 "allowed there)"
             )
         sums = got.sum(axis=2)
         if not np.allclose(sums[allowed], 1.0):
-            s, a = (int(i) for i in np.argwhere(allowed & ~np.isclose(sums, 1.0))[0])
+            s, a = _first(allowed & ~np.isclose(sums, 1.0))
             raise HiddenCheckFailure(
                 f"{what}: the row of state {s}, action {a} sums to {sums[s, a]:.4g}, not 1"
             )
@@ -489,12 +487,12 @@ def check_estimate_transitions(estimate_transitions: Callable[..., Any]) -> None
             case.n_latency, case.n_throughput, case.max_instances
         )
         if outside.any():
-            s, a, s2 = (int(i) for i in np.argwhere(outside)[0])
+            s, a, s2 = _first(outside)
             raise HiddenCheckFailure(
                 f"{what}: P[{s}, {a}, {s2}] is not zero, but state {s2} does not have the "
                 "instance count that action leads to"
             )
-        s, a = (int(i) for i in np.argwhere(~np.isclose(got, expected).all(axis=2))[0])
+        s, a = _first(~np.isclose(got, expected).all(axis=2))
         at_risk = "at risk" if case.at_risk[s, a] else "not at risk"
         raise HiddenCheckFailure(f"{what}: the row of state {s}, action {a} ({at_risk}) is wrong")
 
@@ -571,10 +569,8 @@ def check_cost_table(cost_table: Callable[..., Any]) -> None:
         got = _array(_call(cost_table, *args, what=what), expected.shape, what=what, name="C")
         if _allclose(got, expected):
             continue
-        mistake = _first_match(got, variants, *args, compare=_allclose)
-        if mistake:
-            raise HiddenCheckFailure(f"{what}: {mistake}")
-        s, a = (int(i) for i in np.argwhere(~np.isclose(got, expected, equal_nan=True))[0])
+        _name_the_mistake(got, variants, *args, what=what, compare=_allclose)
+        s, a = _first(~np.isclose(got, expected, equal_nan=True))
         latency_bin, _, n = state_parts(s, args[1], args[2])
         raise HiddenCheckFailure(
             f"{what}: wrong cost for state {s} (latency bin {int(latency_bin)}, {int(n)} "
@@ -585,11 +581,15 @@ def check_cost_table(cost_table: Callable[..., Any]) -> None:
 # ------------------------------------------------------------ exercise 6: value iteration
 @dataclass(frozen=True)
 class SolveCase:
+    """An MDP to solve, with the reference's answer, computed once: (V, policy,
+    iterations, errors), as ``mdplab.autoscaler.solve.value_iteration`` returns them."""
+
     description: str
     C: np.ndarray
     P: np.ndarray
     gamma: float
     tol: float
+    reference: tuple[np.ndarray, np.ndarray, int, np.ndarray]
 
 
 def _random_mdp(rng: np.random.Generator, S: int, A: int) -> tuple[np.ndarray, np.ndarray]:
@@ -603,35 +603,48 @@ def _random_mdp(rng: np.random.Generator, S: int, A: int) -> tuple[np.ndarray, n
     return C, P
 
 
-def _clear_of_tol(C: np.ndarray, P: np.ndarray, gamma: float, tol: float) -> bool:
-    """No sweep's change lies so close to tol that rounding could change the count."""
-    errors = reference_vi(C, P, gamma, tol)[3]
-    return bool(np.all(np.abs(errors - tol) > 1e-6 * tol))
+def _solve_case(
+    description: str, C: np.ndarray, P: np.ndarray, gamma: float, tol: float
+) -> SolveCase | None:
+    """The case, or None when a sweep's change lies so close to tol that rounding could
+    change the count of sweeps. Its arrays are read-only: the cases are shared by every
+    check of a grading process."""
+    reference = reference_vi(C, P, gamma, tol)
+    if np.any(np.abs(reference[3] - tol) <= 1e-6 * tol):
+        return None
+    for array in (C, P, *reference):
+        if isinstance(array, np.ndarray):
+            array.flags.writeable = False
+    return SolveCase(description, C, P, gamma, tol, reference)
 
 
-def solve_cases() -> Iterator[SolveCase]:
-    rng = np.random.default_rng(SEED + 6)
+@cache
+def solve_cases() -> tuple[SolveCase, ...]:
+    cases = []
     for seed, k, gamma in ((TRACE_SEEDS[0], 1.5, 0.95), (TRACE_SEEDS[1], 0.75, 0.9)):
         model = build_model(trace(seed), instance_cost=k, gamma=gamma)
-        if _clear_of_tol(model.C, model.P, gamma, 0.01):
-            yield SolveCase(
-                f"the autoscaler model of another trace (instance_cost={k:g}) with "
-                f"gamma={gamma:g}, tol=0.01",
-                model.C, model.P, gamma, 0.01,
-            )  # fmt: skip
+        description = (
+            f"the autoscaler model of another trace (instance_cost={k:g}) with "
+            f"gamma={gamma:g}, tol=0.01"
+        )
+        cases.append(_solve_case(description, model.C, model.P, gamma, 0.01))
+    cases = [case for case in cases if case is not None]
+    rng = np.random.default_rng(SEED + 6)
     produced = 0
     while produced < 3:
         S, A = int(rng.integers(3, 8)), int(rng.integers(2, 5))
         gamma = float(rng.choice([0.5, 0.8, 0.97]))
         tol = float(rng.choice([0.1, 0.01, 0.001]))
         C, P = _random_mdp(rng, S, A)
-        if _clear_of_tol(C, P, gamma, tol):
+        description = (
+            f"a random MDP with {S} states, {A} actions ({int(np.sum(~np.isfinite(C)))} "
+            f"not allowed), gamma={gamma:g}, tol={tol:g}"
+        )
+        case = _solve_case(description, C, P, gamma, tol)
+        if case is not None:
             produced += 1
-            yield SolveCase(
-                f"a random MDP with {S} states, {A} actions ({int(np.sum(~np.isfinite(C)))} "
-                f"not allowed), gamma={gamma:g}, tol={tol:g}",
-                C, P, gamma, tol,
-            )  # fmt: skip
+            cases.append(case)
+    return tuple(cases)
 
 
 def _sweeps(C, P, gamma, tol, *, gauss_seidel=False, maximise=False, stop_le=False):
@@ -655,7 +668,7 @@ def _sweeps(C, P, gamma, tol, *, gauss_seidel=False, maximise=False, stop_le=Fal
 def check_value_iteration(value_iteration: Callable[..., Any]) -> None:
     for case in solve_cases():
         what = f"value_iteration on {case.description}"
-        V_ref, _, iterations_ref, errors_ref = reference_vi(case.C, case.P, case.gamma, case.tol)
+        V_ref, _, iterations_ref, errors_ref = case.reference
         answer = _call(
             value_iteration, case.C.copy(), case.P.copy(), case.gamma, case.tol, what=what
         )
@@ -683,7 +696,7 @@ def check_value_iteration(value_iteration: Callable[..., Any]) -> None:
 
 
 def _diagnose_vi(case: SolveCase, V: np.ndarray, iterations: int, what: str) -> None:
-    V_ref, _, expected, _ = reference_vi(case.C, case.P, case.gamma, case.tol)
+    V_ref, _, expected, _ = case.reference
     tries = (
         ("the stopping test is max |V_new - V| <= tol; stop only when it is strictly below",
          {"stop_le": True}),
@@ -742,7 +755,6 @@ def _check_greedy(case: SolveCase, V: np.ndarray, policy: np.ndarray, what: str)
 def _back(case: SolveCase) -> np.ndarray:
     """The values one sweep before the reference stopped."""
     V = np.zeros(case.C.shape[0])
-    iterations = reference_vi(case.C, case.P, case.gamma, case.tol)[2]
-    for _ in range(iterations - 1):
+    for _ in range(case.reference[2] - 1):
         V = np.min(case.C + case.gamma * (case.P @ V), axis=1)
     return V

@@ -7,6 +7,7 @@ header line, which this module expands into nbgrader's full cell metadata::
     # %% nbgrader="tests" grade_id="test_discounted_sum" points=2 title="Discounted sum"
     # %% [markdown] nbgrader="written" grade_id="why_discount" points=1 title="Why β < 1"
     # %% nbgrader="locked" grade_id="setup"
+    # %% nbgrader="locked" grade_id="plot_runs" autograde="skip"
 
 ``answer`` cells hold the reference solution between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION``; ``tests`` cells may hold instructor-only checks between
@@ -19,12 +20,18 @@ way a lab shows students code that the reference library also uses (the data gen
 the capstone, say) without keeping two copies. Such a module may import nothing from
 ``mdplab``, since students run it where the package is absent.
 
+A locked code cell that only illustrates (draws a figure, runs a demonstration) may say
+``autograde="skip"``: ``mdplab grade`` then does not run it, since nothing graded depends
+on it, and the build checks that claim: no later cell may read a name the skipped cell
+binds. Students and the worked solution run it as any other cell.
+
 Every master ends with the students' hand-in check, which the build adds (a "Before you
 hand in" heading and a locked cell ``hand_in_check``; see :mod:`mdplab.course.handin`).
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -49,7 +56,8 @@ ROLES: dict[str, tuple[bool, bool, bool]] = {
     "written": (True, True, False),
     "locked": (False, False, True),
 }
-SOURCE_KEYS = {"nbgrader", "grade_id", "points", "title"}
+SOURCE_KEYS = {"nbgrader", "grade_id", "points", "title", "autograde"}
+SKIP = "skip"  # the one value of autograde=...
 GRADE_ID = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 MODULE_PLACEHOLDER = re.compile(r"#\s*\{\{module:(?P<module>[A-Za-z_][\w.]*)\}\}")
 
@@ -83,6 +91,7 @@ def build_master(lab: Lab, layout: Layout) -> nbformat.NotebookNode:
     for index, cell in enumerate(source.cells):
         master.cells.append(_master_cell(lab, index, cell))
     _check_graded_cells(lab, master)
+    _check_skipped_cells(lab, master)
     _fill_placeholders(lab, layout, master, notebook_path=f"labs/{lab.notebook}")
     _append_hand_in_check(lab, master)
     return master
@@ -125,6 +134,12 @@ def _master_cell(lab: Lab, index: int, cell: nbformat.NotebookNode) -> nbformat.
     else:
         raise LabSourceError(f"{where}: cells are code or markdown, not {cell.cell_type}")
     role = cell.metadata.get("nbgrader")
+    if "autograde" in cell.metadata and (
+        cell.metadata["autograde"] != SKIP or role != "locked" or new.cell_type != "code"
+    ):
+        raise LabSourceError(
+            f'{where}: autograde="{SKIP}" is for read-only code cells that only illustrate'
+        )
     if role is None:
         if set(cell.metadata) & {"grade_id", "points"}:
             raise LabSourceError(f"{where}: grade_id/points without nbgrader=...")
@@ -150,6 +165,8 @@ def _master_cell(lab: Lab, index: int, cell: nbformat.NotebookNode) -> nbformat.
         raise LabSourceError(f"{where}: {role} cell {grade_id} is not graded; drop points")
     if role == "written" and new.cell_type != "markdown":
         raise LabSourceError(f"{where}: written answers are markdown cells")
+    if "autograde" in cell.metadata:
+        new.metadata["mdplab"] = {"autograde": SKIP}
     _check_markers(where, role, new)
     new.metadata["nbgrader"] = meta
     new["id"] = grade_id
@@ -203,6 +220,109 @@ def _check_graded_cells(lab: Lab, master: nbformat.NotebookNode) -> None:
         raise LabSourceError(f"{lab.source.name}: grade_id used twice: {repeated}")
     if not graded_parts(master):
         raise LabSourceError(f"{lab.source.name}: a lab needs at least one graded cell")
+
+
+def skipped_when_grading(notebook: nbformat.NotebookNode) -> list[str]:
+    """The grade ids of the cells marked ``autograde="skip"``."""
+    return [
+        cell.metadata["nbgrader"]["grade_id"]
+        for cell in notebook.cells
+        if cell.metadata.get("mdplab", {}).get("autograde") == SKIP
+    ]
+
+
+def _check_skipped_cells(lab: Lab, master: nbformat.NotebookNode) -> None:
+    """A skipped cell's names must not be read later, where grading would miss them."""
+    for index, cell in enumerate(master.cells):
+        if cell.metadata.get("mdplab", {}).get("autograde") != SKIP:
+            continue
+        bound = set().union(*(_bound(s) for s in _statements(cell.source)))
+        for later in master.cells[index + 1 :]:
+            if later.cell_type != "code":
+                continue
+            used = bound & _read_before_bound(later.source)
+            if used:
+                raise LabSourceError(
+                    f"{lab.source.name}: cell {cell.metadata['nbgrader']['grade_id']} is "
+                    f'autograde="{SKIP}", but a later cell reads {sorted(used)}, which it '
+                    "binds; grading would run that cell without them"
+                )
+
+
+def _statements(source: str) -> list[ast.stmt]:
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    return ast.parse("\n".join(lines)).body
+
+
+def _read_before_bound(source: str) -> set[str]:
+    """Names a cell reads that it has not bound before: what it takes from the cells above.
+    Statements are followed in order, into the bodies of loops and branches; the rest is
+    cautious (a branch's bindings count for the code after it)."""
+    read: set[str] = set()
+    _follow(_statements(source), set(), read)
+    return read
+
+
+def _follow(statements: list[ast.stmt], bound: set[str], read: set[str]) -> None:
+    for statement in statements:
+        if isinstance(statement, ast.For | ast.AsyncFor):
+            read |= _reads(statement.iter, frozenset()) - bound
+            bound |= _bound(ast.Assign(targets=[statement.target], value=ast.Constant(0)))
+            _follow(statement.body + statement.orelse, bound, read)
+        elif isinstance(statement, ast.If | ast.While):
+            read |= _reads(statement.test, frozenset()) - bound
+            _follow(statement.body + statement.orelse, bound, read)
+        elif isinstance(statement, ast.With | ast.AsyncWith):
+            for item in statement.items:
+                read |= _reads(item.context_expr, frozenset()) - bound
+                if item.optional_vars is not None:
+                    bound |= _bound(ast.Assign(targets=[item.optional_vars], value=ast.Constant(0)))
+            _follow(statement.body, bound, read)
+        else:
+            read |= _reads(statement, frozenset()) - bound
+            bound |= _bound(statement)
+
+
+_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _reads(node: ast.AST, local: frozenset[str]) -> set[str]:
+    """Global names ``node`` reads: not the variables of its comprehensions, nor the
+    parameters and local variables of its functions."""
+    if isinstance(node, _SCOPES):
+        local = local | {
+            n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)
+        }
+    elif isinstance(node, _FUNCTIONS):
+        local = local | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+        if not isinstance(node, ast.Lambda):  # and the names its body assigns
+            local = local | set().union(*(_bound(statement) for statement in node.body))
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+        return set() if node.id in local else {node.id}
+    names: set[str] = set()
+    for child in ast.iter_child_nodes(node):
+        names |= _reads(child, local)
+    return names
+
+
+def _bound(statement: ast.stmt) -> set[str]:
+    """The global names ``statement`` binds (not inside its functions or comprehensions)."""
+    names: set[str] = set()
+    pending: list[ast.AST] = [statement]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+            continue  # its body binds its own locals
+        if isinstance(node, (*_SCOPES, ast.Lambda)):
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    return names
 
 
 def _fill_placeholders(

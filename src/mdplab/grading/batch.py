@@ -38,6 +38,7 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from traitlets.config import Config
 
+from mdplab.course.authoring import skipped_when_grading
 from mdplab.course.layout import Lab, Layout
 from mdplab.course.nbgrader_course import NbgraderError, WorkingCourse
 from mdplab.grading.collect import Collection, Placed, collect
@@ -86,6 +87,8 @@ class Options:
     # Print which confinement this machine has before grading; a caller that grades several
     # labs in a row (the demo) prints it once, for the first.
     announce: bool = True
+    # Run also the read-only cells the lab marks autograde="skip" (illustrations).
+    run_all_cells: bool = False
 
 
 def grade(
@@ -177,8 +180,10 @@ def _prepare_course(layout: Layout, lab: Lab, out: Path, options: Options) -> Wo
     overrides.SandboxedExecute.memory_limit_mb = limits.memory_bytes // (1024 * 1024)
     overrides.SandboxedExecute.output_limit_kb = limits.output_bytes // 1024
     overrides.SandboxedExecute.process_limit = limits.processes
-    course = WorkingCourse(out / "course", layout.nbgrader_config, overrides)
     master = nbformat.read(layout.master(lab), as_version=4)
+    if not options.run_all_cells:
+        overrides.SandboxedExecute.skip_cells = skipped_when_grading(master)
+    course = WorkingCourse(out / "course", layout.nbgrader_config, overrides)
     released = course.root / "release" / lab.assignment / lab.notebook
     source = course.root / "source" / lab.assignment / lab.notebook
     if not (released.exists() and source.exists() and nbformat.read(source, 4) == master):
@@ -205,7 +210,7 @@ def _grader_id(layout: Layout, lab: Lab, options: Options) -> str:
     for folder in (package / "grading", package / "checks"):
         for path in sorted(folder.glob("*.py")):
             digest.update(path.read_bytes())
-    digest.update(repr(options.limits).encode())
+    digest.update(repr((options.limits, options.run_all_cells)).encode())
     return digest.hexdigest()[:16]
 
 

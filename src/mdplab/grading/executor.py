@@ -26,16 +26,23 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Float, Integer, Unicode
+from traitlets import Float, Integer, List, Unicode
 
 from mdplab.grading.judge import Judge, _error, helper_definitions
 from mdplab.grading.kernel import Kernel, KernelDied
 from mdplab.grading.sandbox import Limits, probe
 
 SUPPORT_FILE_BYTES = 200 * 1024 * 1024
+SKIPPED_NOTE = nbformat.v4.new_output(
+    "stream",
+    name="stdout",
+    text="[grader: not run when grading; this read-only cell only illustrates, and nothing "
+    "graded depends on it]\n",
+)
 
 
 @dataclass
@@ -43,7 +50,7 @@ class CellEvent:
     index: int
     grade_id: str
     kind: str  # test, answer, locked, other
-    status: str  # ok, error, passed, failed, timeout, died, output-cap, not-run
+    status: str  # ok, error, passed, failed, timeout, died, output-cap, not-run, skipped
     seconds: float
     message: str = ""
     note: str = ""  # why it was stopped, where more is known than the time (a fork bomb)
@@ -77,6 +84,12 @@ class SandboxedExecute(NbGraderPreprocessor):
         512, help="Processes and threads the kernel may run (RLIMIT_NPROC)."
     ).tag(config=True)
     report_file = Unicode("", help="Where to write the per-cell JSON report.").tag(config=True)
+    skip_cells = List(
+        Unicode(),
+        help="Grade ids of read-only cells not to run: the lab marks them as illustrations "
+        "that nothing graded depends on (taken from the instructor's master, never from a "
+        "submission).",
+    ).tag(config=True)
 
     def limits(self) -> Limits:
         return Limits(
@@ -97,7 +110,7 @@ class SandboxedExecute(NbGraderPreprocessor):
             _seed_font_cache(box / ".matplotlib")
             kernel = Kernel(isolation, limits, box)
             try:
-                _Run(nb, kernel, limits, report).all_cells()
+                _Run(nb, kernel, limits, report, set(self.skip_cells)).all_cells()
             finally:
                 report.kernel_starts = kernel.starts
                 kernel.shutdown()
@@ -109,8 +122,16 @@ class SandboxedExecute(NbGraderPreprocessor):
 class _Run:
     """The cell loop of one notebook."""
 
-    def __init__(self, nb: NotebookNode, kernel: Kernel, limits: Limits, report: RunReport):
+    def __init__(
+        self,
+        nb: NotebookNode,
+        kernel: Kernel,
+        limits: Limits,
+        report: RunReport,
+        skip: set[str] = frozenset(),
+    ) -> None:
         self.nb, self.kernel, self.limits, self.report = nb, kernel, limits, report
+        self.skip = skip
         self.judge = Judge(kernel, limits.cell_seconds)
         self.deadline = time.monotonic() + limits.notebook_seconds
         self.finished_sources: list[str] = []  # kernel cells to replay after a restart
@@ -146,6 +167,9 @@ class _Run:
                 cell.outputs = [_error("NotRun", f"not run: {self.report.lost}")]
             return "not-run", self.report.lost
         seconds = min(self.limits.cell_seconds, max(self.deadline - time.monotonic(), 0.1))
+        if kind == "locked" and cell.metadata["nbgrader"].get("grade_id") in self.skip:
+            cell.outputs = [SKIPPED_NOTE]
+            return "skipped", ""
         if kind == "test":
             helpers = helper_definitions(self.read_only_sources)
             outputs, status = self.judge.run(cell.source, seconds, helpers)
