@@ -9,7 +9,10 @@ can grade too, and in one process times:
    whose autograde pipeline is nbgrader's default (its own ``Execute``, one kernel per
    notebook, one notebook after another);
 2. ``mdplab grade`` with 1 worker and with one worker per core (sandboxed kernels, test
-   cells judged in the grader's process, a process per submission).
+   cells judged in the grader's process, a process per submission, the lab's illustration
+   cells, marked ``autograde="skip"``, not run);
+3. ``mdplab grade --run-all-cells`` with one worker per core: the same work as plain
+   nbgrader, figures and demonstrations included.
 
 It prints the wall times, the ratios against plain nbgrader (target: at least 1.8 on 2
 cores) and checks that both graders gave every student the same autograded score.
@@ -87,9 +90,9 @@ def plain_nbgrader(layout: Layout, lab_key: str, submissions: Path, root: Path) 
     return time.perf_counter() - started
 
 
-def mdplab_grade(lab_key: str, submissions: Path, out: Path, jobs: int) -> float:
+def mdplab_grade(lab_key: str, submissions: Path, out: Path, jobs: int, *extra: str) -> float:
     command = [str(Path(sys.executable).parent / "mdplab"), "grade", lab_key, str(submissions)]
-    command += ["--out", str(out), "--jobs", str(jobs)]
+    command += ["--out", str(out), "--jobs", str(jobs), *extra]
     started = time.perf_counter()
     subprocess.run(command, check=False, capture_output=True)
     return time.perf_counter() - started
@@ -129,6 +132,12 @@ def main() -> None:
             )
         if cores > 1:
             print(f"throughput, {cores} workers vs 1:  {timings[1] / timings[cores]:.2f}x")
+        every = mdplab_grade(args.lab, submissions, base / "every", cores, "--run-all-cells")
+        print(
+            f"mdplab grade --run-all-cells, {cores} worker(s): {every:7.1f} s  ratio "
+            f"plain/mdplab = {plain / every:.2f}  (illustration cells run too, as plain "
+            "nbgrader runs them)"
+        )
         ratio = plain / timings[cores]
         verdict = "met" if ratio >= TARGET else "MISSED"
         print(f"target: ratio >= {TARGET} on {cores} cores: {verdict} ({ratio:.2f})")
