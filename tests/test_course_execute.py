@@ -1,0 +1,34 @@
+"""Notebook execution for the build: a cell past its time limit gets the notebook one more
+run in a fresh kernel; a second timeout is raised."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbclient.exceptions import CellTimeoutError
+
+from mdplab.course.execute import execute_notebook
+
+
+def _notebook(marker, *, always: bool) -> nbformat.NotebookNode:
+    stall = (
+        "import time\ntime.sleep(60)"
+        if always
+        else f"import os, time\nif not os.path.exists({str(marker)!r}):\n"
+        f"    open({str(marker)!r}, 'w').close()\n    time.sleep(60)"
+    )
+    return nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(stall), nbformat.v4.new_code_cell("print(6 * 7)")]
+    )
+
+
+def test_a_notebook_that_stalls_once_is_run_again(tmp_path):
+    notebook = _notebook(tmp_path / "stalled-once", always=False)
+    execute_notebook(notebook, cwd=tmp_path, timeout=3)
+    assert notebook.cells[1].outputs[0].text == "42\n"
+    assert (tmp_path / "stalled-once").exists()
+
+
+def test_a_notebook_that_stalls_twice_fails(tmp_path):
+    with pytest.raises(CellTimeoutError):
+        execute_notebook(_notebook(tmp_path / "unused", always=True), cwd=tmp_path, timeout=2)
