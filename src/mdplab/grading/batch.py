@@ -113,7 +113,8 @@ def grade(
     others = len(collection.placed) - len(placed)
     if others:
         log(f"{others} submission(s) of other labs are left for their own run")
-    course = _prepare_course(layout, lab, out, options)
+    master = nbformat.read(layout.master(lab), as_version=4)
+    course = _prepare_course(layout, lab, master, out, options)
     release = nbformat.read(course.root / "release" / lab.assignment / lab.notebook, 4)
     grader_id = _grader_id(layout, lab, options)
     journal = Journal(out / "journal.jsonl")
@@ -146,7 +147,7 @@ def grade(
 
     superseded = _superseded_note(collection)
     if pending:
-        preload(_instructor_cells(course, lab))
+        preload(_instructor_cells(master))
     log(f"grading {len(pending)} submission(s) of {lab.name} with {options.jobs} worker(s)")
     for outcome in _run_workers(course, lab, out, pending, options, log):
         outcome.message = _join(outcome.message, superseded.get(outcome.student_id, ""))
@@ -172,7 +173,9 @@ def _announce(isolation: Isolation, log: Callable[[str], None]) -> None:
         log(bar)
 
 
-def _prepare_course(layout: Layout, lab: Lab, out: Path, options: Options) -> WorkingCourse:
+def _prepare_course(
+    layout: Layout, lab: Lab, master: nbformat.NotebookNode, out: Path, options: Options
+) -> WorkingCourse:
     overrides = Config()
     limits = options.limits
     overrides.SandboxedExecute.cell_timeout = limits.cell_seconds
@@ -180,7 +183,6 @@ def _prepare_course(layout: Layout, lab: Lab, out: Path, options: Options) -> Wo
     overrides.SandboxedExecute.memory_limit_mb = limits.memory_bytes // (1024 * 1024)
     overrides.SandboxedExecute.output_limit_kb = limits.output_bytes // 1024
     overrides.SandboxedExecute.process_limit = limits.processes
-    master = nbformat.read(layout.master(lab), as_version=4)
     if not options.run_all_cells:
         overrides.SandboxedExecute.skip_cells = skipped_when_grading(master)
     course = WorkingCourse(out / "course", layout.nbgrader_config, overrides)
@@ -192,9 +194,8 @@ def _prepare_course(layout: Layout, lab: Lab, out: Path, options: Options) -> Wo
     return course
 
 
-def _instructor_cells(course: WorkingCourse, lab: Lab) -> list[str]:
+def _instructor_cells(master: nbformat.NotebookNode) -> list[str]:
     """The sources of the master's locked and test cells (the hidden tests included)."""
-    master = nbformat.read(course.root / "source" / lab.assignment / lab.notebook, 4)
     return [
         cell.source
         for cell in master.cells

@@ -19,6 +19,7 @@ which :mod:`mdplab.grading.batch` reads to tell graded from partly graded.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import tempfile
@@ -168,7 +169,7 @@ class _Run:
             return "not-run", self.report.lost
         seconds = min(self.limits.cell_seconds, max(self.deadline - time.monotonic(), 0.1))
         if kind == "locked" and cell.metadata["nbgrader"].get("grade_id") in self.skip:
-            cell.outputs = [SKIPPED_NOTE]
+            cell.outputs = [copy.deepcopy(SKIPPED_NOTE)]  # outputs may be edited later
             return "skipped", ""
         if kind == "test":
             helpers = helper_definitions(self.read_only_sources)
