@@ -382,6 +382,7 @@ def test_elsewhere_the_check_is_skipped_in_one_line_and_at_once(
         extra_arguments=QUIET_KERNEL,
         resources={"metadata": {"path": str(tmp_path)}},
         record_timing=True,
+        coalesce_streams=True,
     )
     client.execute()
     cell = check_cell(notebook)

@@ -37,6 +37,9 @@ def execute_notebook(
     kernel: on a loaded machine a kernel has been seen to finish a cell while the client
     never received the message that says so (both then wait for good), and every cell of
     these labs takes seconds, not minutes. A second timeout is raised.
+
+    Consecutive output on one stream is merged into one output, as the kernel happened to
+    flush it.
     """
     original = copy.deepcopy(notebook)
     try:
@@ -64,6 +67,9 @@ def _execute(
             allow_errors=allow_errors,
             # Timestamps would make every rebuild a diff.
             record_timing=False,
+            # The kernel flushes stdout on a timer, so under load one print may arrive as
+            # two messages; merged, a cell's text is the same on every run.
+            coalesce_streams=True,
             extra_arguments=QUIET_KERNEL,
             resources={"metadata": {"path": str(run)}},
         )
