@@ -127,7 +127,7 @@ def test_notebook_helper_builds_the_same_arrays_as_the_checks():
     rng = np.random.default_rng(5)
     for w in [*lab04.FIXED, *(lab04.random_warehouse(rng) for _ in range(30))]:
         R, P = helper(w.capacity, w.setup_cost, w.unit_cost, w.holding_cost, w.pmf)
-        R_ref, P_ref = lab04.warehouse_arrays(w)
+        R_ref, P_ref = w.arrays()
         np.testing.assert_array_equal(R, R_ref)
         np.testing.assert_allclose(P, P_ref, atol=1e-15)
 

@@ -19,14 +19,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 import mdplab
 from mdplab.checks.common import HiddenCheckFailure, as_float, call_repeatedly, call_student
+from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
 
 SEED = 20260214
 # Statistical checks fail beyond this many exact standard errors.
@@ -35,101 +34,13 @@ RUNS = 1000
 
 
 # ---------------------------------------------------------------------------- instances
-@dataclass(frozen=True)
-class Instance:
-    """One warehouse: capacity, costs, demand pmf (keys in the order given) and discount."""
-
-    capacity: int
-    setup_cost: float
-    unit_cost: float
-    holding_cost: float
-    demand: tuple[tuple[int, float], ...]
-    discount: float
-
-    @property
-    def pmf(self) -> dict[int, float]:
-        """A fresh dictionary each time, so that a student's function cannot spoil it."""
-        return dict(self.demand)
-
-    @property
-    def d_min(self) -> int:
-        return min(self.pmf)
-
-    @property
-    def d_max(self) -> int:
-        return max(self.pmf)
-
-    @property
-    def mean_demand(self) -> float:
-        return sum(d * p for d, p in self.demand)
-
-    @property
-    def n_states(self) -> int:
-        return self.capacity + 1
-
-    @property
-    def n_actions(self) -> int:
-        return self.capacity + self.d_min + 1
-
-    def pmf_text(self) -> str:
-        return "{" + ", ".join(f"{d}: {p:g}" for d, p in self.demand) + "}"
-
-    def costs_text(self) -> str:
-        return f"{self.setup_cost:g}, {self.unit_cost:g}, {self.holding_cost:g}"
-
-    def text(self) -> str:
-        return (
-            f"capacity={self.capacity}, setup_cost={self.setup_cost:g}, "
-            f"unit_cost={self.unit_cost:g}, holding_cost={self.holding_cost:g}, "
-            f"demand_pmf={self.pmf_text()}"
-        )
-
-    def mdp(self, holding_on: str = "start") -> mdplab.FiniteMDP:
-        return _warehouse(self, holding_on)
-
-    def arrays(self, holding_on: str = "start") -> tuple[np.ndarray, np.ndarray]:
-        """The lab's representation: R[s, a] (inf if infeasible), P[s, a, s'] (0 if so);
-        fresh copies, so that a student's function cannot spoil them."""
-        R, P = _arrays(self, holding_on)
-        return R.copy(), P.copy()
-
-    def actions(self, s: int) -> set[int]:
-        return {int(a) for a in self.mdp().actions_of(s)}
-
-
-@lru_cache(maxsize=256)
-def _warehouse(inst: Instance, holding_on: str) -> mdplab.FiniteMDP:
-    return mdplab.warehouse(
-        capacity=inst.capacity,
-        setup_cost=inst.setup_cost,
-        unit_cost=inst.unit_cost,
-        holding_cost=inst.holding_cost,
-        demand=inst.pmf,
-        discount=inst.discount,
-        holding_on=holding_on,
-    )
-
-
-@lru_cache(maxsize=256)
-def _arrays(inst: Instance, holding_on: str) -> tuple[np.ndarray, np.ndarray]:
-    mdp = inst.mdp(holding_on)
-    R = np.full((inst.n_states, inst.n_actions), np.inf)
-    P = np.zeros((inst.n_states, inst.n_actions, inst.n_states))
-    for s in range(inst.n_states):
-        for a in mdp.actions_of(s):
-            R[s, int(a)] = mdp.cost(s, a)
-            P[s, int(a)] = mdp.transition_row(s, a)
-    return R, P
-
-
-COURSE = Instance(3, 4.0, 1.0, 1.0, ((1, 0.5), (2, 0.5)), 0.8)
 FIXED = [
     COURSE,
-    Instance(5, 2.5, 0.5, 0.25, ((3, 0.3), (0, 0.7)), 0.9),  # demand 0; keys not sorted
-    Instance(6, 3.0, 1.5, 0.5, ((4, 0.2), (1, 0.5), (2, 0.3)), 0.75),
-    Instance(2, 6.0, 2.0, 1.5, ((2, 1.0),), 0.0),  # a single demand value, beta = 0
-    Instance(1, 1.0, 3.0, 2.0, ((1, 0.6), (0, 0.4)), 0.95),
-    Instance(8, 5.0, 1.0, 0.75, ((5, 0.25), (3, 0.35), (4, 0.4)), 0.85),
+    Warehouse(5, 2.5, 0.5, 0.25, ((3, 0.3), (0, 0.7)), 0.9),  # demand 0; keys not sorted
+    Warehouse(6, 3.0, 1.5, 0.5, ((4, 0.2), (1, 0.5), (2, 0.3)), 0.75),
+    Warehouse(2, 6.0, 2.0, 1.5, ((2, 1.0),), 0.0),  # a single demand value, beta = 0
+    Warehouse(1, 1.0, 3.0, 2.0, ((1, 0.6), (0, 0.4)), 0.95),
+    Warehouse(8, 5.0, 1.0, 0.75, ((5, 0.25), (3, 0.35), (4, 0.4)), 0.85),
 ]
 
 
@@ -138,23 +49,14 @@ def random_instance(
     *,
     sizes: Iterable[int] = (1, 2, 3),
     capacity: int | None = None,
-) -> Instance:
-    """A warehouse with capacity 1..8 and 1-3 demand values whose spread fits in it.
-
-    Probabilities are multiples of 0.05 and at least 0.1, so that printed instances are
-    exact and no demand value is so rare that a simulation check could be fooled by it.
-    """
+) -> Warehouse:
+    """A warehouse with capacity 1..8 and 1-3 demand values in 0..5 (see
+    :func:`random_demand`), costs on a grid (setup positive), beta 0 or in [0.3, 0.95]."""
     cap = int(rng.integers(1, 9)) if capacity is None else capacity
     k = int(rng.choice([size for size in sizes if size <= cap + 1]))
-    while True:
-        values = sorted(int(v) for v in rng.choice(6, size=k, replace=False))
-        if values[-1] - values[0] <= cap:
-            break
-    weights = rng.multinomial(20 - 2 * k, [1.0 / k] * k) + 2
-    order = rng.permutation(k)
-    demand = tuple((values[i], float(weights[i]) / 20.0) for i in order)
+    demand = random_demand(rng, k, cap, values_below=6)
     costs = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.5]
-    return Instance(
+    return Warehouse(
         capacity=cap,
         setup_cost=float(rng.choice(costs[1:])),
         unit_cost=float(rng.choice(costs)),
@@ -164,12 +66,12 @@ def random_instance(
     )
 
 
-def instances(seed: int, count: int) -> list[Instance]:
+def instances(seed: int, count: int) -> list[Warehouse]:
     rng = np.random.default_rng(seed)
     return FIXED + [random_instance(rng) for _ in range(count)]
 
 
-def random_policy(instance: Instance, rng: np.random.Generator) -> list[int]:
+def random_policy(instance: Warehouse, rng: np.random.Generator) -> list[int]:
     return [int(rng.choice(sorted(instance.actions(s)))) for s in range(instance.n_states)]
 
 
@@ -260,7 +162,7 @@ def _close(got: Any, expected: Any, *, rtol: float = 1e-9, atol: float = 1e-9) -
 
 
 # ---------------------------------------------------------------------------- diagnoses
-def _action_set_problem(s: int, got: set[int], inst: Instance) -> str | None:
+def _action_set_problem(s: int, got: set[int], inst: Warehouse) -> str | None:
     """Why the set ``got`` is not A(s), in words; None if it is A(s)."""
     expected = inst.actions(s)
     if got == expected:
@@ -351,7 +253,7 @@ def _shifted(row: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _row_problem(got: np.ndarray, s: int, a: int, inst: Instance) -> str | None:
+def _row_problem(got: np.ndarray, s: int, a: int, inst: Warehouse) -> str | None:
     """Why ``got`` is not P(. | s, a), in words; None if it is."""
     expected = inst.mdp().transition_row(s, a)
     if got.shape != expected.shape:
@@ -516,7 +418,7 @@ def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
         container = (list, tuple, np.array)[k % 3]
         what = (
             f"evaluate_policy(R, P, {policy}, beta={inst.discount:g}) for the warehouse with "
-            f"{inst.text()}"
+            f"{inst.parameters_text()}"
         )
         got = _call(
             evaluate_policy,
@@ -585,7 +487,7 @@ def truncated_moments(
     return mean, np.sqrt(np.maximum(second - mean**2, 0.0))
 
 
-def _deterministic_path(inst: Instance, policy: list[int], start: int, length: int) -> list[int]:
+def _deterministic_path(inst: Warehouse, policy: list[int], start: int, length: int) -> list[int]:
     """States s_0, ..., s_{length-1} of a warehouse with a single demand value."""
     (demand,) = inst.pmf
     path = [start]
@@ -594,7 +496,7 @@ def _deterministic_path(inst: Instance, policy: list[int], start: int, length: i
     return path
 
 
-def _deterministic_cases(seed: int) -> list[tuple[Instance, list[int], int, int]]:
+def _deterministic_cases(seed: int) -> list[tuple[Warehouse, list[int], int, int]]:
     """(warehouse with one demand value, policy, start, horizon), beta = 0 included."""
     rng = np.random.default_rng(seed)
     cases = []
@@ -602,11 +504,11 @@ def _deterministic_cases(seed: int) -> list[tuple[Instance, list[int], int, int]
     for k, horizon in enumerate(horizons):
         inst = random_instance(rng, sizes=(1,))
         if k == len(horizons) - 1:
-            inst = Instance(
+            inst = Warehouse(
                 inst.capacity, inst.setup_cost, inst.unit_cost, inst.holding_cost, inst.demand, 0.0
             )
         elif inst.discount == 0.0:
-            inst = Instance(
+            inst = Warehouse(
                 inst.capacity, inst.setup_cost, inst.unit_cost, inst.holding_cost, inst.demand, 0.7
             )
         policy = random_policy(inst, rng)
@@ -614,7 +516,7 @@ def _deterministic_cases(seed: int) -> list[tuple[Instance, list[int], int, int]
     return cases
 
 
-def _stochastic_cases(seed: int, count: int) -> list[tuple[Instance, list[int], int, int]]:
+def _stochastic_cases(seed: int, count: int) -> list[tuple[Warehouse, list[int], int, int]]:
     """(warehouse with 2-3 demand values and beta >= 0.5, policy, start, horizon)."""
     rng = np.random.default_rng(seed)
     cases = []
@@ -634,11 +536,11 @@ def _stochastic_cases(seed: int, count: int) -> list[tuple[Instance, list[int], 
 
 
 def _simulation_what(
-    name: str, inst: Instance, policy: list[int], start: int, horizon: int, extra: str = ""
+    name: str, inst: Warehouse, policy: list[int], start: int, horizon: int, extra: str = ""
 ) -> str:
     return (
         f"{name}(R, P, {policy}, beta={inst.discount:g}, start={start}, horizon={horizon}"
-        f"{extra}, rng) for the warehouse with {inst.text()}"
+        f"{extra}, rng) for the warehouse with {inst.parameters_text()}"
     )
 
 
@@ -727,7 +629,7 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
 
 
 def _exact_truncated(
-    inst: Instance, policy: list[int], start: int, horizon: int
+    inst: Warehouse, policy: list[int], start: int, horizon: int
 ) -> tuple[float, float]:
     R, P = inst.arrays()
     states = np.arange(inst.n_states)
@@ -739,7 +641,7 @@ def _sample_problem(
     mean: float,
     sample_sd: float,
     n: int,
-    inst: Instance,
+    inst: Warehouse,
     policy: list[int],
     start: int,
     horizon: int,
@@ -763,7 +665,7 @@ def _sample_problem(
 
 
 def _check_reproducible(
-    run: Callable[..., object], name: str, case: tuple[Instance, list[int], int, int]
+    run: Callable[..., object], name: str, case: tuple[Warehouse, list[int], int, int]
 ) -> None:
     inst, policy, start, horizon = case
     what = _simulation_what(name, inst, policy, start, horizon)

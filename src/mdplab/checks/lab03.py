@@ -28,13 +28,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 import mdplab
 from mdplab.checks.common import HiddenCheckFailure, as_float, call_student
+from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
 
 SEED = 20260321
 RTOL = 1e-6  # relative to the size of the values: solvers stop at tolerances near 1e-9
@@ -57,72 +58,6 @@ NO_DUAL_OPTIMUM = (
 
 
 # --------------------------------------------------------------------------- instances
-@dataclass(frozen=True)
-class Warehouse:
-    """One warehouse: capacity, costs, demand pmf (keys in the order given), discount."""
-
-    capacity: int
-    setup_cost: float
-    unit_cost: float
-    holding_cost: float
-    demand: tuple[tuple[int, float], ...]
-    discount: float
-
-    @property
-    def pmf(self) -> dict[int, float]:
-        """A fresh dictionary each time, so that a student's function cannot spoil it."""
-        return dict(self.demand)
-
-    def args(self) -> tuple[Any, ...]:
-        return (
-            self.capacity,
-            self.setup_cost,
-            self.unit_cost,
-            self.holding_cost,
-            self.pmf,
-            self.discount,
-        )
-
-    def text(self) -> str:
-        pmf = "{" + ", ".join(f"{d}: {p:g}" for d, p in self.demand) + "}"
-        return (
-            f"capacity={self.capacity}, setup_cost={self.setup_cost:g}, "
-            f"unit_cost={self.unit_cost:g}, holding_cost={self.holding_cost:g}, "
-            f"demand_pmf={pmf}, beta={self.discount:g}"
-        )
-
-    def arrays(self, holding_on: str = "start") -> tuple[np.ndarray, np.ndarray]:
-        """R[s, a] (inf if infeasible) and P[s, a, s'], columns = production 0..C + d_min."""
-        R, P = _warehouse_arrays(self, holding_on)
-        return R.copy(), P.copy()
-
-    def case(self) -> Case:
-        R, P = self.arrays()
-        return Case(f"the warehouse with {self.text()}", R, P, self.discount)
-
-
-@lru_cache(maxsize=256)
-def _warehouse_arrays(inst: Warehouse, holding_on: str) -> tuple[np.ndarray, np.ndarray]:
-    mdp = mdplab.warehouse(
-        capacity=inst.capacity,
-        setup_cost=inst.setup_cost,
-        unit_cost=inst.unit_cost,
-        holding_cost=inst.holding_cost,
-        demand=inst.pmf,
-        discount=inst.discount,
-        holding_on=holding_on,
-    )
-    n_states = inst.capacity + 1
-    n_actions = inst.capacity + min(inst.pmf) + 1
-    R = np.full((n_states, n_actions), np.inf)
-    P = np.zeros((n_states, n_actions, n_states))
-    for s in range(n_states):
-        for a in mdp.actions_of(s):
-            R[s, int(a)] = mdp.cost(s, a)
-            P[s, int(a)] = mdp.transition_row(s, a)
-    return R, P
-
-
 @dataclass
 class Case:
     """A finite MDP as the lab's arrays, with its reference solution."""
@@ -166,6 +101,16 @@ class Case:
         return {int(a) for a in np.flatnonzero(np.isfinite(self.R[s]) & (row <= limit))}
 
 
+def warehouse_text(w: Warehouse) -> str:
+    """The arguments of the student's warehouse_lp, as they would write them."""
+    return f"{w.parameters_text()}, beta={w.discount:g}"
+
+
+def warehouse_case(w: Warehouse) -> Case:
+    R, P = w.arrays()
+    return Case(f"the warehouse with {warehouse_text(w)}", R, P, w.discount)
+
+
 def reference_values(R: np.ndarray, P: np.ndarray, beta: float) -> np.ndarray:
     """V* by mdplab's policy iteration on the dense arrays."""
     with warnings.catch_warnings():
@@ -185,7 +130,6 @@ def balance_residual(x: np.ndarray, P: np.ndarray, beta: float, alpha: np.ndarra
     return x.sum(axis=1) - beta * np.einsum("sat,sa->t", P, x) - alpha
 
 
-COURSE = Warehouse(3, 4.0, 1.0, 1.0, ((1, 0.5), (2, 0.5)), 0.8)
 FIXED_WAREHOUSES = [
     COURSE,
     Warehouse(5, 2.5, 0.5, 0.5, ((3, 0.3), (0, 0.7)), 0.9),  # demand 0; keys not sorted
@@ -201,19 +145,14 @@ def random_warehouse(rng: np.random.Generator) -> Warehouse:
     """Capacity 1..8, 1-3 demand values in 0..5 whose spread fits, costs on a grid."""
     cap = int(rng.integers(1, 9))
     k = int(rng.choice([size for size in (1, 2, 3) if size <= cap + 1]))
-    while True:
-        values = sorted(int(v) for v in rng.choice(6, size=k, replace=False))
-        if values[-1] - values[0] <= cap:
-            break
-    weights = rng.multinomial(20 - 2 * k, [1.0 / k] * k) + 2
-    order = rng.permutation(k)
+    demand = random_demand(rng, k, cap, values_below=6)
     costs = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.5]
     return Warehouse(
         capacity=cap,
         setup_cost=float(rng.choice(costs[1:])),
         unit_cost=float(rng.choice(costs)),
         holding_cost=float(rng.choice(costs[1:])),
-        demand=tuple((values[i], float(weights[i]) / 20.0) for i in order),
+        demand=demand,
         discount=float(rng.choice([0.0, round(float(rng.uniform(0.3, 0.95)), 2)], p=[0.1, 0.9])),
     )
 
@@ -262,15 +201,15 @@ def with_tie(case: Case) -> Case:
 def tabular_cases(seed: int, count: int) -> list[Case]:
     """Warehouses as arrays, MDPs with negative values and ties, and random MDPs."""
     rng = np.random.default_rng(seed)
-    cases = [inst.case() for inst in FIXED_WAREHOUSES[:4]]
+    cases = [warehouse_case(w) for w in FIXED_WAREHOUSES[:4]]
     cases.append(random_tabular(rng, n_states=4, n_actions=3, costs=(-6.0, -1.0), beta=0.9))
     cases.append(random_tabular(rng, n_states=5, n_actions=4, costs=(-3.0, 5.0), beta=0.95))
     cases.append(with_tie(random_tabular(rng, n_states=4, n_actions=3, beta=0.8)))
-    cases.append(with_tie(COURSE.case()))
+    cases.append(with_tie(warehouse_case(COURSE)))
     cases.append(random_tabular(rng, n_states=3, n_actions=1, beta=0.7))  # one action only
     cases.append(random_tabular(rng, n_states=6, n_actions=5, beta=0.0))
     cases += [random_tabular(rng) for _ in range(count)]
-    cases += [random_warehouse(rng).case() for _ in range(count // 2)]
+    cases += [warehouse_case(random_warehouse(rng)) for _ in range(count // 2)]
     return cases
 
 
@@ -676,10 +615,11 @@ def check_warehouse_lp(warehouse_lp: Callable[..., object]) -> None:
     """V* on the course's warehouse and on other warehouses (capacities 1-8, demands,
     costs and discounts drawn from a fixed seed)."""
     for inst in warehouses(SEED, 12):
-        what = f"warehouse_lp({inst.text()})"
-        got = _call(warehouse_lp, *inst.args(), what=what, hint=_warehouse_hint)
+        what = f"warehouse_lp({warehouse_text(inst)})"
+        args = (inst.capacity, inst.setup_cost, inst.unit_cost, inst.holding_cost, inst.pmf)
+        got = _call(warehouse_lp, *args, inst.discount, what=what, hint=_warehouse_hint)
         V = _vector(got, inst.capacity + 1, what)
-        problem = _values_problem(V, inst.case(), _warehouse_alternatives(inst))
+        problem = _values_problem(V, warehouse_case(inst), _warehouse_alternatives(inst))
         if problem:
             raise HiddenCheckFailure(f"{what}: {problem}")
 
@@ -765,7 +705,7 @@ def _dual_cases() -> list[tuple[Case, np.ndarray]]:
             alpha = weights / weights.sum()
         out.append((case, alpha))
     # The course's warehouse with uneven weights comes first: it shows alpha mistakes.
-    return [(COURSE.case(), np.array([1.0, 2.0, 0.5, 3.0])), *out]
+    return [(warehouse_case(COURSE), np.array([1.0, 2.0, 0.5, 3.0])), *out]
 
 
 def _alpha_text(alpha: np.ndarray) -> str:

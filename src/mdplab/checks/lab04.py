@@ -27,7 +27,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ import mdplab
 from mdplab.checks.common import HiddenCheckFailure, call_student
 from mdplab.checks.common import TimeUp as _OutOfTime
 from mdplab.checks.common import time_limit as _time_limit
+from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
 
 SEED = 20260404
 # Values must match to this accuracy (float32 answers pass on these magnitudes).
@@ -51,62 +51,6 @@ TIME_LIMIT = 10.0
 
 
 # --------------------------------------------------------------------------- instances
-@dataclass(frozen=True)
-class Warehouse:
-    """One warehouse: capacity, costs, demand pmf (keys in the order given), discount."""
-
-    capacity: int
-    setup_cost: float
-    unit_cost: float
-    holding_cost: float
-    demand: tuple[tuple[int, float], ...]
-    discount: float
-
-    @property
-    def pmf(self) -> dict[int, float]:
-        """A fresh dictionary each time, so that a student's function cannot spoil it."""
-        return dict(self.demand)
-
-    def pmf_text(self) -> str:
-        return "{" + ", ".join(f"{d}: {p:g}" for d, p in self.demand) + "}"
-
-    def text(self) -> str:
-        return (
-            f"the warehouse with capacity={self.capacity}, setup_cost={self.setup_cost:g}, "
-            f"unit_cost={self.unit_cost:g}, holding_cost={self.holding_cost:g}, "
-            f"demand_pmf={self.pmf_text()}"
-        )
-
-    def mdp(self, holding_on: str = "start") -> mdplab.FiniteMDP:
-        return _warehouse_mdp(self, holding_on)
-
-
-@lru_cache(maxsize=512)
-def _warehouse_mdp(w: Warehouse, holding_on: str) -> mdplab.FiniteMDP:
-    return mdplab.warehouse(
-        capacity=w.capacity,
-        setup_cost=w.setup_cost,
-        unit_cost=w.unit_cost,
-        holding_cost=w.holding_cost,
-        demand=w.pmf,
-        discount=w.discount,
-        holding_on=holding_on,
-    )
-
-
-def warehouse_arrays(w: Warehouse, holding_on: str = "start") -> tuple[np.ndarray, np.ndarray]:
-    """The lab's arrays: one column per production quantity 0..capacity + min demand."""
-    mdp = w.mdp(holding_on)
-    n_states, n_actions = w.capacity + 1, w.capacity + min(w.pmf) + 1
-    R = np.full((n_states, n_actions), np.inf)
-    P = np.zeros((n_states, n_actions, n_states))
-    for s in range(n_states):
-        for a in mdp.actions_of(s):
-            R[s, int(a)] = mdp.cost(s, a)
-            P[s, int(a)] = mdp.transition_row(s, a)
-    return R, P
-
-
 @dataclass(eq=False)
 class Case:
     """A model as the student's functions see it, with its reference ``mdp`` (whose action
@@ -150,15 +94,14 @@ class Case:
 
 
 def warehouse_case(w: Warehouse) -> Case:
-    R, P = warehouse_arrays(w)
-    return Case(w.text(), R, P, w.discount, w.mdp(), w)
+    R, P = w.arrays()
+    return Case(f"the warehouse with {w.parameters_text()}", R, P, w.discount, w.mdp(), w)
 
 
 def tabular_case(R: np.ndarray, P: np.ndarray, beta: float, text: str) -> Case:
     return Case(text, R, P, beta, mdplab.FiniteMDP.from_dense(R, P, beta))
 
 
-COURSE = Warehouse(3, 4.0, 1.0, 1.0, ((1, 0.5), (2, 0.5)), 0.8)
 FIXED = [
     COURSE,
     Warehouse(5, 2.5, 0.5, 0.25, ((3, 0.3), (0, 0.7)), 0.9),  # demand 0; keys not sorted
@@ -173,12 +116,7 @@ def random_warehouse(rng: np.random.Generator) -> Warehouse:
     of 0.05, costs on a grid (setup positive), beta 0 or in [0.3, 0.99)."""
     capacity = int(rng.integers(1, 11))
     k = int(rng.integers(1, min(3, capacity + 1) + 1))  # k values need a spread of k - 1
-    while True:
-        values = sorted(int(v) for v in rng.choice(7, size=k, replace=False))
-        if values[-1] - values[0] <= capacity:
-            break
-    weights = rng.multinomial(20 - 2 * k, [1.0 / k] * k) + 2
-    demand = tuple((values[i], float(weights[i]) / 20.0) for i in rng.permutation(k))
+    demand = random_demand(rng, k, capacity, values_below=7)
     costs = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.5]
     beta = 0.0 if rng.random() < 0.1 else round(float(rng.uniform(0.3, 0.985)), 2)
     return Warehouse(

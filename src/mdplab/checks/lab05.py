@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ import mdplab
 from mdplab.checks.common import HiddenCheckFailure, call_student
 from mdplab.checks.common import TimeUp as _TimeUp
 from mdplab.checks.common import time_limit as _time_limit
+from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
 
 SEED = 20260305
 RTOL = 1e-6  # values: float32 answers pass, every mistake below is far away
@@ -74,37 +75,13 @@ class Instance:
         return self.R.copy(), self.P.copy()
 
 
-def warehouse_instance(
-    capacity: int,
-    setup_cost: float,
-    unit_cost: float,
-    holding_cost: float,
-    demand: Mapping[int, float],
-    beta: float,
-) -> Instance:
-    """A warehouse from :func:`mdplab.warehouse`, with columns a = 0 .. C + d_min."""
-    mdp = mdplab.warehouse(
-        capacity=capacity,
-        setup_cost=setup_cost,
-        unit_cost=unit_cost,
-        holding_cost=holding_cost,
-        demand=dict(demand),
-        discount=beta,
-    )
-    dense_r, dense_p = mdp.to_dense()
-    columns = np.asarray(mdp.action_labels, dtype=int)  # production quantities
-    n_states, n_actions = capacity + 1, capacity + min(demand) + 1
-    R = np.full((n_states, n_actions), np.inf)
-    P = np.zeros((n_states, n_actions, n_states))
-    R[:, columns] = dense_r
-    P[:, columns] = dense_p
-    pmf = "{" + ", ".join(f"{d}: {p:g}" for d, p in demand.items()) + "}"
+def warehouse_instance(w: Warehouse) -> Instance:
+    """A warehouse in the lab's layout, described by the student's call that builds it."""
+    R, P = w.arrays()
     description = (
-        f"the warehouse of warehouse_arrays(capacity={capacity}, setup_cost={setup_cost:g}, "
-        f"unit_cost={unit_cost:g}, holding_cost={holding_cost:g}, demand_pmf={pmf}) "
-        f"with beta={beta:g}"
+        f"the warehouse of warehouse_arrays({w.parameters_text()}) with beta={w.discount:g}"
     )
-    return Instance(description, R, P, float(beta), mdp)
+    return Instance(description, R, P, float(w.discount), w.mdp())
 
 
 def tabular_instance(R: np.ndarray, P: np.ndarray, beta: float) -> Instance:
@@ -121,21 +98,13 @@ def tabular_instance(R: np.ndarray, P: np.ndarray, beta: float) -> Instance:
 def random_warehouse(rng: np.random.Generator, beta: float | None = None) -> Instance:
     capacity = int(rng.integers(1, 11))
     k = int(rng.integers(1, min(3, capacity + 1) + 1))
-    while True:
-        values = sorted(int(v) for v in rng.choice(6, size=k, replace=False))
-        if values[-1] - values[0] <= capacity:
-            break
-    weights = rng.multinomial(20 - 2 * k, [1.0 / k] * k) + 2
-    demand = {values[i]: float(weights[i]) / 20.0 for i in rng.permutation(k)}
+    demand = random_demand(rng, k, capacity, values_below=6)
     if beta is None:
         beta = round(float(rng.uniform(0.0, 0.99)), 3)
+    setup_cost, unit_cost = float(rng.integers(0, 21)) / 2, float(rng.integers(0, 9)) / 2
+    holding_cost = float(rng.integers(1, 7)) / 2
     return warehouse_instance(
-        capacity,
-        float(rng.integers(0, 21)) / 2,
-        float(rng.integers(0, 9)) / 2,
-        float(rng.integers(1, 7)) / 2,
-        demand,
-        beta,
+        Warehouse(capacity, setup_cost, unit_cost, holding_cost, demand, float(beta))
     )
 
 
@@ -158,7 +127,7 @@ def random_tabular(rng: np.random.Generator, beta: float | None = None) -> Insta
 
 
 def course_warehouse(beta: float = 0.8) -> Instance:
-    return warehouse_instance(3, 4.0, 1.0, 1.0, {1: 0.5, 2: 0.5}, beta)
+    return warehouse_instance(replace(COURSE, discount=beta))
 
 
 # --------------------------------------------------------------------------- references
@@ -478,8 +447,11 @@ def bellman_cases() -> list[tuple[Instance, np.ndarray]]:
     rng = np.random.default_rng(SEED)
     cases = [
         (course_warehouse(0.9), np.array([50.0, 48.0, 47.0, 46.5])),
-        (warehouse_instance(5, 2.5, 0.5, 1.0, {3: 0.3, 0: 0.7}, 0.9), np.zeros(6)),
-        (warehouse_instance(2, 6.0, 2.0, 1.5, {2: 1.0}, 0.0), np.array([3.0, -1.0, 7.0])),
+        (warehouse_instance(Warehouse(5, 2.5, 0.5, 1.0, ((3, 0.3), (0, 0.7)), 0.9)), np.zeros(6)),
+        (
+            warehouse_instance(Warehouse(2, 6.0, 2.0, 1.5, ((2, 1.0),), 0.0)),
+            np.array([3.0, -1.0, 7.0]),
+        ),
     ]
     for index in range(36):
         inst = random_warehouse(rng) if index % 2 == 0 else random_tabular(rng)
@@ -688,7 +660,11 @@ def sweep_cases() -> list[tuple[Instance, int, np.ndarray | None]]:
     cases: list[tuple[Instance, int, np.ndarray | None]] = [
         (course_warehouse(0.9), 7, None),
         (course_warehouse(0.6), 0, np.array([5.0, 1.0, 2.0, 3.0])),
-        (warehouse_instance(6, 3.0, 1.5, 0.5, {4: 0.2, 1: 0.5, 2: 0.3}, 0.75), 12, None),
+        (
+            warehouse_instance(Warehouse(6, 3.0, 1.5, 0.5, ((4, 0.2), (1, 0.5), (2, 0.3)), 0.75)),
+            12,
+            None,
+        ),
     ]
     for index in range(22):
         inst = random_warehouse(rng) if index % 2 == 0 else random_tabular(rng)
@@ -739,9 +715,9 @@ def epsilon_cases() -> list[tuple[Instance, float, np.ndarray | None, mdplab.Sol
     fixed: list[tuple[Instance, float, np.ndarray | None]] = [
         (course_warehouse(0.9), 1e-4, None),
         (course_warehouse(0.0), 1e-6, None),
-        (warehouse_instance(5, 2.5, 0.5, 1.0, {3: 0.3, 0: 0.7}, 0.95), 1e-3, None),
+        (warehouse_instance(Warehouse(5, 2.5, 0.5, 1.0, ((3, 0.3), (0, 0.7)), 0.95)), 1e-3, None),
         (course_warehouse(0.7), 0.05, np.full(4, 60.0)),
-        (warehouse_instance(2, 1.0, 3.0, 2.0, {1: 0.6, 0: 0.4}, 0.98), 0.01, None),
+        (warehouse_instance(Warehouse(2, 1.0, 3.0, 2.0, ((1, 0.6), (0, 0.4)), 0.98)), 0.01, None),
     ]
     cases = []
     for inst, epsilon, V0 in fixed:

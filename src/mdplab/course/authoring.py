@@ -31,7 +31,6 @@ hand in" heading and a locked cell ``hand_in_check``; see :mod:`mdplab.course.ha
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from mdplab.cell_code import names_bound, names_read_before_bound
 from mdplab.course.handin import HAND_IN_ID, HEADING, hand_in_data, render_check
 from mdplab.course.layout import Lab, Layout
 
@@ -236,93 +236,17 @@ def _check_skipped_cells(lab: Lab, master: nbformat.NotebookNode) -> None:
     for index, cell in enumerate(master.cells):
         if cell.metadata.get("mdplab", {}).get("autograde") != SKIP:
             continue
-        bound = set().union(*(_bound(s) for s in _statements(cell.source)))
+        bound = names_bound(cell.source)
         for later in master.cells[index + 1 :]:
             if later.cell_type != "code":
                 continue
-            used = bound & _read_before_bound(later.source)
+            used = bound & names_read_before_bound(later.source)
             if used:
                 raise LabSourceError(
                     f"{lab.source.name}: cell {cell.metadata['nbgrader']['grade_id']} is "
                     f'autograde="{SKIP}", but a later cell reads {sorted(used)}, which it '
                     "binds; grading would run that cell without them"
                 )
-
-
-def _statements(source: str) -> list[ast.stmt]:
-    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
-    return ast.parse("\n".join(lines)).body
-
-
-def _read_before_bound(source: str) -> set[str]:
-    """Names a cell reads that it has not bound before: what it takes from the cells above.
-    Statements are followed in order, into the bodies of loops and branches; the rest is
-    cautious (a branch's bindings count for the code after it)."""
-    read: set[str] = set()
-    _follow(_statements(source), set(), read)
-    return read
-
-
-def _follow(statements: list[ast.stmt], bound: set[str], read: set[str]) -> None:
-    for statement in statements:
-        if isinstance(statement, ast.For | ast.AsyncFor):
-            read |= _reads(statement.iter, frozenset()) - bound
-            bound |= _bound(ast.Assign(targets=[statement.target], value=ast.Constant(0)))
-            _follow(statement.body + statement.orelse, bound, read)
-        elif isinstance(statement, ast.If | ast.While):
-            read |= _reads(statement.test, frozenset()) - bound
-            _follow(statement.body + statement.orelse, bound, read)
-        elif isinstance(statement, ast.With | ast.AsyncWith):
-            for item in statement.items:
-                read |= _reads(item.context_expr, frozenset()) - bound
-                if item.optional_vars is not None:
-                    bound |= _bound(ast.Assign(targets=[item.optional_vars], value=ast.Constant(0)))
-            _follow(statement.body, bound, read)
-        else:
-            read |= _reads(statement, frozenset()) - bound
-            bound |= _bound(statement)
-
-
-_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-
-
-def _reads(node: ast.AST, local: frozenset[str]) -> set[str]:
-    """Global names ``node`` reads: not the variables of its comprehensions, nor the
-    parameters and local variables of its functions."""
-    if isinstance(node, _SCOPES):
-        local = local | {
-            n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)
-        }
-    elif isinstance(node, _FUNCTIONS):
-        local = local | {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
-        if not isinstance(node, ast.Lambda):  # and the names its body assigns
-            local = local | set().union(*(_bound(statement) for statement in node.body))
-    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-        return set() if node.id in local else {node.id}
-    names: set[str] = set()
-    for child in ast.iter_child_nodes(node):
-        names |= _reads(child, local)
-    return names
-
-
-def _bound(statement: ast.stmt) -> set[str]:
-    """The global names ``statement`` binds (not inside its functions or comprehensions)."""
-    names: set[str] = set()
-    pending: list[ast.AST] = [statement]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            names.add(node.id)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-            continue  # its body binds its own locals
-        if isinstance(node, (*_SCOPES, ast.Lambda)):
-            continue
-        pending.extend(ast.iter_child_nodes(node))
-    return names
 
 
 def _fill_placeholders(

@@ -36,6 +36,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from mdplab.cell_code import python_only
 from mdplab.grading.agent import Opaque, decode, encode
 from mdplab.grading.batched_loops import batch_loops, namespace_entries
 from mdplab.grading.kernel import Kernel, KernelDied, OutOfTime, Session
@@ -212,7 +213,7 @@ class Judge:
         namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         printed = io.StringIO()
         try:
-            tree = ast.parse(_python_only(source))
+            tree = ast.parse(python_only(source))
             wanted = _names_read(tree) + (_names_read(helpers) if helpers is not None else [])
             code = compile(batch_loops(tree), "<test cell>", "exec")
             namespace.update(namespace_entries())
@@ -273,7 +274,7 @@ def helper_definitions(sources: Iterable[str]) -> ast.Module:
     body: list[ast.stmt] = []
     for source in sources:
         try:
-            tree = ast.parse(_python_only(source))
+            tree = ast.parse(python_only(source))
         except SyntaxError:
             continue
         body += [
@@ -331,13 +332,6 @@ def _is_generator(value: Any) -> bool:
     except ImportError:
         return False
     return isinstance(value, np.random.Generator)
-
-
-def _python_only(source: str) -> str:
-    """Drop IPython-only lines (magics, shell escapes): tests are plain Python."""
-    return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
-    )
 
 
 def _names_read(tree: ast.AST) -> list[str]:
