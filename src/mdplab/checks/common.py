@@ -6,13 +6,32 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 
 class HiddenCheckFailure(AssertionError):
     """A hidden check failed; the message is meant for the student."""
+
+
+def known_mistake(
+    got: Any,
+    expected: Any,
+    mistakes: Iterable[tuple[Any, str]],
+    close: Callable[[Any, Any], bool],
+) -> str | None:
+    """The description of the first mistake whose answer ``got`` matches, or None.
+
+    ``mistakes`` pairs the answer a known mistake gives (None when it cannot be computed)
+    with its description. A mistake whose answer is close to ``expected`` on this instance
+    is passed over: it is not what went wrong here."""
+    for answer, description in mistakes:
+        if answer is None or close(answer, expected):
+            continue
+        if close(got, answer):
+            return description
+    return None
 
 
 def call_student(function: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Any:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 import mdplab
-from mdplab.checks.common import HiddenCheckFailure, call_student
+from mdplab.checks.common import HiddenCheckFailure, call_student, known_mistake
 from mdplab.checks.common import TimeUp as _OutOfTime
 from mdplab.checks.common import time_limit as _time_limit
 from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
@@ -418,12 +418,7 @@ def _evaluation_problem(V: np.ndarray, case: Case, policy: list[int]) -> str:
                     "(state first, then action), not P[policy[s], s]",
                 )
             )
-    for alternative, message in alternatives:
-        if alternative is None or _close(alternative, expected):
-            continue
-        if _close(V, alternative):
-            return message
-    return (
+    return known_mistake(V, expected, alternatives, _close) or (
         "the values do not solve (I - beta P_pi) V = r_pi, with r_pi[s] = R[s, policy[s]] and "
         "P_pi[s] = P[s, policy[s]] (an approximation must be accurate to about 1e-6)"
     )
@@ -550,12 +545,7 @@ def _gurobi_problem(V: np.ndarray, w: Warehouse, policy: list[int]) -> str:
             "these are the values of the smallest feasible policy: use the policy passed in",
         ),
     ]
-    for alternative, message in alternatives:
-        if alternative is None or _close(alternative, expected):
-            continue
-        if _close(V, alternative):
-            return message
-    return (
+    return known_mistake(V, expected, alternatives, _close) or (
         "the values do not solve the policy's equations V(s) = r(s, pi(s)) + beta "
         "sum_d p_D(d) V(s + pi(s) - d); check the cost, the next states and their probabilities"
     )
@@ -653,12 +643,8 @@ def _q_problem(Q: np.ndarray, case: Case, V: np.ndarray) -> str | None:
                 "the NEXT state s', the last index",
             ),
         ]
-    for alternative, message in alternatives:
-        if _close(alternative[feasible], expected[feasible]):
-            continue
-        if _close(got, alternative[feasible]):
-            return message
-    return (
+    at_feasible = [(alternative[feasible], message) for alternative, message in alternatives]
+    return known_mistake(got, expected[feasible], at_feasible, _close) or (
         "the Q-values of feasible pairs are wrong: "
         "Q[s, a] = R[s, a] + beta sum_s' P[s, a, s'] V[s']"
     )
