@@ -9,6 +9,7 @@ masters under ``source/`` and nbgrader's usual ``release/``, ``submitted/``,
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import nbgrader.api
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config
@@ -73,6 +75,7 @@ class WorkingCourse:
 
     def _api(self) -> NbGraderAPI:
         _put_own_scripts_on_path()
+        _ask_alembic_once()
         loader = PyFileConfigLoader(self._config_file.name, path=str(self._config_file.parent))
         config = Config(loader.load_config())
         config.CourseDirectory.root = str(self.root)
@@ -122,6 +125,14 @@ class WorkingCourse:
 
     def autograded_notebook(self, lab: Lab, student_id: str) -> Path:
         return self.root / "autograded" / student_id / lab.assignment / lab.notebook
+
+
+def _ask_alembic_once() -> None:
+    """nbgrader 0.9 runs ``alembic heads`` in a subprocess for every gradebook it creates,
+    which takes seconds, to learn its newest database revision: a constant of the installed
+    nbgrader. Ask once per process; a grading batch asks before it forks its workers."""
+    if not hasattr(nbgrader.api.get_alembic_version, "cache_info"):
+        nbgrader.api.get_alembic_version = functools.cache(nbgrader.api.get_alembic_version)
 
 
 def _put_own_scripts_on_path() -> None:
