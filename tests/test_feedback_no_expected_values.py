@@ -49,7 +49,7 @@ from course_helpers import LAYOUT
 from nbgrader import utils
 
 import mdplab
-from mdplab.checks import common, lab00
+from mdplab.checks import common, lab00, warehouses
 from mdplab.checks.common import HiddenCheckFailure
 from mdplab.course.catalogue import CatalogueEntry, load_catalogue
 from mdplab.course.derive import reference_answers
@@ -410,8 +410,9 @@ def _record_references(patch: pytest.MonkeyPatch, module: ModuleType, recording:
     for name, value in vars(module).items():
         if name.startswith("reference_") and callable(value):
             patch.setattr(module, name, _recorded(value, recording.references))
-        elif hasattr(value, "cache_clear"):
-            value.cache_clear()  # so that every warehouse the check uses is built anew
+    for cached in [*vars(module).values(), *vars(warehouses).values()]:
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()  # so that every warehouse the check uses is built anew
 
     def warehouse(*args: Any, **kwargs: Any) -> mdplab.FiniteMDP:
         recording.allowed.add([*args, *kwargs.values()])

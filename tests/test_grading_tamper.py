@@ -84,7 +84,9 @@ def _digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-@pytest.fixture(scope="module")
+# Session scope: under pytest-xdist a module fixture is torn down whenever the worker's next
+# test comes from another module, and this batch takes minutes to grade again.
+@pytest.fixture(scope="session")
 def batch(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tamper")
     archive = _build_zip(folder)
