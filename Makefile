@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_solvers.py
 	$(BIN)/python benchmarks/bench_autoscaler.py
+	$(BIN)/python benchmarks/bench_kernel_client.py
 
 # About 15 minutes on 2 cores; run it on an otherwise idle machine.
 bench-grading: $(STAMP)

@@ -17,6 +17,9 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 # Keep the kernel's own start-up warnings (not cell output) out of the grading log.
 c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:"]
+# nbclient can sleep through a cell's reply until the timeout when the cell clears an
+# ipywidgets Output widget (jupyter/nbclient#312); this manager's client polls in slices.
+c.Execute.kernel_manager_class = "mdplab.course.kernel_client.WakefulKernelManager"
 
 # Grading runs student code in a sandboxed kernel and the test cells in the grader's own
 # process (see mdplab.grading); the rest of nbgrader's autograde pipeline is unchanged.

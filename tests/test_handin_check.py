@@ -20,6 +20,7 @@ from mdplab.course import handin_cell
 from mdplab.course.derive import fill_answers, reference_answers
 from mdplab.course.execute import QUIET_KERNEL, execute_notebook
 from mdplab.course.handin import HAND_IN_ID, embedded_data
+from mdplab.course.kernel_client import WakefulKernelManager
 
 LABS = LAYOUT.all_labs()
 LAB00 = LAYOUT.lab("lab00")
@@ -383,6 +384,7 @@ def test_elsewhere_the_check_is_skipped_in_one_line_and_at_once(
         resources={"metadata": {"path": str(tmp_path)}},
         record_timing=True,
         coalesce_streams=True,
+        kernel_manager_class=WakefulKernelManager,
     )
     client.execute()
     cell = check_cell(notebook)

@@ -10,6 +10,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
+from mdplab.course.kernel_client import WakefulKernelManager
+
 __all__ = ["QUIET_KERNEL", "CellExecutionError", "execute_notebook"]
 
 # ipykernel logs a warning about its TCP transport on every start; it says nothing about
@@ -33,10 +35,10 @@ def execute_notebook(
     from a clone (``../data``), and what it writes (an exported policy, a downloaded trace)
     never lands in the repository.
 
-    A cell that runs past ``timeout`` seconds gets the notebook one more run in a fresh
-    kernel: on a loaded machine a kernel has been seen to finish a cell while the client
-    never received the message that says so (both then wait for good), and every cell of
-    these labs takes seconds, not minutes. A second timeout is raised.
+    The client is :class:`~mdplab.course.kernel_client.WakefulKernelManager`'s, which does
+    not sleep through a reply when a cell clears an Output widget. A cell that still runs
+    past ``timeout`` seconds gets the notebook one more run in a fresh kernel (every cell of
+    these labs takes seconds, not minutes); a second timeout is raised.
 
     Consecutive output on one stream is merged into one output, as the kernel happened to
     flush it.
@@ -72,5 +74,6 @@ def _execute(
             coalesce_streams=True,
             extra_arguments=QUIET_KERNEL,
             resources={"metadata": {"path": str(run)}},
+            kernel_manager_class=WakefulKernelManager,
         )
         client.execute()
