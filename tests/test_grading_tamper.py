@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import tempfile
 import time
 import tomllib
 import zipfile
@@ -243,6 +244,13 @@ def test_without_the_sandbox_the_file_attacks_would_succeed(tmp_path, monkeypatc
     from mdplab.grading import batch as batch_module
 
     monkeypatch.setattr(batch_module, "probe", lambda: unconfined)
+    # The attack walks up from its working folder. Left in the machine's shared /tmp, that
+    # walk races the attack's own 10 s budget through whatever else /tmp holds (a CI run
+    # once lost that race), so the boxes are made next to the submissions: the control
+    # then shows what unconfined code can read, not how fast it can search a disk.
+    boxes = tmp_path / "boxes"
+    boxes.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(boxes))
     folder = tmp_path / "in"
     folder.mkdir()
     for number, key in enumerate(["reference", "readgradebook", "otherstudents"], start=1):
