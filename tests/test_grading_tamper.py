@@ -17,6 +17,7 @@ import csv
 import hashlib
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -31,6 +32,7 @@ from course_helpers import LAYOUT
 from mdplab.cli import main
 from mdplab.course.damage import damaged_file
 from mdplab.course.derive import fill_answers, reference_answers
+from mdplab.grading.kernel import box_parent
 from mdplab.grading.sandbox import probe
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nbgrader")]
@@ -231,7 +233,7 @@ def test_a_second_run_gives_the_same_grades_without_regrading(batch, capsys):
     assert "grading 0 submission(s)" in printed
 
 
-def test_without_the_sandbox_the_file_attacks_would_succeed(tmp_path, monkeypatch):
+def test_without_the_sandbox_the_file_attacks_would_succeed(request, monkeypatch):
     """The negative control: with confinement switched off (as on a machine without
     bubblewrap), the same attack code does read the gradebook and other students' files,
     so the catalogue's attacks are real and the sandbox is what stops them. The command
@@ -244,19 +246,24 @@ def test_without_the_sandbox_the_file_attacks_would_succeed(tmp_path, monkeypatc
     from mdplab.grading import batch as batch_module
 
     monkeypatch.setattr(batch_module, "probe", lambda: unconfined)
-    # The attack walks up from its working folder. Left in the machine's shared /tmp, that
-    # walk races the attack's own 10 s budget through whatever else /tmp holds (a CI run
-    # once lost that race), so the boxes are made next to the submissions: the control
-    # then shows what unconfined code can read, not how fast it can search a disk.
-    boxes = tmp_path / "boxes"
+    # The attacks walk up from their working folder. From a box in the machine's shared
+    # /tmp, that walk races the attacks' own 10 s budget through whatever else /tmp holds
+    # (a CI run once lost that race), so the boxes are made next to the submissions and
+    # the gradebook: the control then shows what unconfined code can read, not how fast it
+    # can search a disk. The folder is short (not pytest's tmp_path) so that the boxes stay
+    # in it rather than giving way to /tmp for the sake of their sockets' paths.
+    base = Path(tempfile.mkdtemp(prefix="mdplab-nc-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    boxes = base / "boxes"
     boxes.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(boxes))
-    folder = tmp_path / "in"
+    assert box_parent() == str(boxes)
+    folder = base / "in"
     folder.mkdir()
     for number, key in enumerate(["reference", "readgradebook", "otherstudents"], start=1):
         name = f"{key}_{2000 + number}_{6000 + number}_{LAB.notebook}"
         (folder / name).write_bytes(_file_bytes(CATALOGUE[key]))
-    out = tmp_path / "out"
+    out = base / "out"
     main(["grade", "lab00", str(folder), "--out", str(out), "--jobs", "2", "--cell-timeout", "30"])
     rows = {row["student_id"]: row for row in csv.DictReader((out / "grades.csv").open())}
     assert float(rows["readgradebook"]["score"]) == 4

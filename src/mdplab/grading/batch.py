@@ -26,6 +26,7 @@ import os
 import re
 import sqlite3
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -44,6 +45,7 @@ from mdplab.course.nbgrader_course import NbgraderError, WorkingCourse
 from mdplab.grading.collect import Collection, Placed, collect
 from mdplab.grading.executor import cell_kind
 from mdplab.grading.judge import preload
+from mdplab.grading.kernel import box_parent
 from mdplab.grading.repair import SubmissionError, read_submission, repair
 from mdplab.grading.sandbox import Isolation, Limits, probe
 
@@ -105,8 +107,11 @@ def grade(
     warnings.filterwarnings("ignore", message="Object of type <Submitted")
     out.mkdir(parents=True, exist_ok=True)
     isolation = probe()
+    boxes = box_parent()  # a temporary folder unfit for the kernels' sockets stops us here
     if options.announce:
         _announce(isolation, log)
+        if boxes != tempfile.gettempdir():
+            log(f"submissions run in {boxes}: {tempfile.gettempdir()} is too long for sockets")
     collection = collect(sources, layout.all_labs(), out / "incoming", options.pattern)
     log(collection.describe())
     placed = [p for p in collection.placed if p.lab.name == lab.name]
@@ -423,9 +428,16 @@ def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
+_RAISED = re.compile(r"(?:[\w.]+\.)?\w+(?:Error|Exception): ")
+
+
 def _first_line(text: str) -> str:
+    """The line of a worker's error text that says what went wrong: the last exception
+    raised, passing over nbgrader's own closing exception, which only points back at the
+    traceback above it."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return ""
-    useful = [line for line in lines if "Error" in line or "error" in line]
+    raised = [line for line in lines if _RAISED.match(line) and not line.startswith("nbgrader.")]
+    useful = raised or [line for line in lines if "Error" in line or "error" in line]
     return (useful[-1] if useful else lines[0])[:300]

@@ -34,7 +34,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Integer, List, Unicode
 
 from mdplab.grading.judge import Judge, _error, helper_definitions
-from mdplab.grading.kernel import Kernel, KernelDied
+from mdplab.grading.kernel import BOX_PREFIX, GraderFault, Kernel, KernelDied, box_parent
 from mdplab.grading.sandbox import Limits, probe
 
 SUPPORT_FILE_BYTES = 200 * 1024 * 1024
@@ -105,13 +105,17 @@ class SandboxedExecute(NbGraderPreprocessor):
         limits = self.limits()
         isolation = probe()
         report = RunReport(isolation=[m.name for m in isolation.missing])
-        with tempfile.TemporaryDirectory(prefix="mdplab-box-") as folder:
+        with tempfile.TemporaryDirectory(prefix=BOX_PREFIX, dir=box_parent()) as folder:
             box = Path(folder)
             _copy_support_files(resources, box)
             _seed_font_cache(box / ".matplotlib")
             kernel = Kernel(isolation, limits, box)
             try:
                 _Run(nb, kernel, limits, report, set(self.skip_cells)).all_cells()
+            except GraderFault as fault:
+                # nbgrader then records no grades, and the batch reports the submission
+                # as failed with this line, rather than a zero the student did not earn.
+                raise RuntimeError(f"grader error, not the submission's: {fault}") from None
             finally:
                 report.kernel_starts = kernel.starts
                 kernel.shutdown()

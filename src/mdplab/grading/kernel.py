@@ -23,6 +23,7 @@ import socket
 import stat
 import struct
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,43 @@ class KernelDied(BaseException):
 
 class OutOfTime(BaseException):
     """A cell, or the calls of a test cell, ran past their time limit."""
+
+
+class GraderFault(BaseException):
+    """The grader's own machinery failed (not the student's code): the submission must be
+    reported as not graded, never scored as if its tests had failed. A BaseException for
+    the same reason as :class:`KernelDied`."""
+
+
+# A Unix socket's path must fit in sun_path: 108 bytes on Linux, 104 on macOS, with the
+# terminating NUL, and Python refuses the last byte on some systems (python/cpython#140734).
+SOCKET_PATH_MAX = 103
+BOX_PREFIX = "mdplab-box-"
+# The longest path bound in a box: tempfile's 8 random characters, then a session socket
+# (Session.path; the kernel's ZeroMQ sockets, "k<starts>-<port>", are shorter).
+_LONGEST_IN_BOX = len(f"/{BOX_PREFIX}12345678/rpc-12345678.sock")
+_SHORT_TEMPORARY_FOLDER = "/tmp"  # POSIX requires it
+
+
+def box_parent() -> str:
+    """The folder in which each submission's box is made: the temporary folder, or /tmp
+    when the temporary folder's path is too long for the Unix sockets in a box (a long
+    TMPDIR, as some clusters and macOS set, made every test cell fail). CPython's
+    multiprocessing falls back the same way (python/cpython#132124).
+
+    Raises ValueError, naming the folder, when neither will do."""
+    candidates = dict.fromkeys([tempfile.gettempdir(), _SHORT_TEMPORARY_FOLDER])
+    for folder in candidates:
+        fits = len(os.fsencode(folder)) + _LONGEST_IN_BOX <= SOCKET_PATH_MAX
+        if fits and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    longest = SOCKET_PATH_MAX - _LONGEST_IN_BOX
+    raise ValueError(
+        f"no temporary folder for grading: {tempfile.gettempdir()} is too long for the Unix "
+        "sockets through which the grader talks to each kernel, and "
+        f"{_SHORT_TEMPORARY_FOLDER} is not a writable folder. Set TMPDIR to a writable "
+        f"folder whose path has at most {longest} characters."
+    )
 
 
 @dataclass
@@ -298,7 +336,12 @@ class Session:
         self.kernel = kernel
         self.path = kernel.box / f"rpc-{secrets.token_hex(4)}.sock"
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(str(self.path))
+        try:
+            self._listener.bind(str(self.path))
+        except OSError as error:
+            self._listener.close()
+            why = f"the grader could not open its socket ({error.strerror or error}): {self.path}"
+            raise GraderFault(why) from None
         if kernel.account is not None:
             # Connecting needs write permission on the socket file; root's umask keeps it.
             kernel.account.own(self.path)
