@@ -396,7 +396,9 @@ def test_elsewhere_the_check_is_skipped_in_one_line_and_at_once(
     )
     timing = cell.metadata.execution
     seconds = _seconds(timing["shell.execute_reply"]) - _seconds(timing["iopub.execute_input"])
-    assert seconds < 0.5, f"the skipped check took {seconds:.2f} s"
+    # A guard against waiting, not a speed test: the one way this path could be slow is a
+    # request to a frontend that is not there (30 s), and a loaded CI machine must not fail it.
+    assert seconds < 5, f"the skipped check took {seconds:.2f} s"
 
 
 def _seconds(stamp: str) -> float:
