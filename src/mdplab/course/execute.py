@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import tempfile
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbclient.exceptions import CellExecutionError
 
 from mdplab.course.kernel_client import WakefulKernelManager
 
@@ -36,26 +35,12 @@ def execute_notebook(
     never lands in the repository.
 
     The client is :class:`~mdplab.course.kernel_client.WakefulKernelManager`'s, which does
-    not sleep through a reply when a cell clears an Output widget. A cell that still runs
-    past ``timeout`` seconds gets the notebook one more run in a fresh kernel (every cell of
-    these labs takes seconds, not minutes); a second timeout is raised.
+    not sleep through a reply when a cell clears an Output widget (jupyter/nbclient#312),
+    so a cell past ``timeout`` seconds really is stuck: CellTimeoutError is raised.
 
     Consecutive output on one stream is merged into one output, as the kernel happened to
     flush it.
     """
-    original = copy.deepcopy(notebook)
-    try:
-        _execute(notebook, cwd, timeout, kernel_name, allow_errors)
-    except CellTimeoutError:
-        notebook.clear()
-        notebook.update(copy.deepcopy(original))
-        _execute(notebook, cwd, timeout, kernel_name, allow_errors)
-    return notebook
-
-
-def _execute(
-    notebook: nbformat.NotebookNode, cwd: Path, timeout: int, kernel_name: str, allow_errors: bool
-) -> None:
     with tempfile.TemporaryDirectory(prefix="mdplab-run-") as scratch:
         run = Path(scratch) / cwd.name
         run.mkdir()
@@ -77,3 +62,4 @@ def _execute(
             kernel_manager_class=WakefulKernelManager,
         )
         client.execute()
+    return notebook
