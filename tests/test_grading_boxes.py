@@ -1,6 +1,7 @@
 """Where submissions run: a box in a temporary folder short enough for the Unix sockets
-between the grader and the kernel; and a failure of the grader's own machinery is
-reported as such, never scored as the student's failing tests.
+between the grader and the kernel; and a failure of the grader's own machinery (its
+socket, a kernel that never starts) is reported as such, never scored as the student's
+failing tests.
 
 A CI run found the silent zero this guards against: under a long temporary folder every
 test cell failed with "AF_UNIX path too long", and a correct submission was "graded 0/5".
@@ -103,3 +104,19 @@ def test_a_fault_of_the_grader_fails_the_submission_and_scores_nothing(monkeypat
     assert row["score"] == ""
     assert "grader error, not the submission's" in row["message"]
     assert "could not open its socket (AF_UNIX path too long)" in row["message"]
+
+
+@pytest.mark.slow
+def test_a_kernel_that_does_not_start_fails_the_submission(monkeypatch, tmp_path):
+    """Before any of the submission has run, a kernel that will not start is the grader's
+    failure: no score, and the reason in the message."""
+
+    def refuse(self):
+        raise kernel.KernelDied("the kernel did not start: no reply within 60 s")
+
+    monkeypatch.setattr(kernel.Kernel, "start", refuse)
+    row = _grade_reference(tmp_path)
+    assert (row["status"], row["score"]) == ("failed", "")
+    assert row["message"].endswith(
+        "grader error, not the submission's: the kernel did not start: no reply within 60 s"
+    )

@@ -146,7 +146,8 @@ class _Run:
         try:
             self.kernel.start()
         except KernelDied as died:
-            self.report.lost = str(died)
+            # Nothing of the submission has run yet, so this is the grader's failure.
+            raise GraderFault(str(died)) from None
         for index, cell in enumerate(self.nb.cells):
             if cell.cell_type != "code":
                 continue
