@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from mdplab.course.layout import Layout
+import nbformat
+
+from mdplab.course.derive import fill_answers, reference_answers
+from mdplab.course.layout import Lab, Layout
 
 REPO = Path(__file__).resolve().parents[1]
 LAYOUT = Layout(REPO)
 SHIPPED_TRACE = REPO / "data" / "autoscaler_telemetry.csv"
+
+
+def answered(lab: Lab, answers: Mapping[str, str] | None = None) -> nbformat.NotebookNode:
+    """The student notebook of ``lab`` with the reference answers in its answer cells, and
+    ``answers`` (by grade_id) over them."""
+    master = nbformat.read(LAYOUT.master(lab), as_version=4)
+    student = nbformat.read(LAYOUT.labs / lab.notebook, as_version=4)
+    return fill_answers(student, reference_answers(master) | dict(answers or {}))

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from course_helpers import LAYOUT
+from course_helpers import LAYOUT, answered
 
 from mdplab.course.catalogue import CatalogueEntry, catalogue_path, load_catalogue
-from mdplab.course.derive import fill_answers, reference_answers
 from mdplab.course.layout import Lab
 from mdplab.course.nbgrader_course import WorkingCourse
 
@@ -50,9 +49,7 @@ def test_catalogue_is_big_enough(lab):
 )
 def test_catalogue_entry_is_graded_as_expected(lab, entry, tmp_path_factory):
     course = course_for(lab, tmp_path_factory)
-    master = nbformat.read(LAYOUT.master(lab), as_version=4)
-    student = nbformat.read(LAYOUT.labs / lab.notebook, as_version=4)
-    submission = fill_answers(student, reference_answers(master) | entry.answers)
+    submission = answered(lab, entry.answers)
     student_id = entry.name.replace(".", "-").replace("_", "-")
     course.submit(lab, student_id, submission)
     score = course.autograde(lab, student_id)

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course_helpers import LAYOUT
+from course_helpers import LAYOUT, answered
 
 from mdplab.cli import main
-from mdplab.course.derive import fill_answers, reference_answers
 from mdplab.grading import kernel
 
 LAB = LAYOUT.lab("lab00")
@@ -70,14 +69,9 @@ def test_the_command_refuses_to_start_without_a_usable_folder(monkeypatch, tmp_p
 
 def _grade_reference(folder: Path, *argv: str) -> dict[str, str]:
     """Grade the reference answers to lab00 as one student's submission; its grades row."""
-    master = nbformat.read(LAYOUT.master(LAB), as_version=4)
-    student = nbformat.read(LAYOUT.labs / LAB.notebook, as_version=4)
     submissions = folder / "in"
     submissions.mkdir()
-    nbformat.write(
-        fill_answers(student, reference_answers(master)),
-        submissions / f"alice_1001_5001_{LAB.notebook}",
-    )
+    nbformat.write(answered(LAB), submissions / f"alice_1001_5001_{LAB.notebook}")
     out = folder / "out"
     main(["grade", "lab00", str(submissions), "--out", str(out), "--jobs", "1", *argv])
     (row,) = csv.DictReader((out / "grades.csv").open())

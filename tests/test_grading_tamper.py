@@ -25,13 +25,11 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-import nbformat
 import pytest
-from course_helpers import LAYOUT
+from course_helpers import LAYOUT, answered
 
 from mdplab.cli import main
 from mdplab.course.damage import damaged_file
-from mdplab.course.derive import fill_answers, reference_answers
 from mdplab.grading.kernel import box_parent
 from mdplab.grading.sandbox import probe
 
@@ -53,15 +51,9 @@ def _unsafe_here(entry: dict) -> str:
 GRADED = {key: entry for key, entry in CATALOGUE.items() if not _unsafe_here(entry)}
 
 
-def _notebook(answers: dict[str, str]) -> nbformat.NotebookNode:
-    master = nbformat.read(LAYOUT.master(LAB), as_version=4)
-    student = nbformat.read(LAYOUT.labs / LAB.notebook, as_version=4)
-    return fill_answers(student, reference_answers(master) | answers)
-
-
 def _file_bytes(entry: dict) -> bytes:
     """The submission file of a catalogue entry."""
-    return damaged_file(_notebook(entry.get("answers", {})), entry.get("file", []))
+    return damaged_file(answered(LAB, entry.get("answers", {})), entry.get("file", []))
 
 
 def _build_zip(folder: Path) -> Path:
@@ -71,7 +63,7 @@ def _build_zip(folder: Path) -> Path:
             name = entry.get("name", LAB.notebook)
             prefix = f"{key}_{1000 + number}_{5000 + number}"
             if entry.get("older_copy"):
-                older = damaged_file(_notebook({}), [])
+                older = damaged_file(answered(LAB), [])
                 bundle.writestr(f"{key}_{1000 + number}_{4000 + number}_{name}", older)
             bundle.writestr(f"{prefix}_{name}", _file_bytes(entry))
         bundle.writestr("notes_from_the_lms.txt", b"not a notebook")

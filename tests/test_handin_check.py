@@ -13,11 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 from colab_runtime import KERNEL_NAME, assert_mdplab_absent, colab_kernel_dir
-from course_helpers import LAYOUT
+from course_helpers import LAYOUT, answered
 from nbclient import NotebookClient
 
 from mdplab.course import handin_cell
-from mdplab.course.derive import fill_answers, reference_answers
 from mdplab.course.execute import QUIET_KERNEL, execute_notebook
 from mdplab.course.handin import HAND_IN_ID, embedded_data
 from mdplab.course.kernel_client import WakefulKernelManager
@@ -32,13 +31,6 @@ def grade_id(cell: nbformat.NotebookNode) -> str | None:
 
 def check_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return next(cell for cell in notebook.cells if cell.get("id") == HAND_IN_ID)
-
-
-def answered(lab=LAB00) -> nbformat.NotebookNode:
-    """The student notebook with the reference answers in its answer cells."""
-    master = nbformat.read(LAYOUT.master(lab), as_version=4)
-    student = nbformat.read(LAYOUT.labs / lab.notebook, as_version=4)
-    return fill_answers(student, reference_answers(master))
 
 
 def as_file(notebook: nbformat.NotebookNode) -> dict:
@@ -107,7 +99,7 @@ def test_released_and_solution_notebooks_have_every_cell_in_place(lab):
 
 
 def damaged(change: Callable[[list], None]) -> list:
-    cells = as_file(answered())["cells"]
+    cells = as_file(answered(LAB00))["cells"]
     change(cells)
     return cells
 
@@ -142,14 +134,14 @@ def _written_deleted(cells: list) -> None:
     ids=["renamed function", "written answer without metadata", "written answer deleted"],
 )
 def test_damage_is_named_in_plain_words(change, expected):
-    data = embedded_data(check_cell(answered()).source)
+    data = embedded_data(check_cell(answered(LAB00)).source)
     _, problems = handin_cell._hand_in_locate(data, damaged(change))
     assert len(problems) == 1 and problems[0].startswith(expected), problems
 
 
 def test_a_bug_in_the_check_is_reported_not_raised(tmp_path, monkeypatch, capsys):
     path = tmp_path / LAB00.notebook
-    path.write_text(nbformat.writes(answered()), encoding="utf-8")
+    path.write_text(nbformat.writes(answered(LAB00)), encoding="utf-8")
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))
     handin_cell.hand_in_check({"cells": "not what the check expects"})
     out, err = capsys.readouterr()
@@ -263,7 +255,7 @@ def test_released_notebook_lists_every_todo_and_failing_test(colab_kernel, tmp_p
 def test_a_wrong_answer_fails_its_visible_test_with_the_first_line_of_its_error(
     colab_kernel, tmp_path, monkeypatch
 ):
-    notebook = answered()
+    notebook = answered(LAB00)
     cell = next(c for c in notebook.cells if grade_id(c) == "periods_needed")
     cell.source = "def periods_needed(c_max, beta, tolerance):\n    return 3"
     monkeypatch.setenv("JPY_SESSION_NAME", str(saved(notebook, tmp_path)))
@@ -309,7 +301,7 @@ DAMAGE = {
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_damaged_structure_is_reported(damage, colab_kernel, tmp_path, monkeypatch):
     change, expected, passing = DAMAGE[damage]
-    notebook = change(answered())
+    notebook = change(answered(LAB00))
     monkeypatch.setenv("JPY_SESSION_NAME", str(saved(notebook, tmp_path)))
     report, errors = run(notebook, tmp_path, colab_kernel)
     assert errors == []
@@ -348,7 +340,7 @@ def test_in_colab_the_check_reads_the_notebook_open_in_the_browser(
     a test cell that the executed copy still has, and no file name is known."""
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     browser = tmp_path / "in_the_browser.ipynb"
-    browser.write_text(nbformat.writes(without(answered(), "test_periods_needed")))
+    browser.write_text(nbformat.writes(without(answered(LAB00), "test_periods_needed")))
     fake = tmp_path / "fake_colab"
     (fake / "google" / "colab").mkdir(parents=True)
     (fake / "google" / "__init__.py").write_text("")
@@ -357,7 +349,7 @@ def test_in_colab_the_check_reads_the_notebook_open_in_the_browser(
     (fake / "google" / "colab" / "_message.py").write_text(
         FAKE_MESSAGE.format(notebook=str(browser), requests=str(requests))
     )
-    notebook = answered()
+    notebook = answered(LAB00)
     # Colab imports google.colab when its runtime starts.
     setup = f"import sys\nsys.path.insert(0, {str(fake)!r})\nimport google.colab"
     notebook.cells.insert(0, nbformat.v4.new_code_cell(setup))
@@ -376,7 +368,7 @@ def test_elsewhere_the_check_is_skipped_in_one_line_and_at_once(
 ):
     """As when the autograder runs the notebook: no Colab, no notebook file named."""
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    notebook = answered()
+    notebook = answered(LAB00)
     client = NotebookClient(
         notebook,
         kernel_name=colab_kernel,
