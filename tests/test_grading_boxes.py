@@ -44,7 +44,7 @@ def test_a_temporary_folder_too_long_for_sockets_gives_way_to_tmp(monkeypatch, t
     # The longest socket the grader binds in a box made there fits.
     box = Path(tempfile.mkdtemp(prefix=kernel.BOX_PREFIX, dir=parent))
     try:
-        longest = box / "rpc-0123abcd.sock"
+        longest = box / kernel._session_socket_name()
         assert len(os.fsencode(longest)) <= kernel.SOCKET_PATH_MAX
     finally:
         box.rmdir()

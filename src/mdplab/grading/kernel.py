@@ -62,9 +62,16 @@ class GraderFault(BaseException):
 # terminating NUL, and Python refuses the last byte on some systems (python/cpython#140734).
 SOCKET_PATH_MAX = 103
 BOX_PREFIX = "mdplab-box-"
+
+
+def _session_socket_name() -> str:
+    """A fresh name for a session's socket in a box: always 17 characters."""
+    return f"rpc-{secrets.token_hex(4)}.sock"
+
+
 # The longest path bound in a box: tempfile's 8 random characters, then a session socket
-# (Session.path; the kernel's ZeroMQ sockets, "k<starts>-<port>", are shorter).
-_LONGEST_IN_BOX = len(f"/{BOX_PREFIX}12345678/rpc-12345678.sock")
+# (the kernel's ZeroMQ sockets, "k<starts>-<port>", are shorter).
+_LONGEST_IN_BOX = len(f"/{BOX_PREFIX}12345678/") + len(_session_socket_name())
 _SHORT_TEMPORARY_FOLDER = "/tmp"  # POSIX requires it
 
 
@@ -334,7 +341,7 @@ class Session:
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
-        self.path = kernel.box / f"rpc-{secrets.token_hex(4)}.sock"
+        self.path = kernel.box / _session_socket_name()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._listener.bind(str(self.path))
