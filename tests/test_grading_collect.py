@@ -165,12 +165,13 @@ def test_a_bulk_download_zip_is_extracted_into_staging(tmp_path):
 )
 def test_zip_members_never_escape_staging(tmp_path, member):
     member = member.format(tmp=tmp_path.as_posix())
-    bulk = write_zip(tmp_path / "in" / "bulk.zip", {member: NOTEBOOK, "a/b/c.ipynb": NOTEBOOK})
+    good = "a/b/ada_1_2_lab00_orientation.ipynb"
+    bulk = write_zip(tmp_path / "in" / "bulk.zip", {member: NOTEBOOK, good: NOTEBOOK})
     staging = tmp_path / "deep" / "staging"
     before = files_under(tmp_path)
     collection = collect([bulk], LABS, staging)
     new_files = files_under(tmp_path) - before
-    assert [p.relative_to(staging).parts[1:] for p in new_files] == [("a", "b", "c.ipynb")]
+    assert [p.relative_to(staging).parts[1:] for p in new_files] == [tuple(good.split("/"))]
     assert reasons(collection)[f"bulk.zip:{member}"].startswith("unsafe path in a zip")
 
 
@@ -222,24 +223,112 @@ def test_corrupt_zips_are_reported_not_raised(tmp_path):
     assert not collection.placed
 
 
-def test_zips_in_folders_and_zips_in_zips_are_followed(tmp_path):
+def test_zips_in_folders_are_followed_and_zips_in_zips_refused(tmp_path):
     downloads = tmp_path / "downloads"
     inner = write_zip(
         tmp_path / "make" / "inner.zip", {"deep/grace_7_70_lab02_mdp_model.ipynb": NOTEBOOK}
     )
     write_zip(
         downloads / "week1" / "batch" / "outer.zip",
-        {"inner.zip": inner.read_bytes(), "alan_8_80_lab00_orientation.ipynb": NOTEBOOK},
+        {
+            "grace_7_71_lab02_mdp_model.zip": inner.read_bytes(),
+            "alan_8_80_lab00_orientation.ipynb": NOTEBOOK,
+        },
     )
     touch(downloads / "week2" / "ada_9_90_lab01_dp_review.ipynb", NOTEBOOK, 1e9)
     collection = collect([downloads], LABS, tmp_path / "staging")
     sources = {p.student_id: p.source for p in collection.placed}
     assert sources == {
         "alan": "downloads/week1/batch/outer.zip:alan_8_80_lab00_orientation.ipynb",
-        "grace": "downloads/week1/batch/outer.zip:inner.zip:deep/grace_7_70_lab02_mdp_model.ipynb",
         "ada": "downloads/week2/ada_9_90_lab01_dp_review.ipynb",
     }
+    [refused] = collection.refused
+    assert refused.source == "downloads/week1/batch/outer.zip:grace_7_71_lab02_mdp_model.zip"
+    assert (refused.student_id, refused.lab.name) == ("grace", "lab02_mdp_model")
+    assert refused.reason.startswith("an archive inside a submission is never opened")
     assert not collection.unplaced
+    assert not list((tmp_path / "staging").rglob("*grace*"))
+    assert "1 refused" in collection.describe()
+
+
+def test_an_upload_that_is_a_zip_cannot_name_another_student(tmp_path):
+    """The red team's impersonation: mallory uploads a zip holding a notebook named as
+    victim's, with a larger submission id, and one for a student who does not exist."""
+    smuggled = write_zip(
+        tmp_path / "make" / "mallory.zip",
+        {
+            "victim_1002_9999_lab00_orientation.ipynb": b"{}",
+            "invented_1003_9998_lab00_orientation.ipynb": b"{}",
+        },
+    )
+    bulk = write_zip(
+        tmp_path / "submissions.zip",
+        {
+            "victim_1002_5002_lab00_orientation.ipynb": NOTEBOOK,
+            "mallory_1001_5001_lab00_orientation.zip": smuggled.read_bytes(),
+        },
+    )
+    collection = collect([bulk], LABS, tmp_path / "staging")
+    assert [(p.student_id, p.source) for p in collection.placed] == [
+        ("victim", "submissions.zip:victim_1002_5002_lab00_orientation.ipynb")
+    ]
+    assert collection.placed[0].path.read_bytes() == NOTEBOOK
+    assert [(r.student_id, r.lab.name) for r in collection.refused] == [
+        ("mallory", "lab00_orientation")
+    ]
+    assert not collection.superseded
+
+
+def test_a_refused_archive_without_a_lab_still_names_its_student(tmp_path):
+    bulk = write_zip(
+        tmp_path / "submissions.zip",
+        {"mallory_1001_5001_homework.zip": write_zip(tmp_path / "h.zip", {"x": b"1"}).read_bytes()},
+    )
+    [refused] = collect([bulk], LABS, tmp_path / "staging").refused
+    assert (refused.student_id, refused.lab) == ("mallory", None)
+
+
+def test_only_the_newest_copy_is_extracted(tmp_path):
+    bulk = write_zip(
+        tmp_path / "bulk.zip",
+        {
+            "ada_1_2_lab00_orientation.ipynb": NOTEBOOK,
+            "ada_1_3_lab00_orientation.ipynb": NOTEBOOK,
+            "notes/my_homework.ipynb": NOTEBOOK,
+        },
+    )
+    collection = collect([bulk], LABS, tmp_path / "staging")
+    assert [p.path.name for p in collection.placed] == ["ada_1_3_lab00_orientation.ipynb"]
+    assert [p.name for p in files_under(tmp_path / "staging")] == [
+        "ada_1_3_lab00_orientation.ipynb"
+    ]
+
+
+def test_a_zip_bomb_stops_at_the_runs_extraction_limit(tmp_path):
+    """Members that each unpack to 2 MB of zeros (a few KB packed): extraction stops at the
+    run's limit, every member past it says so, and nothing more reaches the disk."""
+    zeros = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+    bulk = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bulk, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for n in range(10):
+            archive.writestr(f"s{n}_1_{n + 2}_lab00_orientation.ipynb", zeros)
+    assert bulk.stat().st_size < 200_000
+    staging = tmp_path / "staging"
+    collection = collect([bulk], LABS, staging, max_total_bytes=5 * 1024 * 1024)
+    assert len(collection.placed) == 2
+    limited = [u for u in collection.unplaced if "reached its limit" in u.reason]
+    assert len(limited) == 8
+    assert sum(p.stat().st_size for p in files_under(staging)) <= 5 * 1024 * 1024
+
+
+def test_a_zip_with_too_many_members_is_read_only_in_part(tmp_path):
+    members = {f"s{n:03d}_1_{n + 2}_lab00_orientation.ipynb": NOTEBOOK for n in range(30)}
+    bulk = write_zip(tmp_path / "many.zip", members)
+    collection = collect([bulk], LABS, tmp_path / "staging", max_members=10)
+    assert len(collection.placed) == 10
+    assert reasons(collection)["many.zip"] == (
+        "the zip holds 30 entries; only the first 10 (by name) were read"
+    )
 
 
 def test_staging_inside_a_source_folder_is_not_collected_twice(tmp_path):
@@ -386,19 +475,15 @@ def test_a_member_that_cannot_be_written_does_not_stop_the_others(tmp_path):
     assert unplaced.reason.startswith("zip member could not be extracted")
 
 
-def test_zips_nested_too_deep_and_encrypted_members_are_reported(tmp_path):
-    inner = write_zip(tmp_path / "z" / "level4.zip", {"ada_1_2_lab00_orientation.ipynb": NOTEBOOK})
-    for level in (3, 2, 1):
-        inner = write_zip(tmp_path / "z" / f"level{level}.zip", {inner.name: inner.read_bytes()})
+def test_encrypted_members_are_reported(tmp_path):
     locked = write_zip(tmp_path / "locked.zip", {"bob_1_2_lab00_orientation.ipynb": NOTEBOOK})
     # Mark the member encrypted in the central directory (general purpose flag, bit 0).
     data = bytearray(locked.read_bytes())
     central = data.index(b"PK\x01\x02")
     data[central + 8] |= 0x1
     locked.write_bytes(bytes(data))
-    collection = collect([inner, locked], LABS, tmp_path / "staging")
+    collection = collect([locked], LABS, tmp_path / "staging")
     assert not collection.placed
     assert reasons(collection) == {
-        "level1.zip:level2.zip:level3.zip:level4.zip": "zips nested more than 3 deep",
         "locked.zip:bob_1_2_lab00_orientation.ipynb": "encrypted zip member; not extracted",
     }

@@ -183,6 +183,22 @@ UNREADABLE = {
         "not a notebook: the file is not UTF-8 text (bad byte at offset",
     ),
     "utf-16": (TEXT00.encode("utf-16"), "not a notebook: the file is UTF-16 text, not UTF-8"),
+    # The red team's crafted files (issue 11): each once crashed or held up the batch.
+    "deep list": (b"[" * 100_000 + b"]" * 100_000, "not a notebook: its JSON is nested 100000"),
+    "deep metadata": (
+        TEXT00.replace(
+            '"metadata": {', '"metadata": {"x": ' + "[" * 600 + "]" * 600 + ",", 1
+        ).encode(),
+        "not a notebook: its JSON is nested 60",
+    ),
+    "40,000 cells": (
+        as_json(lambda d: d["cells"].extend([{"cell_type": "raw", "source": ""}] * 40_000)),
+        f"the notebook has {CELLS00 + 40_000} cells; the limit is 3000",
+    ),
+    "a huge cell": (
+        as_json(lambda d: d["cells"].append({"cell_type": "raw", "source": ["[" * 600_000] * 2})),
+        f"cell {CELLS00 + 1} holds 1,200,000 characters; the limit for one cell is 1,000,000",
+    ),
     "bad cell": (
         as_json(lambda d: d["cells"].append({"cell_type": "heading"})),
         f"not a notebook: cell {CELLS00 + 1} has unknown type 'heading'",
@@ -199,6 +215,40 @@ def test_unreadable_files_raise_submission_error(tmp_path, raw, reason):
     assert caught.value.reason.startswith(reason)
     assert caught.value.path == path
     assert str(caught.value).startswith("broken.ipynb: ")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path):
+    """The depth limit reads structure, not text: a cell of brackets is a cell."""
+    path = tmp_path / "brackets.ipynb"
+    path.write_text(as_json(lambda d: d["cells"][0].update(source="[{" * 5_000)).decode())
+    assert read_submission(path).notebook.cells[0].source == "[{" * 5_000
+
+
+def test_a_file_over_the_size_limit_is_not_read(tmp_path, monkeypatch):
+    from mdplab.grading import repair as module
+
+    monkeypatch.setattr(module, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(SubmissionError) as caught:
+        read_submission(ADA00)
+    assert caught.value.reason.startswith("the file is ")
+    assert caught.value.reason.endswith("larger than the limit of 0.0 MB")
+
+
+def test_cell_ids_are_made_unique_in_linear_time():
+    """3,000 cells without ids, and as many sharing one: the red team's 40,000 cells took
+    two minutes in the old loop, which restarted its count for every cell."""
+    from mdplab.grading.repair import _unique_cell_ids
+
+    cells = [nbformat.v4.new_raw_cell("") for _ in range(3_000)]
+    for cell in cells[:1500]:
+        del cell["id"]
+    for cell in cells[1500:]:
+        cell.id = "same"
+    cells.append(nbformat.v4.new_raw_cell("", id="cell-2"))  # taken later in the notebook
+    assert _unique_cell_ids(cells) == 1500 + 1499
+    ids = [cell.id for cell in cells]
+    assert len(set(ids)) == len(ids)
+    assert ids[:3] == ["cell-1", "cell-3", "cell-4"] and ids[1500:1502] == ["same", "same-1"]
 
 
 # Repairing: the unchanged case and the notebook-wide clean-up -------------------------------

@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         "--max-processes", type=int, default=512, help="processes and threads of a kernel"
     )
     grade_cmd.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the hidden checks' instances (default: fresh for each run; the journal "
+        "and the start of the output give it, to regrade with the same instances)",
+    )
+    grade_cmd.add_argument(
         "--run-all-cells",
         action="store_true",
         help='also run the read-only cells the lab marks autograde="skip" (figures and '
@@ -130,6 +137,7 @@ def _grade(layout: Layout, args: argparse.Namespace) -> int:
         ),
         pattern=re.compile(args.pattern) if args.pattern else None,
         run_all_cells=args.run_all_cells,
+        seed=args.seed,
     )
     run = grade(layout, layout.lab(args.lab), args.submissions, args.out, options)
     write_all(run, args.out)

@@ -9,6 +9,14 @@ Each change is a short string:
 - ``markdown:<grade_id>``: the cell becomes a markdown cell with the same text;
 - ``corrupt_json``: the file is cut off after 2000 bytes (an interrupted download);
 - ``nbformat5``: the file claims a notebook format that does not exist yet.
+
+And the ways a hostile student crafts one, to hold up or crash the grader:
+
+- ``deep_json:<n>``: the notebook's metadata holds a list nested ``n`` deep;
+- ``deep_metadata:<n>``: the first cell's metadata holds a list nested ``n`` deep;
+- ``many_cells:<n>``: ``n`` empty code cells without ids are appended;
+- ``bracket_line:<n>``: a markdown cell holding one line of ``n`` ``[`` characters, which
+  super-quadratic link-matching regexes choke on.
 """
 
 from __future__ import annotations
@@ -46,6 +54,23 @@ def damaged_file(notebook: nbformat.NotebookNode, changes: Sequence[str]) -> byt
             data = json.loads(nbformat.writes(notebook))
             data["nbformat"], data["nbformat_minor"] = 5, 0
             raw = json.dumps(data, indent=1).encode()
+        elif action in ("deep_json", "deep_metadata"):
+            # Written by hand: json.dumps itself recurses, and gives up long before n.
+            depth = int(grade_id)
+            text = nbformat.writes(notebook)
+            marker = '"metadata": {'
+            # The notebook's own metadata follows its cells; the first cell's comes first.
+            at = text.rindex(marker) if action == "deep_json" else text.index(marker)
+            deep = '"deep": ' + "[" * depth + "]" * depth + ", "
+            at += len(marker)
+            raw = (text[:at] + deep + text[at:]).encode()
+        elif action == "many_cells":
+            for _ in range(int(grade_id)):
+                cell = nbformat.v4.new_code_cell("")
+                del cell["id"]
+                notebook.cells.append(cell)
+        elif action == "bracket_line":
+            notebook.cells.append(nbformat.v4.new_markdown_cell("[" * int(grade_id)))
         else:
             raise ValueError(f"unknown damage {change!r}; see mdplab.course.damage")
     return raw if raw is not None else (nbformat.writes(notebook) + "\n").encode()

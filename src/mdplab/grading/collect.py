@@ -1,11 +1,17 @@
 """Collecting downloaded submissions: which student and which lab each file is.
 
 Sources are folders, single notebooks, or zips (an LMS bulk download, possibly with
-folders and further zips inside). Zip members are extracted into a staging folder and
-never outside it. Every file ends up in exactly one of three lists:
+folders inside). These are the instructor's, so their names are the LMS's listing, and a
+student's identity comes from nowhere else. A zip found inside one of them is a student's
+upload: it is refused, never opened, because the names inside it are the student's to
+choose (one named like another student's submission would replace theirs). Only the zip
+members that will be graded are extracted, into a staging folder and never outside it,
+within limits on members per archive and on the bytes extracted in all. Every file ends
+up in exactly one of four lists:
 
 - ``placed``: one notebook per (student, lab), the newest when there are several;
 - ``superseded``: the older duplicates, each naming the file that was kept and why;
+- ``refused``: archives inside a source, with the student and lab their name gives;
 - ``unplaced``: files that could not be placed, with the reason in plain words.
 
 LMS exports name files ``<student>_<userid>_<submissionid>_<original name>`` (Canvas;
@@ -37,8 +43,12 @@ COPY_OF = re.compile(r"^(?:Copy[ _]of[ _])+", flags=re.IGNORECASE)
 DUPLICATE_SUFFIX = re.compile(r"(?:[ _]?\(\d+\)|-\d+)$")
 
 MAX_MEMBER_BYTES = 50 * 1024 * 1024
-# Zips inside zips are followed this deep; deeper ones are reported, not opened.
-MAX_ZIP_DEPTH = 3
+# What one run extracts in all, and how many members of one zip it reads: a bulk download
+# of a large class stays far below both (500 students and 7 labs at 1 MB each is 3.5 GB
+# only if every lab is graded from one zip at once), and a crafted zip cannot fill the
+# disk or hold the run up listing millions of entries.
+MAX_TOTAL_BYTES = 4 * 1024 * 1024 * 1024
+MAX_MEMBERS = 20_000
 # Junk that archivers add and that never is a student's file.
 JUNK_FOLDERS = {"__MACOSX", ".ipynb_checkpoints"}
 _CHUNK = 1024 * 1024
@@ -94,6 +104,20 @@ class Unplaced:
     reason: str
 
 
+@dataclass(frozen=True)
+class Refused:
+    """An archive found inside a source: a student's upload that is never opened.
+
+    ``student_id`` and ``lab`` are what its own name (in the LMS's listing) says, or None
+    where the name does not say."""
+
+    path: Path
+    source: str
+    student_id: str | None
+    lab: Lab | None
+    reason: str
+
+
 @dataclass
 class Collection:
     """What :func:`collect` found, sorted by lab then student (unplaced: by source)."""
@@ -101,6 +125,7 @@ class Collection:
     placed: list[Placed] = field(default_factory=list)
     superseded: list[Superseded] = field(default_factory=list)
     unplaced: list[Unplaced] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
 
     def describe(self) -> str:
         """A short report: the counts, then one line per superseded and unplaced file."""
@@ -109,7 +134,9 @@ class Collection:
         lines = [
             f"{_count(len(self.placed), 'submission')} placed "
             f"({_count(len(students), 'student')}, {_count(len(labs), 'lab')}); "
-            f"{len(self.superseded)} superseded; {len(self.unplaced)} unplaced"
+            f"{len(self.superseded)} superseded; "
+            + (f"{len(self.refused)} refused; " if self.refused else "")
+            + f"{len(self.unplaced)} unplaced"
         ]
         if self.superseded:
             lines.append("superseded (an older copy; the newer one is graded):")
@@ -118,6 +145,9 @@ class Collection:
                 f"-> kept {s.kept.source} ({s.reason})"
                 for s in self.superseded
             ]
+        if self.refused:
+            lines.append("refused (an archive inside a submission is never opened):")
+            lines += [f"  {r.source}: {r.reason}" for r in self.refused]
         if self.unplaced:
             lines.append("unplaced (not graded):")
             lines += [f"  {u.source}: {u.reason}" for u in self.unplaced]
@@ -151,8 +181,11 @@ def collect(
     pattern: re.Pattern[str] | None = None,
     *,
     max_member_bytes: int = MAX_MEMBER_BYTES,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_members: int = MAX_MEMBERS,
 ) -> Collection:
-    """Place every notebook found in ``sources``; extract zip members into ``staging``.
+    """Place every notebook found in ``sources``; extract the zip members that are graded
+    (the newest copy of each student's lab) into ``staging``.
 
     ``pattern`` (default: the Canvas rule) is a regex searched in each file name; it must
     have the named group ``student`` and may have ``lab`` (``lab01`` or ``lab01_dp_review``).
@@ -161,20 +194,72 @@ def collect(
     if pattern is not None and "student" not in pattern.groupindex:
         raise ValueError("a collection pattern needs a named group 'student', e.g. (?P<student>…)")
     staging.mkdir(parents=True, exist_ok=True)
+    finder = _Finder(staging.resolve(), max_member_bytes, max_total_bytes, max_members)
     candidates: list[Placed] = []
     unplaced: list[Unplaced] = []
-    for found in _Finder(staging.resolve(), max_member_bytes).walk(sources):
+    refused: list[Refused] = []
+    pending: dict[Path, _Member] = {}
+    for found in finder.walk(sources):
         if isinstance(found, Unplaced):
             unplaced.append(found)
-            continue
-        path, source, modified = found
-        placed = _place(path, labs, pattern, source, modified)
-        if isinstance(placed, str):
-            unplaced.append(Unplaced(path, source, placed))
+        elif isinstance(found, _Nested):
+            refused.append(_refuse(found, labs, pattern))
         else:
+            path, source, modified = (
+                (found.target, found.where, found.modified) if isinstance(found, _Member) else found
+            )
+            placed = _place(path, labs, pattern, source, modified)
+            if isinstance(placed, str):
+                unplaced.append(Unplaced(path, source, placed))
+                continue
             candidates.append(placed)
-    newest, superseded = _newest(candidates)
-    return Collection(newest, superseded, sorted(unplaced, key=lambda u: (u.source, u.reason)))
+            if isinstance(found, _Member):
+                pending[path] = found
+    newest, superseded = _extract_newest(candidates, pending, finder, unplaced)
+    return Collection(
+        newest,
+        superseded,
+        sorted(unplaced, key=lambda u: (u.source, u.reason)),
+        sorted(refused, key=lambda r: (r.source, r.reason)),
+    )
+
+
+def _extract_newest(
+    candidates: list[Placed],
+    pending: dict[Path, _Member],
+    finder: _Finder,
+    unplaced: list[Unplaced],
+) -> tuple[list[Placed], list[Superseded]]:
+    """The newest copy of each (lab, student), extracted where it is a zip member. A copy
+    that cannot be extracted is unplaced, and the next newest takes its place; older
+    copies are never extracted at all."""
+    failed: set[Path] = set()
+    while True:
+        newest, superseded = _newest([c for c in candidates if c.path not in failed])
+        todo = [p for p in newest if p.path in pending]
+        if not todo:
+            return newest, superseded
+        for placed in todo:
+            member = pending.pop(placed.path)
+            problem = finder.extract(member)
+            if problem:
+                failed.add(placed.path)
+                unplaced.append(Unplaced(member.target, member.where, problem))
+
+
+def _refuse(nested: _Nested, labs: list[Lab], pattern: re.Pattern[str] | None) -> Refused:
+    """A zip inside a source, with the student and lab its own name gives (a Canvas name
+    such as ``ada_1001_5001_lab00_orientation.zip``)."""
+    found = _identify(nested.name, labs, pattern)
+    student, lab = (found[0], found[1]) if not isinstance(found, str) else (None, None)
+    if student is None:  # the name may still say whose it is, if not which lab
+        match = CANVAS.match(nested.name) if pattern is None else None
+        student = match.group("student").lower() if match else None
+    reason = (
+        "an archive inside a submission is never opened (its contents could name any "
+        "student): hand in the .ipynb file itself"
+    )
+    return Refused(nested.path, nested.where, student, lab, reason)
 
 
 def _place(
@@ -277,32 +362,60 @@ def _count(n: int, noun: str) -> str:
 Found = tuple[Path, str, float]  # a notebook: its readable path, source, modification time
 
 
-class _Finder:
-    """Walks the sources, extracting zips into the staging folder: yields each notebook
-    found, and an :class:`Unplaced` for each file it cannot or will not extract."""
+@dataclass(frozen=True)
+class _Member:
+    """A notebook in a zip, found by name and not yet extracted."""
 
-    def __init__(self, staging: Path, max_member_bytes: int) -> None:
+    archive: Path
+    info: zipfile.ZipInfo
+    target: Path
+    where: str
+    modified: float
+
+
+@dataclass(frozen=True)
+class _Nested:
+    """A zip inside a zip: a student's upload, refused unopened."""
+
+    path: Path
+    where: str
+    name: str  # the member's own file name
+
+
+class _Finder:
+    """Walks the sources and lists their notebooks: files as they are, zip members as
+    :class:`_Member` for :meth:`extract` to copy into the staging folder later. Yields an
+    :class:`Unplaced` for each file it cannot or will not take, and a :class:`_Nested` for
+    each zip inside a zip."""
+
+    def __init__(
+        self, staging: Path, max_member_bytes: int, max_total_bytes: int, max_members: int
+    ) -> None:
         self.staging = staging
         self.max_member_bytes = max_member_bytes
+        self.max_total_bytes = max_total_bytes
+        self.max_members = max_members
+        self.extracted = 0
         self._zips = 0
+        self._reserved: set[Path] = set()
 
-    def walk(self, sources: Sequence[Path]) -> Iterator[Found | Unplaced]:
+    def walk(self, sources: Sequence[Path]) -> Iterator[Found | _Member | _Nested | Unplaced]:
         for source in sources:
             yield from self._source(Path(source))
 
-    def _source(self, path: Path) -> Iterator[Found | Unplaced]:
+    def _source(self, path: Path) -> Iterator[Found | _Member | _Nested | Unplaced]:
         if path.is_dir():
             yield from self._folder(path)
         elif not path.is_file():
             yield Unplaced(path, path.name, "no such file or folder")
         elif _suffix(path.name) == ".zip":
-            yield from self._zip(path, path.name, depth=1)
+            yield from self._zip(path, path.name)
         elif _suffix(path.name) == ".ipynb":
             yield path, path.name, path.stat().st_mtime
         else:
             yield Unplaced(path, path.name, "not a notebook, a zip or a folder")
 
-    def _folder(self, folder: Path) -> Iterator[Found | Unplaced]:
+    def _folder(self, folder: Path) -> Iterator[Found | _Member | _Nested | Unplaced]:
         # os.walk does not follow symbolic links to folders, so a link loop cannot trap us.
         for root, dirs, files in os.walk(folder):
             dirs[:] = sorted(d for d in dirs if d not in JUNK_FOLDERS)
@@ -316,97 +429,114 @@ class _Finder:
                 path = here / name
                 described = f"{folder.name}/{path.relative_to(folder).as_posix()}"
                 if _suffix(name) == ".zip":
-                    yield from self._zip(path, described, depth=1)
+                    yield from self._zip(path, described)
                 else:
                     yield path, described, path.stat().st_mtime
 
-    def _zip(self, path: Path, described: str, depth: int) -> Iterator[Found | Unplaced]:
-        if depth > MAX_ZIP_DEPTH:
-            yield Unplaced(path, described, f"zips nested more than {MAX_ZIP_DEPTH} deep")
-            return
+    def _zip(self, path: Path, described: str) -> Iterator[_Member | _Nested | Unplaced]:
         self._zips += 1
         folder = self.staging / f"{self._zips:03d}_{_safe_stem(path.name)}"
         # The folder is ours (named by this run's count): clear what an earlier run left.
         shutil.rmtree(folder, ignore_errors=True)
         try:
             with zipfile.ZipFile(path) as archive:
-                members = sorted(archive.infolist(), key=lambda info: info.filename)
-                for info in members:
-                    yield from self._member(archive, info, folder, described, depth)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
+                infos = archive.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
             yield Unplaced(path, described, f"corrupt zip: {error}")
+            return
+        if len(infos) > self.max_members:
+            yield Unplaced(
+                path,
+                described,
+                f"the zip holds {len(infos)} entries; only the first {self.max_members} "
+                "(by name) were read",
+            )
+        members = sorted(infos, key=lambda info: info.filename)[: self.max_members]
+        for info in members:
+            yield from self._member(path, info, folder, described)
 
     def _member(
-        self,
-        archive: zipfile.ZipFile,
-        info: zipfile.ZipInfo,
-        folder: Path,
-        described: str,
-        depth: int,
-    ) -> Iterator[Found | Unplaced]:
+        self, archive: Path, info: zipfile.ZipInfo, folder: Path, described: str
+    ) -> Iterator[_Member | _Nested | Unplaced]:
         where = f"{described}:{info.filename}"
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts
         name = parts[-1] if parts else ""
         if info.is_dir() or not name or _is_junk(parts) or _suffix(name) not in (".ipynb", ".zip"):
             return
-        archive_path = Path(str(archive.filename))
+        if _suffix(name) == ".zip":
+            yield _Nested(archive, where, name)
+            return
         if _is_symlink(info):
-            yield Unplaced(archive_path, where, "symbolic link in a zip; not extracted")
+            yield Unplaced(archive, where, "symbolic link in a zip; not extracted")
             return
-        target = _member_target(folder, parts)
+        target = _member_target(folder, parts, self._reserved)
         if target is None:
-            yield Unplaced(archive_path, where, "unsafe path in a zip (it leads out of its folder)")
+            yield Unplaced(archive, where, "unsafe path in a zip (it leads out of its folder)")
             return
-        problem = self._extract(archive, info, target)
-        if problem:
-            yield Unplaced(target, where, problem)
-        elif _suffix(name) == ".zip":
-            yield from self._zip(target, where, depth + 1)
-        else:
-            yield target, where, _zip_time(info)
+        self._reserved.add(target)
+        yield _Member(archive, info, target, where, _zip_time(info))
 
-    def _extract(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> str:
-        """Copy one member to ``target``; return why it failed, or "" when it did not."""
-        limit = self.max_member_bytes
-        if info.file_size > limit:
-            return f"zip member too large ({_mb(info.file_size)}; the limit is {_mb(limit)})"
+    def extract(self, member: _Member) -> str:
+        """Copy one member to its target; return why it failed, or "" when it did not."""
+        info, target = member.info, member.target
+        limit = min(self.max_member_bytes, self.max_total_bytes - self.extracted)
+        if limit <= 0:
+            return (
+                "not extracted: this run reached its limit of "
+                f"{_mb(self.max_total_bytes)} extracted from zips"
+            )
+        if info.file_size > self.max_member_bytes:
+            return (
+                f"zip member too large ({_mb(info.file_size)}; "
+                f"the limit is {_mb(self.max_member_bytes)})"
+            )
         if info.flag_bits & 0x1:
             return "encrypted zip member; not extracted"
         written = 0
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as member, target.open("wb") as out:
+            with (
+                zipfile.ZipFile(member.archive) as archive,
+                archive.open(info) as source,
+                target.open("wb") as out,
+            ):
                 # The size in the header can lie (a zip bomb), so count what comes out.
-                while chunk := member.read(_CHUNK):
+                while chunk := source.read(_CHUNK):
                     written += len(chunk)
                     if written > limit:
                         break
                     out.write(chunk)
-        except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as error:
+        except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, ValueError) as error:
             target.unlink(missing_ok=True)
             return f"corrupt zip member: {error}"
         except OSError as error:  # e.g. a member whose folder is a file of an earlier member
             return f"zip member could not be extracted: {error.strerror or error}"
         if written > limit:
             target.unlink()
+            if limit < self.max_member_bytes:
+                self.extracted = self.max_total_bytes
+                return (
+                    "not extracted: this run reached its limit of "
+                    f"{_mb(self.max_total_bytes)} extracted from zips"
+                )
             return f"zip member too large (it unpacks to more than the limit of {_mb(limit)})"
-        modified = _zip_time(info)
+        self.extracted += written
+        modified = member.modified
         os.utime(target, (modified, modified))
         return ""
 
 
-def _member_target(folder: Path, parts: tuple[str, ...]) -> Path | None:
-    """Where a member with these path parts is extracted, or None if it would escape."""
+def _member_target(folder: Path, parts: tuple[str, ...], taken: set[Path]) -> Path | None:
+    """Where a member with these path parts is extracted, or None if it would escape.
+    ``taken`` holds the targets already given to other members."""
     if not parts or parts[0] == "/" or DRIVE.match(parts[0]) or ".." in parts:
         return None
     target = folder.joinpath(*parts)
     if not _is_within(target.resolve(), folder.resolve()):
         return None
-    if target.exists():  # a zip may hold one name twice; keep both copies
-        for n in range(2, 10_000):
-            candidate = folder / f"copy{n}" / Path(*parts)
-            if not candidate.exists():
-                return candidate
+    if target in taken:  # a zip may hold one name twice; keep both copies
+        # The count of targets given out so far is new at every call: no search needed.
+        return folder / f"copy{len(taken) + 1}" / Path(*parts)
     return target
 
 

@@ -37,6 +37,16 @@ from nbformat import NotebookNode
 from nbformat.reader import NotJSONError, parse_json
 
 STUB_MARKERS = ("YOUR CODE HERE", "YOUR ANSWER HERE")
+# Limits on what is read at all. A lab has about a hundred cells of a few KB each, and a
+# notebook with figures a few MB; each limit is far above that, and below what would let
+# one file hold up the batch (every step below is linear, but not free).
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_CELLS = 3_000
+MAX_CELL_SOURCE_CHARS = 1_000_000
+# Nesting of the file's JSON: a notebook's own structure is about six deep, and widget
+# state or a JSON output a few dozen more. Anything deeper is no notebook; reading it would
+# only exhaust the recursion of the readers after json (nbformat, jsonschema, deepcopy).
+MAX_JSON_DEPTH = 200
 COLAB_NOTEBOOK_KEYS = ("colab", "accelerator", "gpuClass")
 COLAB_CELL_KEYS = ("id", "outputId", "executionInfo", "colab")
 CELL_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
@@ -128,12 +138,22 @@ def read_submission(path: Path) -> Submission:
     """
     log: list[str] = []
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SubmissionError(
+                path, f"the file is {_mb(size)}, larger than the limit of {_mb(MAX_FILE_BYTES)}"
+            )
         raw = path.read_bytes()
     except OSError as error:
         raise SubmissionError(path, f"cannot be read: {error.strerror or error}") from error
     text = _decode(path, raw, log)
-    notebook = _to_v4(path, _parse(path, text), log)
-    notebook = _validated(path, notebook, log)
+    data = _parse(path, text)
+    _check_size(path, data)
+    try:
+        notebook = _to_v4(path, data, log)
+        notebook = _validated(path, notebook, log)
+    except RecursionError as error:  # a limit we did not foresee; still the file's fault
+        raise SubmissionError(path, "not a notebook: its JSON is nested too deeply") from error
     return Submission(path, notebook, tuple(log))
 
 
@@ -154,6 +174,13 @@ def _decode(path: Path, raw: bytes, log: list[str]) -> str:
 
 
 def _parse(path: Path, text: str) -> dict:
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise SubmissionError(
+            path,
+            f"not a notebook: its JSON is nested {depth} deep (a notebook needs a few dozen "
+            f"at most; the limit is {MAX_JSON_DEPTH})",
+        )
     try:
         data = parse_json(text)
     except NotJSONError as error:
@@ -169,6 +196,52 @@ def _parse(path: Path, text: str) -> dict:
             path, f"not a notebook: the JSON holds a {type(data).__name__}, not an object"
         )
     return data
+
+
+def _json_depth(text: str) -> int:
+    """How deeply the arrays and objects of JSON ``text`` nest, in one linear pass that
+    skips strings (where brackets are only characters)."""
+    # Strings are removed first (escapes included), so that what remains is structure.
+    structure = _JSON_STRING.sub("", text)
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(structure):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', flags=re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_size(path: Path, data: object) -> None:
+    """Refuse a notebook with more cells, or a longer cell, than a lab could need."""
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list):
+        return  # the format checks that follow say what is wrong
+    if len(cells) > MAX_CELLS:
+        raise SubmissionError(
+            path, f"the notebook has {len(cells)} cells; the limit is {MAX_CELLS}"
+        )
+    for number, cell in enumerate(cells, start=1):
+        source = cell.get("source") if isinstance(cell, dict) else None
+        if isinstance(source, list):
+            length = sum(len(line) for line in source if isinstance(line, str))
+        else:
+            length = len(source) if isinstance(source, str) else 0
+        if length > MAX_CELL_SOURCE_CHARS:
+            raise SubmissionError(
+                path,
+                f"cell {number} holds {length:,} characters; the limit for one cell is "
+                f"{MAX_CELL_SOURCE_CHARS:,}",
+            )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
 
 
 def _to_v4(path: Path, data: dict, log: list[str]) -> NotebookNode:
@@ -629,15 +702,30 @@ def _missing_message(rc: ReleaseCell) -> str:
 
 
 def _unique_cell_ids(cells: list) -> int:
-    """Give every cell a valid id that no earlier cell has; return how many changed."""
+    """Give every cell a valid id that no other cell has; return how many changed.
+
+    Linear in the number of cells: each new id's number continues from the last one
+    tried for its base, so no number is tried twice."""
+    valid = [
+        cell.get("id")
+        if isinstance(cell.get("id"), str) and CELL_ID.match(cell.get("id"))
+        else None
+        for cell in cells
+    ]
+    taken = {cell_id for cell_id in valid if cell_id is not None}
     seen: set[str] = set()
+    next_number: dict[str, int] = {}
     changed = 0
-    for cell in cells:
-        cell_id = cell.get("id")
-        if not isinstance(cell_id, str) or not CELL_ID.match(cell_id) or cell_id in seen:
-            base = cell_id[:56] if isinstance(cell_id, str) and CELL_ID.match(cell_id) else "cell"
-            cell_id = next(f"{base}-{n}" for n in range(1, 10**6) if f"{base}-{n}" not in seen)
+    for cell, cell_id in zip(cells, valid, strict=True):
+        if cell_id is None or cell_id in seen:
+            base = cell_id[:56] if cell_id is not None else "cell"
+            n = next_number.get(base, 1)
+            while f"{base}-{n}" in taken:
+                n += 1
+            next_number[base] = n + 1
+            cell_id = f"{base}-{n}"
             cell.id = cell_id
+            taken.add(cell_id)
             changed += 1
         seen.add(cell_id)
     return changed

@@ -3,31 +3,43 @@
 Feedback is made here rather than with ``nbgrader generate_feedback``, whose pages show
 the hidden test code and, in it, the expected values. A page keeps the student's own
 cells with their outputs and, for each test cell, its title, its points and the
-diagnostic message of a failure: never the test code.
+diagnostic message of a failure: never the test code. :mod:`~mdplab.grading.feedback_page`
+builds the HTML; this module decides which pages to make and keeps each within a time
+limit, since a student's notebook is made to be rendered and may be made to resist it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import html
 import multiprocessing
-import re
+import os
+import sys
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from functools import cache
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import ForkContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import nbformat
-from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 
+from mdplab.grading import feedback_page
 from mdplab.grading.batch import FAILED, GradingRun, Outcome
+from mdplab.grading.text import printable, spreadsheet_cell
 
 COLUMNS = ("student_id", "lab", "score", "max_score", "status", "message")
+# A page takes well under a second; one that takes this long was made to resist rendering.
+PAGE_SECONDS = 20.0
+_MESSAGE_CHARS = 2000  # of a child's error, well below a pipe's buffer: sending never blocks
 
 
 def write_csv(outcomes: Sequence[Outcome], path: Path) -> None:
-    """One row per student and lab; a failed submission has no score, never a silent 0."""
+    """One row per student and lab; a failed submission has no score, never a silent 0.
+    Every text cell is made safe for a spreadsheet: ids and messages may hold student text,
+    and a Canvas id may start with ``-``."""
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
@@ -38,22 +50,27 @@ def write_csv(outcomes: Sequence[Outcome], path: Path) -> None:
                 message = "; ".join(
                     filter(None, [message, f"{o.manual_pending:g} written point(s) to grade"])
                 )
-            writer.writerow([o.student_id, o.lab, score, f"{o.max_score:g}", o.status, message])
+            texts = [spreadsheet_cell(t) for t in (o.student_id, o.lab, o.status, message)]
+            writer.writerow([*texts[:2], score, f"{o.max_score:g}", *texts[2:]])
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:
-    """A fixed-width table, one line per submission, and the counts by status."""
+    """A fixed-width table, one line per submission, and the counts by status. Student
+    text is printed with its control characters escaped, so that it cannot move the
+    terminal's cursor or reorder the line."""
     header = ("student", "lab", "score", "status", "message")
-    rows = [
-        (
-            o.student_id,
-            o.lab,
-            "-" if o.score is None else f"{o.score:g} / {o.max_score:g}",
-            o.status,
-            o.message if len(o.message) <= 90 else o.message[:87] + "...",
+    rows = []
+    for o in outcomes:
+        message = printable(o.message)
+        rows.append(
+            (
+                printable(o.student_id),
+                printable(o.lab),
+                "-" if o.score is None else f"{o.score:g} / {o.max_score:g}",
+                o.status,
+                message if len(message) <= 90 else message[:87] + "...",
+            )
         )
-        for o in outcomes
-    ]
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
     lines = [
         "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip()
@@ -68,118 +85,163 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def write_feedback(run: GradingRun, folder: Path) -> tuple[int, list[str]]:
-    """A page per graded submission in ``folder/<student>/<lab>.html``, made by
-    ``run.jobs`` processes at once (a page takes about a second, mostly nbconvert's
-    highlighting and HTML sanitising). Returns how many pages were written and, for each
-    page that could not be, why: a page that fails never costs a grade or another page."""
+@dataclass
+class _Page:
+    """One page to make: what it shows, and where it goes."""
+
+    outcome: Outcome
+    notebook: NotebookNode
+    earned: dict
+    target: Path
+
+    @property
+    def partial(self) -> Path:
+        return self.target.with_name(f".{self.target.name}.partial")
+
+
+@dataclass
+class _Child:
+    process: BaseProcess
+    reader: Connection
+    page: _Page
+    seconds: float
+    deadline: float
+
+
+def write_feedback(
+    run: GradingRun, folder: Path, *, page_seconds: float = PAGE_SECONDS
+) -> tuple[int, list[str]]:
+    """A page per graded submission in ``folder/<student>/<lab>.html``.
+
+    Each page is rendered in a forked process of its own, ``run.jobs`` at once, and killed
+    after ``page_seconds``; a page that overruns or fails to render is written as plain
+    text instead (escaped, with the same frame, score and test results). Returns how many
+    pages were written, and a line for each page that is plain text or missing, saying
+    why: a page that fails never costs a grade or another page."""
     course, lab = run.course, run.lab
     wanted = [
         o
         for o in run.outcomes
         if o.status != FAILED and course.autograded_notebook(lab, o.student_id).exists()
     ]
-    _exporter()  # made before the fork, so each process inherits compiled templates
-    jobs = min(run.jobs, len(wanted))
-    if jobs <= 1:
-        _init_pages(run, folder)
-        problems = [_write_page(o) for o in wanted]
-    else:
-        with ProcessPoolExecutor(
-            jobs,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_init_pages,
-            initargs=(run, folder),
-        ) as pool:
-            problems = list(pool.map(_write_page, wanted))
-    failures = [p for p in problems if p]
-    return len(wanted) - len(failures), failures
+    feedback_page.warm()  # before the forks, so that each child inherits it ready
+    context = multiprocessing.get_context("fork")
+    queue, running = list(wanted), list[_Child]()
+    written, problems = 0, []
+    while queue or running:
+        while queue and len(running) < max(run.jobs, 1):
+            outcome = queue.pop(0)
+            try:
+                page = _prepare(run, outcome, folder)
+            except Exception as error:  # one page must not stop the others
+                problems.append(f"{outcome.student_id}: page NOT written: {_describe(error)}")
+                continue
+            running.append(_start(context, page, page_seconds))
+        if not running:
+            continue
+        next_deadline = min(child.deadline for child in running)
+        wait(
+            [child.process.sentinel for child in running],
+            max(0.0, next_deadline - time.monotonic()),
+        )
+        for child in list(running):
+            reason = _finished(child)
+            if reason is None:
+                continue
+            running.remove(child)
+            done, problem = _settle(child.page, reason)
+            written += done
+            if problem:
+                problems.append(problem)
+    return written, problems
 
 
-_pages: tuple[GradingRun, Path] | None = None
+def _prepare(run: GradingRun, outcome: Outcome, folder: Path) -> _Page:
+    """Read what a page shows, in this process: cheap, and needed for a fallback page."""
+    score = run.course.score(run.lab, outcome.student_id)
+    notebook = nbformat.read(run.course.autograded_notebook(run.lab, outcome.student_id), 4)
+    target = folder / outcome.student_id / f"{outcome.lab}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return _Page(outcome, notebook, {c.grade_id: c for c in score.cells}, target)
 
 
-def _init_pages(run: GradingRun, folder: Path) -> None:
-    global _pages
-    _pages = (run, folder)
+def _start(context: ForkContext, page: _Page, seconds: float) -> _Child:
+    # Output still buffered at the fork would be written again when the child exits.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_render, args=(page, writer), daemon=True)
+    process.start()
+    writer.close()
+    return _Child(process, reader, page, seconds, time.monotonic() + seconds)
 
 
-@cache
-def _exporter() -> HTMLExporter:
-    exporter = HTMLExporter(template_name="classic")
-    exporter.from_notebook_node(nbformat.v4.new_notebook())  # compiles the templates
-    return exporter
-
-
-def _write_page(outcome: Outcome) -> str:
-    """Write one page; return "" or what went wrong."""
-    assert _pages is not None
-    run, folder = _pages
+def _render(page: _Page, channel: Connection) -> None:
+    """In the child: write the page beside its target; report what went wrong, if anything."""
     try:
-        score = run.course.score(run.lab, outcome.student_id)
-        earned = {c.grade_id: c for c in score.cells}
-        notebook = nbformat.read(run.course.autograded_notebook(run.lab, outcome.student_id), 4)
-        body, _ = _exporter().from_notebook_node(feedback_notebook(notebook, outcome, earned))
-        target = folder / outcome.student_id / f"{outcome.lab}.html"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(body, encoding="utf-8")
-    except Exception as error:  # one page must not stop the others
-        return f"{outcome.student_id}: {type(error).__name__}: {error}"
-    return ""
+        body = feedback_page.build_page(page.notebook, page.outcome, page.earned)
+        page.partial.write_text(body, encoding="utf-8")
+    except BaseException as error:
+        channel.send(_describe(error))
+        raise SystemExit(1) from None
+    channel.send("")
 
 
-def feedback_notebook(notebook: NotebookNode, outcome: Outcome, earned: dict) -> NotebookNode:
-    """The graded notebook with every test cell's code replaced by its result."""
-    page = nbformat.v4.new_notebook(metadata=notebook.metadata)
-    score = "no score" if outcome.score is None else f"{outcome.score:g} / {outcome.max_score:g}"
-    intro = [
-        f"# Feedback: {outcome.lab}, {outcome.student_id}",
-        f"**Autograded score:** {score}  ",
-        f"**Status:** {outcome.status}",
-    ]
-    if outcome.manual_pending:
-        pending = outcome.manual_pending
-        intro.append(f"\n{pending:g} point(s) of written answers are graded by hand.")
-    if outcome.message:
-        intro.append(f"\n*{html.escape(outcome.message)}*")
-    # Fixed cell ids, so that the same grading gives the same page, byte for byte.
-    page.cells.append(nbformat.v4.new_markdown_cell("\n".join(intro), id="feedback-summary"))
-    for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            page.cells.append(_test_summary(cell, earned.get(meta.get("grade_id", ""))))
-        else:
-            copy = nbformat.from_dict(cell)
-            copy.metadata = {}
-            page.cells.append(copy)
-    return page
+def _finished(child: _Child) -> str | None:
+    """None while the child may still run; else "" when its page is ready, or why not."""
+    process = child.process
+    if process.exitcode is None and time.monotonic() < child.deadline:
+        return None
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+        child.reader.close()
+        return f"rendering it took longer than {child.seconds:g} s and was stopped"
+    process.join()
+    message = None
+    with contextlib.suppress(EOFError, OSError):  # a child that died sent nothing
+        message = child.reader.recv() if child.reader.poll() else None
+    child.reader.close()
+    if process.exitcode == 0 and message == "":
+        return ""
+    return f"rendering it failed ({message or f'the renderer ended with code {process.exitcode}'})"
 
 
-def _test_summary(cell: NotebookNode, grade) -> NotebookNode:
-    meta = cell.metadata["nbgrader"]
-    points = grade.score if grade is not None and grade.score is not None else 0
-    title = meta.get("grade_id", "tests")
-    lines = [f"**Tests `{title}`: {points:g} / {float(meta.get('points', 0)):g} point(s)**"]
-    for output in cell.get("outputs", []):
-        if output.output_type == "error":
-            lines.append(f"\n> {html.escape(output.ename)}: {html.escape(output.evalue)}")
-    if len(lines) == 1:
-        lines.append("\nAll checks passed.")
-    return nbformat.v4.new_markdown_cell("\n".join(lines), id=_cell_id(f"feedback-{title}"))
+def _settle(page: _Page, reason: str) -> tuple[bool, str]:
+    """Put the page in place: the rendered one, or else the plain-text one. Returns whether
+    a page was written, and the line to report ("" for a page rendered in full)."""
+    student = page.outcome.student_id
+    try:
+        if not reason:
+            os.replace(page.partial, page.target)
+            return True, ""
+        text = feedback_page.plain_page(page.notebook, page.outcome, page.earned, reason)
+        page.target.write_text(text, encoding="utf-8")
+    except Exception as error:
+        return False, f"{student}: page NOT written: {_describe(error)}"
+    finally:
+        with contextlib.suppress(OSError):
+            page.partial.unlink()
+    return True, f"{student}: plain-text page written instead: {reason}"
 
 
-def _cell_id(text: str) -> str:
-    """``text`` as a valid notebook cell id: letters, digits, - and _; at most 64."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", text)[:64]
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:_MESSAGE_CHARS]
 
 
-def write_all(run: GradingRun, out: Path, log: Callable[[str], None] = print) -> None:
+def write_all(
+    run: GradingRun,
+    out: Path,
+    log: Callable[[str], None] = print,
+    *,
+    page_seconds: float = PAGE_SECONDS,
+) -> None:
     """grades.csv, the feedback pages and the summary table."""
     write_csv(run.outcomes, out / "grades.csv")
-    pages, failures = write_feedback(run, out / "feedback")
+    pages, problems = write_feedback(run, out / "feedback", page_seconds=page_seconds)
     log("")
     log(summary(run.outcomes))
     log(f"\ngrades: {out / 'grades.csv'}; feedback pages: {pages} in {out / 'feedback'}")
-    for failure in failures:
-        log(f"feedback page NOT written for {failure}")
+    for problem in problems:
+        log(f"feedback: {printable(problem)}")
     log(f"gradebook (formgrader, nbgrader export): {run.course.root}")
