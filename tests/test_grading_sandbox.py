@@ -1,6 +1,7 @@
 """The sandbox's accounts: a root grader runs each kernel as an unprivileged uid of its own,
 so that RLIMIT_NPROC stops a fork bomb; where that cannot work, the probe says why and
-kernels stay root. These start real sandboxed kernels (seconds, not minutes)."""
+kernels stay root (then only a per-kernel cgroup, tested in test_grading_budgets.py, limits
+their processes). These start real sandboxed kernels (seconds, not minutes)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mdplab.grading import sandbox
+from mdplab.grading import budgets, sandbox
 from mdplab.grading.judge import Judge
 from mdplab.grading.kernel import Kernel, _open_log
 from mdplab.grading.sandbox import Limits, probe
@@ -106,10 +107,9 @@ def test_a_root_kernel_runs_as_its_own_account_under_the_process_limit():
     assert not box.exists(), "root must still clean the kernel's box up"
 
 
-def test_the_probe_falls_back_loudly_where_the_account_cannot_reach_python(monkeypatch):
-    """A Python installation in a folder only root may enter (a venv under /root, say):
-    the account's sandbox cannot start, so the probe reports the process-count limit as
-    missing, with bwrap's own words, and keeps kernels root."""
+def _probe_with_python_out_of_reach(monkeypatch) -> sandbox.Isolation:
+    """The probe, as if the Python installation lay in a folder only root may enter (a venv
+    under /root, say): the account's sandbox cannot start."""
     if not ROOT or sandbox._bwrap_binary() is None:
         pytest.skip("needs a root grader with bubblewrap")
     with tempfile.TemporaryDirectory(prefix="mdplab-private-") as private:
@@ -118,15 +118,39 @@ def test_the_probe_falls_back_loudly_where_the_account_cannot_reach_python(monke
         os.chmod(private, 0o700)
         readable = sandbox._readable_paths()
         monkeypatch.setattr(sandbox, "_readable_paths", lambda: (*readable, inner))
-        isolation = sandbox.probe.__wrapped__()
+        return sandbox.probe.__wrapped__()
+
+
+def test_the_probe_falls_back_loudly_where_the_account_cannot_reach_python(monkeypatch):
+    """Without a per-kernel cgroup either, the probe reports the process-count limit as
+    missing, with bwrap's own words, and keeps kernels root."""
+    monkeypatch.setattr(sandbox.cgroups, "discover", lambda: budgets.Unavailable("not here"))
+    isolation = _probe_with_python_out_of_reach(monkeypatch)
     limit = next(m for m in isolation.mechanisms if m.name == "process-count limit")
     assert not limit.available
     assert "could not run as the unprivileged uid" in limit.detail, limit.detail
     # bwrap's own words, naming the folder it could not enter (here or the venv's own).
     assert ": Permission denied" in limit.detail, limit.detail
-    assert isolation.uid_base is None
+    assert "No per-kernel cgroup either: not here" in limit.detail, limit.detail
+    assert isolation.uid_base is None and isolation.budgets is None
     assert isolation.confined, isolation.report()  # root itself still gets the sandbox
     assert isolation.account(os.getpid()) is None
+    assert [m.name for m in isolation.missing] == ["process-count limit"]
+
+
+def test_a_per_kernel_cgroup_limits_root_kernels_that_cannot_drop(monkeypatch):
+    """Where this process can make cgroups, kernels that stay root still get a process
+    limit of their own (pids.max binds root too), and the report says both."""
+    if isinstance(budgets.discover(), budgets.Unavailable):
+        pytest.skip("no cgroup this process may make children in")
+    isolation = _probe_with_python_out_of_reach(monkeypatch)
+    limit = next(m for m in isolation.mechanisms if m.name == "process-count limit")
+    assert limit.available, isolation.report()
+    assert limit.detail.startswith("per-kernel cgroup (pids.max) at "), limit.detail
+    assert "kernels run as root, as the unprivileged uid" in limit.detail, limit.detail
+    assert ": Permission denied" in limit.detail, limit.detail
+    assert isolation.uid_base is None and isolation.budgets is not None
+    assert isolation.missing == []
 
 
 def test_the_kernel_log_does_not_follow_a_planted_symlink(tmp_path):

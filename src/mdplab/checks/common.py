@@ -10,6 +10,39 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+import numpy as np
+
+# The seed of this grading run, or None: each lab's checks then draw from their own fixed
+# seed, so that the worked solutions, the catalogues and ``mdplab check`` see the same
+# instances every time. ``mdplab grade`` sets a fresh one for each run (and records it), so
+# that an instance a student saw in their feedback is worth nothing at the next grading.
+_run_seed: int | None = None
+
+
+def use_run_seed(seed: int | None) -> None:
+    """Make the checks draw their instances from ``seed`` (None: the labs' fixed seeds)."""
+    global _run_seed
+    _run_seed = None if seed is None else int(seed)
+
+
+def instance_seed(fixed: int) -> int:
+    """The seed a check draws its instances from: the lab's ``fixed`` seed, or that seed
+    mixed with the grading run's seed when one is set (distinct labs and offsets stay
+    distinct streams).
+
+    Called when a check runs, never when its module is imported: the grader imports the
+    checks before it sets the run's seed (and then forks a worker per submission)."""
+    if _run_seed is None:
+        return fixed
+    return int(np.random.SeedSequence([fixed, _run_seed]).generate_state(1, np.uint64)[0])
+
+
+def instance_rng(fixed: int) -> np.random.Generator:
+    """A generator for a check's hidden instances: ``default_rng(instance_seed(fixed))``.
+    Every random draw of a hidden instance comes from one of these, so that a run seed
+    renews them all, and no run seed leaves every instance as it was."""
+    return np.random.default_rng(instance_seed(fixed))
+
 
 class HiddenCheckFailure(AssertionError):
     """A hidden check failed; the message is meant for the student."""

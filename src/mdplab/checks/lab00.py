@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mdplab.checks.common import HiddenCheckFailure, as_float, call_student
+from mdplab.checks.common import HiddenCheckFailure, as_float, call_student, instance_rng
 
 SEED = 20261122
 
@@ -31,7 +31,7 @@ def reference_periods_needed(c_max: float, beta: float, tolerance: float) -> int
 
 def check_discounted_cost(discounted_cost: Callable[..., object]) -> None:
     """Random streams (lists, tuples and arrays; negative costs; β in [0, 1))."""
-    rng = np.random.default_rng(SEED)
+    rng = instance_rng(SEED)
     cases = [(np.array([3.0, -1.0, 4.0, 1.0, -5.0]), 0.5), (np.array([]), 0.0)]
     for _ in range(40):
         length = int(rng.integers(1, 60))
@@ -59,7 +59,7 @@ def check_discounted_cost(discounted_cost: Callable[..., object]) -> None:
 
 def check_periods_needed(periods_needed: Callable[..., object]) -> None:
     """Random bounds, plus ties where the tail bound equals the tolerance exactly."""
-    rng = np.random.default_rng(SEED + 1)
+    rng = instance_rng(SEED + 1)
     # Powers of two make the bound hit the tolerance exactly: the strict inequality matters.
     cases = [(1.0, 0.5, 2.0), (4.0, 0.5, 1.0), (3.0, 0.0, 3.0), (0.0, 0.0, 1e-9)]
     while len(cases) < 44:

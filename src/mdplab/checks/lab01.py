@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 import mdplab
-from mdplab.checks.common import HiddenCheckFailure, as_float, call_student
+from mdplab.checks.common import HiddenCheckFailure, as_float, call_student, instance_rng
 
 SEED = 20260117
 RTOL = 1e-6  # float32 tables must pass; costs on a grid of halves keep mistakes far apart
@@ -316,7 +316,7 @@ def _two_tables(result: Any, *, what: str) -> tuple[Any, Any]:
 
 
 def _instances(seed: int, count: int) -> list[Instance]:
-    rng = np.random.default_rng(seed)
+    rng = instance_rng(seed)
     cases = [
         Instance((2, 1, 2, 1, 2), 3, 4.0, 1.0, 1.0),  # the course's costs, other demands
         Instance((3, 0, 2), 4, 6.0, 0.5, 2.0, (0.0, -1.5, -3.0, -4.5, -6.0)),
@@ -410,7 +410,7 @@ NEXT_ADVICE = {
 
 def check_one_period(stage_cost: Callable[..., object], next_state: Callable[..., object]) -> None:
     """Random costs (multiples of 1/4) and every feasible (s, x) of a few warehouses."""
-    rng = np.random.default_rng(SEED + 1)
+    rng = instance_rng(SEED + 1)
     cost_cases, next_cases = [], []  # (arguments, what, student's answer)
     for _ in range(30):
         capacity = int(rng.integers(1, 8))
@@ -448,7 +448,7 @@ PLAN_MISTAKES = ("no_terminal", "holding_end", "holding_after", "setup_always")
 
 def check_plan_cost(plan_cost: Callable[..., object]) -> None:
     """Feasible and infeasible plans on random instances, with and without terminal values."""
-    rng = np.random.default_rng(SEED + 2)
+    rng = instance_rng(SEED + 2)
     feasible_cases = []  # (instance, plan, start, what, student's cost)
     for index, instance in enumerate(_instances(SEED + 3, 40)):
         start = int(rng.integers(0, instance.capacity + 1))
@@ -727,7 +727,7 @@ def _decision_problems(table: np.ndarray, instance: Instance) -> list[tuple[int,
 
 def check_optimal_plan(optimal_plan: Callable[..., object]) -> None:
     """Follow random feasible decision tables (not only optimal ones) from random starts."""
-    rng = np.random.default_rng(SEED + 6)
+    rng = instance_rng(SEED + 6)
     for index, instance in enumerate(_instances(SEED + 7, 40)):
         decisions = np.zeros((instance.horizon, instance.capacity + 1), dtype=int)
         for n in range(instance.horizon):

@@ -1,9 +1,10 @@
 """Hidden checks of lab02_mdp_model: the warehouse as arrays, and the value of a policy.
 
-Every check runs the student's function on warehouses drawn from a fixed seed: capacities
-1 to 8, one to three demand values in 0..5 (spread at most the capacity, dictionary keys in
-any order), setup, unit and holding costs that may be fractional or zero, and discount
-factors in [0, 0.95]. Reference numbers come from :func:`mdplab.warehouse` and
+Every check runs the student's function on warehouses drawn from the lab's seed (mixed with
+the grading run's: :func:`mdplab.checks.common.instance_seed`): capacities 1 to 8, one to
+three demand values in 0..5 (spread at most the capacity, dictionary keys in any order),
+setup, unit and holding costs that may be fractional or zero, and discount factors in
+[0, 0.95]. Reference numbers come from :func:`mdplab.warehouse` and
 :func:`mdplab.evaluate`.
 
 The Monte Carlo checks are deterministic for a given answer: they pass seeded generators.
@@ -29,6 +30,7 @@ from mdplab.checks.common import (
     as_float,
     call_repeatedly,
     call_student,
+    instance_rng,
     known_mistake,
 )
 from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
@@ -73,7 +75,7 @@ def random_instance(
 
 
 def instances(seed: int, count: int) -> list[Warehouse]:
-    rng = np.random.default_rng(seed)
+    rng = instance_rng(seed)
     return FIXED + [random_instance(rng) for _ in range(count)]
 
 
@@ -304,7 +306,7 @@ def check_feasible_actions(feasible_actions: Callable[..., object]) -> None:
 
 def check_cost(cost: Callable[..., object]) -> None:
     """r(s, a) for random states, quantities and costs, with and without production."""
-    rng = np.random.default_rng(SEED + 1)
+    rng = instance_rng(SEED + 1)
     cases = [(0, 2, 4.0, 1.0, 1.0), (3, 0, 4.0, 1.0, 1.0), (2, 3, 2.5, 0.5, 0.25)]
     cases += [(4, 0, 3.5, 2.0, 1.5), (0, 5, 1.0, 0.0, 2.0), (5, 1, 0.0, 1.0, 1.0)]
     while len(cases) < 60:
@@ -421,7 +423,7 @@ def check_build_model(build_model: Callable[..., object]) -> None:
 def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
     """V_pi of random feasible policies on fixed and random warehouses (beta = 0 included),
     passing the policy as a list, a tuple or an array."""
-    rng = np.random.default_rng(SEED + 4)
+    rng = instance_rng(SEED + 4)
     for k, inst in enumerate(instances(SEED + 5, 24)):
         R, P = inst.arrays()
         policy = random_policy(inst, rng)
@@ -506,7 +508,7 @@ def _deterministic_path(inst: Warehouse, policy: list[int], start: int, length: 
 
 def _deterministic_cases(seed: int) -> list[tuple[Warehouse, list[int], int, int]]:
     """(warehouse with one demand value, policy, start, horizon), beta = 0 included."""
-    rng = np.random.default_rng(seed)
+    rng = instance_rng(seed)
     cases = []
     horizons = [6, 9, 4, 12, 7, 3, 25, 1, 0, 5]
     for k, horizon in enumerate(horizons):
@@ -526,7 +528,7 @@ def _deterministic_cases(seed: int) -> list[tuple[Warehouse, list[int], int, int
 
 def _stochastic_cases(seed: int, count: int) -> list[tuple[Warehouse, list[int], int, int]]:
     """(warehouse with 2-3 demand values and beta >= 0.5, policy, start, horizon)."""
-    rng = np.random.default_rng(seed)
+    rng = instance_rng(seed)
     cases = []
     while len(cases) < count:
         inst = random_instance(rng, sizes=(2, 3))
@@ -567,7 +569,7 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
                 inst.discount,
                 start,
                 horizon,
-                np.random.default_rng(SEED),
+                instance_rng(SEED),
                 what=what,
             ),
             what=what,
@@ -618,7 +620,7 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
     for k, (inst, policy, start, horizon) in enumerate(cases):
         R, P = inst.arrays()
         what = _simulation_what("simulate_run", inst, policy, start, horizon)
-        rng = np.random.default_rng(SEED + 100 + k)
+        rng = instance_rng(SEED + 100 + k)
         arguments = (R, P, policy, inst.discount, start, horizon, rng)
         # A first call alone, so that a result that is no number fails at once; then the
         # other RUNS - 1 in one request under `mdplab grade`, continuing rng's stream.
@@ -673,8 +675,8 @@ def _check_reproducible(
     inst, policy, start, horizon = case
     what = _simulation_what(name, inst, policy, start, horizon)
     for seed in range(4):
-        first = _call(run, inst, policy, start, horizon, np.random.default_rng(seed), what=what)
-        again = _call(run, inst, policy, start, horizon, np.random.default_rng(seed), what=what)
+        first = _call(run, inst, policy, start, horizon, instance_rng(seed), what=what)
+        again = _call(run, inst, policy, start, horizon, instance_rng(seed), what=what)
         if not _close(
             _float_array(first, what).ravel(),
             _float_array(again, what).ravel(),
@@ -719,7 +721,7 @@ def check_policy_value_by_simulation(policy_value_by_simulation: Callable[..., o
             start,
             horizon,
             5,
-            np.random.default_rng(SEED),
+            instance_rng(SEED),
             what=what,
         )
         estimate, standard_error = pair(got, what)
@@ -759,7 +761,7 @@ def check_policy_value_by_simulation(policy_value_by_simulation: Callable[..., o
             start,
             horizon,
             RUNS,
-            np.random.default_rng(SEED + 200 + k),
+            instance_rng(SEED + 200 + k),
             what=what,
         )
         estimate, standard_error = pair(got, what)

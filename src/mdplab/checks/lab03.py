@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 import mdplab
-from mdplab.checks.common import HiddenCheckFailure, as_float, call_student
+from mdplab.checks.common import HiddenCheckFailure, as_float, call_student, instance_rng
 from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
 
 SEED = 20260321
@@ -158,7 +158,7 @@ def random_warehouse(rng: np.random.Generator) -> Warehouse:
 
 
 def warehouses(seed: int, count: int) -> list[Warehouse]:
-    rng = np.random.default_rng(seed)
+    rng = instance_rng(seed)
     return FIXED_WAREHOUSES + [random_warehouse(rng) for _ in range(count)]
 
 
@@ -200,7 +200,7 @@ def with_tie(case: Case) -> Case:
 
 def tabular_cases(seed: int, count: int) -> list[Case]:
     """Warehouses as arrays, MDPs with negative values and ties, and random MDPs."""
-    rng = np.random.default_rng(seed)
+    rng = instance_rng(seed)
     cases = [warehouse_case(w) for w in FIXED_WAREHOUSES[:4]]
     cases.append(random_tabular(rng, n_states=4, n_actions=3, costs=(-6.0, -1.0), beta=0.9))
     cases.append(random_tabular(rng, n_states=5, n_actions=4, costs=(-3.0, 5.0), beta=0.95))
@@ -613,7 +613,7 @@ def _policy_problem(
 # --------------------------------------------------------------------------- checks
 def check_warehouse_lp(warehouse_lp: Callable[..., object]) -> None:
     """V* on the course's warehouse and on other warehouses (capacities 1-8, demands,
-    costs and discounts drawn from a fixed seed)."""
+    costs and discounts drawn from the lab's seed, mixed with the run's)."""
     for inst in warehouses(SEED, 12):
         what = f"warehouse_lp({warehouse_text(inst)})"
         args = (inst.capacity, inst.setup_cost, inst.unit_cost, inst.holding_cost, inst.pmf)
@@ -660,7 +660,7 @@ def check_policy_from_lp(policy_from_lp: Callable[..., object]) -> None:
     """An optimal action in every state, from V* with rounding noise added (lists and
     arrays; the default tol and a smaller one); any optimal action passes where there are
     ties."""
-    rng = np.random.default_rng(SEED + 2)
+    rng = instance_rng(SEED + 2)
     for k, case in enumerate(_lp_cases()):
         V = case.values + rng.uniform(-NOISE, NOISE, size=case.n_states)
         values = V.tolist() if k % 2 else V
@@ -693,7 +693,7 @@ def check_policy_from_lp(policy_from_lp: Callable[..., object]) -> None:
 
 def _dual_cases() -> list[tuple[Case, np.ndarray]]:
     """(case, alpha): all ones, positive weights, and a probability vector."""
-    rng = np.random.default_rng(SEED + 3)
+    rng = instance_rng(SEED + 3)
     out = []
     for k, case in enumerate(tabular_cases(SEED + 4, 8)):
         if k % 3 == 0:

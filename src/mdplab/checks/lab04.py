@@ -6,7 +6,8 @@ The student's functions take a model as arrays ``R[s, a]`` (``+inf`` where infea
 column per state, given as a list, tuple, array or ``{state: action}`` dictionary); the
 Gurobi exercise takes the warehouse's parameters instead.
 
-Instances, all drawn from fixed seeds:
+Instances, drawn from the lab's seeds (mixed with the grading run's, see
+:func:`mdplab.checks.common.instance_seed`):
 
 - warehouses with capacity 1-10, one to three demand values in 0..6 (spread at most the
   capacity), setup, unit and holding costs on a grid (zero allowed), and discount factors
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 import mdplab
-from mdplab.checks.common import HiddenCheckFailure, call_student, known_mistake
+from mdplab.checks.common import HiddenCheckFailure, call_student, instance_rng, known_mistake
 from mdplab.checks.common import TimeUp as _OutOfTime
 from mdplab.checks.common import time_limit as _time_limit
 from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
@@ -356,7 +357,7 @@ def _dict_hint(kind: str) -> Callable[[BaseException | None], str | None]:
 
 # --------------------------------------------------------------------------- evaluation
 def _evaluation_cases(seed: int, n_warehouses: int, n_tabular: int) -> list[tuple[Case, list]]:
-    rng = np.random.default_rng(seed)
+    rng = instance_rng(seed)
     course = warehouse_case(COURSE)
     cases = [(course, [2, 1, 0, 0]), (course, [4, 3, 0, 0])]
     for w in FIXED[1:]:
@@ -554,7 +555,7 @@ def _gurobi_problem(V: np.ndarray, w: Warehouse, policy: list[int]) -> str:
 def check_evaluate_policy_gurobi(evaluate_policy_gurobi: Callable[..., object]) -> None:
     """The warehouse's V_pi from Gurobi: the course's instance, fixed and random warehouses,
     policies as lists, dictionaries and arrays."""
-    rng = np.random.default_rng(SEED + 1)
+    rng = instance_rng(SEED + 1)
     cases: list[tuple[Warehouse, list[int]]] = [(COURSE, [2, 1, 0, 0]), (COURSE, [4, 3, 0, 0])]
     for w in [*FIXED[1:], *(random_warehouse(rng) for _ in range(8))]:
         cases.append((w, warehouse_case(w).random_policy(rng)))
@@ -589,7 +590,7 @@ def _value_cases(
 ) -> list[tuple[Case, np.ndarray, str]]:
     """Models with value vectors (a random policy's values, or random numbers) and the words
     that say which."""
-    rng = np.random.default_rng(seed)
+    rng = instance_rng(seed)
     cases: list[tuple[Case, np.ndarray, str]] = []
     course = warehouse_case(COURSE)
     cases.append((course, course.values([2, 1, 0, 0]), "the values of a policy"))
@@ -741,7 +742,7 @@ def check_improve_policy(improve_policy: Callable[..., object]) -> None:
 
 # --------------------------------------------------------------------------- iteration
 def _iteration_cases(seed: int, n_warehouses: int, n_tabular: int) -> list[tuple[Case, list]]:
-    rng = np.random.default_rng(seed)
+    rng = instance_rng(seed)
     course = warehouse_case(COURSE)
     cases: list[tuple[Case, list]] = [(course, [2, 1, 0, 0]), (course, course.largest_policy())]
     cases += CHAINS

@@ -3,11 +3,17 @@
 The steps, each in its own module:
 
 1. :mod:`~mdplab.grading.collect` maps files to (student, lab), newest copy first;
-2. :mod:`~mdplab.grading.repair` reads each file and repairs what Colab and students break;
-3. nbgrader's own autograde grades each submission in a worker process of its own, several
-   at once; its execution step is :mod:`~mdplab.grading.executor` (a sandboxed kernel, test
-   cells judged in the grader's process);
-4. :mod:`~mdplab.grading.report` writes ``grades.csv``, the feedback and the summary.
+2. each submission gets a worker process of its own, several at once, under a memory and
+   a time limit; there :mod:`~mdplab.grading.repair` reads the file and repairs what Colab
+   and students break, and nbgrader's own autograde grades it, with
+   :mod:`~mdplab.grading.executor` as its execution step (a sandboxed kernel, test cells
+   judged in the grader's process). A file is read only in its worker: whatever it holds,
+   the worst it can do is fail itself;
+3. :mod:`~mdplab.grading.report` writes ``grades.csv``, the feedback and the summary.
+
+The hidden checks draw their instances from a seed made fresh for each run (or given with
+``--seed``), recorded with every outcome, so that a regrade with that seed reproduces a
+grade and an instance a student saw is worth nothing at the next grading.
 
 nbgrader's gradebook in ``OUT/course/`` stays the record (formgrader and ``nbgrader
 export`` work there). A journal of finished submissions makes the command idempotent and
@@ -24,13 +30,15 @@ import json
 import multiprocessing
 import os
 import re
+import resource
+import secrets
 import sqlite3
 import sys
 import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -39,15 +47,17 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from traitlets.config import Config
 
+from mdplab.checks.common import use_run_seed
 from mdplab.course.authoring import skipped_when_grading
 from mdplab.course.layout import Lab, Layout
 from mdplab.course.nbgrader_course import NbgraderError, WorkingCourse
-from mdplab.grading.collect import Collection, Placed, collect
+from mdplab.grading.collect import Collection, Placed, Refused, collect
 from mdplab.grading.executor import cell_kind
 from mdplab.grading.judge import preload
 from mdplab.grading.kernel import box_parent
 from mdplab.grading.repair import SubmissionError, read_submission, repair
 from mdplab.grading.sandbox import Isolation, Limits, probe
+from mdplab.grading.text import printable
 
 GRADED, PARTLY, FAILED = "graded", "partly graded", "failed"
 
@@ -68,6 +78,7 @@ class Outcome:
     fingerprint: str = ""
     repairs: list[str] = field(default_factory=list)
     cells: list[dict] = field(default_factory=list)
+    seed: int | None = None  # the hidden checks' seed of the run that graded it
 
 
 @dataclass
@@ -91,6 +102,14 @@ class Options:
     announce: bool = True
     # Run also the read-only cells the lab marks autograde="skip" (illustrations).
     run_all_cells: bool = False
+    # The hidden checks' seed; None draws a fresh one for this run.
+    seed: int | None = None
+
+
+# What a grading worker may allocate beyond what it holds when it starts (the modules the
+# batch preloaded): reading a file, repairing it and judging replies need far less, and a
+# forged reply or a crafted file must not grow the grader until the machine swaps.
+WORKER_MEMORY_HEADROOM = 2 * 1024**3
 
 
 def grade(
@@ -105,6 +124,7 @@ def grade(
     """Grade every submission of ``lab`` found in ``sources``; results land in ``out``."""
     # nbgrader 0.9's gradebook trips SQLAlchemy's autoflush warnings; harmless there.
     warnings.filterwarnings("ignore", message="Object of type <Submitted")
+    log = _terminal_safe(log)
     out.mkdir(parents=True, exist_ok=True)
     isolation = probe()
     boxes = box_parent()  # a temporary folder unfit for the kernels' sockets stops us here
@@ -124,42 +144,82 @@ def grade(
     grader_id = _grader_id(layout, lab, options)
     journal = Journal(out / "journal.jsonl")
     _use_wal(course)
+    seed = secrets.randbits(48) if options.seed is None else options.seed
+    use_run_seed(seed)
 
     outcomes: list[Outcome] = []
-    pending: list[tuple[Placed, str, list[str]]] = []
+    pending: list[tuple[Placed, str]] = []
     for item in placed:
         fingerprint = _fingerprint(item.path, grader_id)
         previous = journal.get(item.student_id, lab.name)
-        if previous and previous.fingerprint == fingerprint and _in_gradebook(course, lab, item):
+        if (
+            previous
+            and previous.fingerprint == fingerprint
+            and _still_valid(previous, course, lab, item)
+        ):
             log(f"{item.student_id}: unchanged since the last run, kept {previous.status}")
             outcomes.append(previous)
             continue
-        try:
-            submission = read_submission(item.path)
-        except SubmissionError as error:
-            outcome = Outcome(
-                item.student_id, lab.name, None, _max_score(course, lab), FAILED,
-                f"unreadable: {error.reason}", item.file_name, fingerprint=fingerprint,
-            )  # fmt: skip
-            _forget(course, lab, item.student_id)
-            journal.add(outcome)
-            outcomes.append(outcome)
-            continue
-        notebook, repairs = repair(submission.notebook, release)
-        repairs = [*submission.log, *repairs]
-        course.submit(lab, item.student_id, notebook)
-        pending.append((item, fingerprint, repairs))
+        pending.append((item, fingerprint))
+    for refused in _refused_here(collection, lab, placed):
+        outcome = Outcome(
+            refused.student_id or "", lab.name, None, _max_score(course, lab), FAILED,
+            f"refused: {refused.reason} ({_base_name(refused.source)})", seed=seed,
+        )  # fmt: skip
+        _forget(course, lab, outcome.student_id)
+        journal.add(outcome)
+        outcomes.append(outcome)
 
-    superseded = _superseded_note(collection)
+    notes = _superseded_note(collection)
+    for refused in collection.refused:
+        if refused.student_id and refused.lab is not None and refused.lab.name == lab.name:
+            notes[refused.student_id] = _join(
+                notes.get(refused.student_id, ""),
+                f"an archive was not opened: {_base_name(refused.source)}",
+            )
     if pending:
         preload(_instructor_cells(master))
+        log(f"hidden checks' seed for this run: {seed} (--seed {seed} draws the same instances)")
     log(f"grading {len(pending)} submission(s) of {lab.name} with {options.jobs} worker(s)")
-    for outcome in _run_workers(course, lab, out, pending, options, log):
-        outcome.message = _join(outcome.message, superseded.get(outcome.student_id, ""))
+    for outcome in _run_workers(course, lab, release, out, pending, options, log):
+        outcome.message = _join(outcome.message, notes.get(outcome.student_id, ""))
+        outcome.seed = seed
         journal.add(outcome)
         outcomes.append(outcome)
     outcomes.sort(key=lambda o: o.student_id)
     return GradingRun(course, lab, collection, outcomes, options.jobs)
+
+
+def _terminal_safe(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``log``, with control characters escaped: file names, student ids and messages are
+    the students' text, and an escape sequence in one could rewrite the instructor's
+    terminal (a fake "graded 5/5" line)."""
+
+    def safe(text: str) -> None:
+        log(printable(text, keep_newlines=True))
+
+    return safe
+
+
+def _refused_here(collection: Collection, lab: Lab, placed: list[Placed]) -> list[Refused]:
+    """The refused archives of this lab whose student has no notebook to grade: each is
+    that student's row, failed, so that a refusal is never a silent absence. (A student
+    who handed in a notebook as well is graded on it, with a note.)"""
+    graded = {p.student_id for p in placed}
+    seen: set[str] = set()
+    found = []
+    for refused in collection.refused:
+        student = refused.student_id
+        if not student or refused.lab is None or refused.lab.name != lab.name:
+            continue
+        if student not in graded and student not in seen:
+            seen.add(student)
+            found.append(refused)
+    return found
+
+
+def _base_name(source: str) -> str:
+    return source.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
 
 
 # ---------------------------------------------------------------------------- set-up
@@ -221,7 +281,12 @@ def _grader_id(layout: Layout, lab: Lab, options: Options) -> str:
 
 
 def _fingerprint(path: Path, grader_id: str) -> str:
-    return hashlib.sha256(path.read_bytes() + grader_id.encode()).hexdigest()[:24]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:  # in chunks: the file may be of any size
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    digest.update(grader_id.encode())
+    return digest.hexdigest()[:24]
 
 
 def _use_wal(course: WorkingCourse) -> None:
@@ -236,32 +301,35 @@ def _use_wal(course: WorkingCourse) -> None:
 def _run_workers(
     course: WorkingCourse,
     lab: Lab,
+    release: nbformat.NotebookNode,
     out: Path,
-    pending: list[tuple[Placed, str, list[str]]],
+    pending: list[tuple[Placed, str]],
     options: Options,
     log: Callable[[str], None],
-) -> list[Outcome]:
-    """Grade each pending submission in a process of its own, ``options.jobs`` at a time."""
+) -> Iterator[Outcome]:
+    """Grade each pending submission in a process of its own, ``options.jobs`` at a time;
+    yield each outcome as it comes, so that the journal keeps it even if the run is cut
+    short."""
     runs = out / "runs"
     runs.mkdir(exist_ok=True)
     context = multiprocessing.get_context("fork")
     queue = list(pending)
-    running: dict[int, tuple[multiprocessing.Process, Placed, str, list[str], float]] = {}
-    results: list[Outcome] = []
+    running: dict[int, tuple[multiprocessing.Process, Placed, str, float]] = {}
+    done = 0
     hard_limit = options.limits.notebook_seconds + 180
     total = len(pending)
     while queue or running:
         while queue and len(running) < options.jobs:
-            item, fingerprint, repairs = queue.pop(0)
+            item, fingerprint = queue.pop(0)
             process = context.Process(
-                target=_worker, args=(course, lab, item.student_id, runs), daemon=True
+                target=_worker, args=(course, lab, release, item, runs), daemon=True
             )
             process.start()
-            running[process.sentinel] = (process, item, fingerprint, repairs, time.monotonic())
+            running[process.sentinel] = (process, item, fingerprint, time.monotonic())
         ready = wait(list(running), timeout=1.0)
         now = time.monotonic()
         for sentinel in list(running):
-            process, item, fingerprint, repairs, started = running[sentinel]
+            process, item, fingerprint, started = running[sentinel]
             overdue = now - started > hard_limit
             if sentinel not in ready and not overdue:
                 continue
@@ -269,19 +337,53 @@ def _run_workers(
                 process.kill()
             process.join()
             del running[sentinel]
-            outcome = _outcome(course, lab, item, fingerprint, repairs, runs, process, overdue)
+            try:
+                outcome = _outcome(course, lab, item, fingerprint, runs, process, overdue)
+            except Exception as error:  # the grader's fault: this row says so, the rest go on
+                _forget(course, lab, item.student_id)
+                outcome = Outcome(
+                    item.student_id, lab.name, None, _max_score(course, lab), FAILED,
+                    f"grader error, not the submission's: {type(error).__name__}: {error}",
+                    item.file_name, fingerprint=fingerprint,
+                )  # fmt: skip
             outcome.seconds = round(now - started, 1)
-            results.append(outcome)
-            log(f"[{len(results)}/{total}] {_progress_line(outcome)}")
-    return results
+            done += 1
+            log(f"[{done}/{total}] {_progress_line(outcome)}")
+            yield outcome
 
 
-def _worker(course: WorkingCourse, lab: Lab, student_id: str, runs: Path) -> None:
-    """In the child: autograde one submission through nbgrader, record how it went."""
+def _worker(
+    course: WorkingCourse,
+    lab: Lab,
+    release: nbformat.NotebookNode,
+    item: Placed,
+    runs: Path,
+) -> None:
+    """In the child: read and repair one submission, autograde it through nbgrader, and
+    record how it went. Whatever the file holds can only fail this process."""
+    student_id = item.student_id
     result = runs / f"{student_id}.result.json"
     report = runs / f"{student_id}.cells.json"
     for stale in (result, report):
         stale.unlink(missing_ok=True)
+    _limit_memory(WORKER_MEMORY_HEADROOM)
+    record: dict = {"error": "", "unreadable": "", "repairs": []}
+    try:
+        submission = read_submission(item.path)
+        notebook, repairs = repair(submission.notebook, release)
+        record["repairs"] = [*submission.log, *repairs]
+        course.submit(lab, student_id, notebook)
+    except SubmissionError as error:
+        record["unreadable"] = error.reason
+    except RecursionError:
+        record["unreadable"] = "not a notebook: its structure is nested too deeply to read"
+    except MemoryError:
+        record["unreadable"] = "reading the file took more memory than the grader allows"
+    except Exception as error:  # a file no check foresaw: it fails alone, and says how
+        record["unreadable"] = f"the file could not be read ({type(error).__name__}: {error})"
+    if record["unreadable"]:
+        result.write_text(json.dumps(record))
+        return
     course.overrides.SandboxedExecute.report_file = str(report)
     error = ""
     for attempt in range(3):
@@ -297,8 +399,24 @@ def _worker(course: WorkingCourse, lab: Lab, student_id: str, runs: Path) -> Non
         except Exception:  # the batch must go on; the message says what happened
             error = traceback.format_exc(limit=3)
             break
-    result.write_text(json.dumps({"error": error}))
+    record["error"] = error
+    result.write_text(json.dumps(record))
     sys.stdout.flush()
+
+
+def _limit_memory(headroom: int) -> None:
+    """Cap this process's address space at what it holds now plus ``headroom`` (the soft
+    limit only, which the kernels it starts may set lower for themselves)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            held = int(handle.read().split()[0]) * resource.getpagesize()
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = held + headroom
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (OSError, ValueError):  # not Linux: the worker's time limit still holds
+        pass
 
 
 def _outcome(
@@ -306,7 +424,6 @@ def _outcome(
     lab: Lab,
     item: Placed,
     fingerprint: str,
-    repairs: list[str],
     runs: Path,
     process: multiprocessing.Process,
     overdue: bool,
@@ -314,12 +431,16 @@ def _outcome(
     result_file = runs / f"{item.student_id}.result.json"
     report_file = runs / f"{item.student_id}.cells.json"
     release_max = _max_score(course, lab)
+    record = json.loads(result_file.read_text()) if result_file.exists() else {}
+    repairs = list(record.get("repairs", []))
     if overdue:
         reason = "grading took longer than the notebook's time limit and was stopped"
-    elif not result_file.exists():
+    elif not record:
         reason = f"the grading worker stopped unexpectedly (exit code {process.exitcode})"
+    elif record.get("unreadable"):
+        reason = f"unreadable: {record['unreadable']}"
     else:
-        reason = _first_line(json.loads(result_file.read_text())["error"])
+        reason = _first_line(record["error"])
     if reason:
         _forget(course, lab, item.student_id)
         return Outcome(
@@ -372,6 +493,15 @@ def _progress_line(outcome: Outcome) -> str:
 def _max_score(course: WorkingCourse, lab: Lab) -> float:
     with Gradebook(course.db_url) as gradebook:
         return float(gradebook.find_assignment(lab.assignment).max_score)
+
+
+def _still_valid(previous: Outcome, course: WorkingCourse, lab: Lab, item: Placed) -> bool:
+    """Whether an earlier outcome for the same file and grader stands: a grade that the
+    gradebook still holds, or a file that could not be read (it would fail the same way
+    again). Any other failure is the grader's or the machine's, and is tried again."""
+    if previous.status == FAILED:
+        return previous.message.startswith("unreadable: ")
+    return _in_gradebook(course, lab, item)
 
 
 def _in_gradebook(course: WorkingCourse, lab: Lab, item: Placed) -> bool:

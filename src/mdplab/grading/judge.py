@@ -6,9 +6,12 @@ patch ``np.allclose`` or ``np.testing``, redefine helpers the tests call, regist
 input transformer that blanks later cells, or install an exception handler that hides
 failures. Here a test cell is compiled and executed in a namespace of the grader's own:
 
-- a name the cell reads and does not define is looked up in the kernel. A module is
-  imported here, fresh; a function becomes a :class:`RemoteFunction` that calls the
-  student's function in the kernel with the arguments sent over the wire; data is copied;
+- a name the cell reads and does not define is looked up in the kernel. A function
+  becomes a :class:`RemoteFunction` that calls the student's function in the kernel with
+  the arguments sent over the wire; data is copied; a module stays a name (an
+  :class:`~mdplab.grading.agent.Opaque`): importing here a module that the student's
+  kernel names would run code of the student's choosing as the grader (the test cells
+  get their modules from their own imports and the read-only cells');
 - so the comparisons, numpy and the hidden checks (``mdplab.checks``) are the grader's, and
   the only thing student code controls is what its functions return, which is what is
   being graded.
@@ -37,9 +40,9 @@ import nbformat
 from nbformat import NotebookNode
 
 from mdplab.cell_code import python_only
-from mdplab.grading.agent import Opaque, decode, encode
+from mdplab.grading.agent import Opaque, decode, decode_many, encode
 from mdplab.grading.batched_loops import batch_loops, namespace_entries
-from mdplab.grading.kernel import Kernel, KernelDied, OutOfTime, Session
+from mdplab.grading.kernel import GraderFault, Kernel, KernelDied, OutOfTime, Session
 
 # Exceptions that cross back under their own type, so that checks which diagnose by type
 # (a singular matrix, a KeyError from a wrong index) still can. Others get a stand-in class.
@@ -52,6 +55,8 @@ _NAMED_ERRORS: dict[str, type[Exception]] = {
 # transformer); preloaded with the checks.
 _MACHINERY = ("ipykernel.kernelspec", "IPython.core.inputtransformer2")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,80}$")
+# Characters kept of an exception's message from the kernel (the agent sends no more).
+_MESSAGE_CHARS = 2000
 
 
 class RemoteError(Exception):
@@ -59,9 +64,11 @@ class RemoteError(Exception):
     class (gurobipy's, or the student's own)."""
 
 
-def _exception_from(error: dict) -> Exception:
-    name = str(error.get("type", "Exception"))
-    message = str(error.get("message", ""))
+def _exception_from(error: Any) -> Exception:
+    if not isinstance(error, dict):
+        error = {"type": "NoReply", "message": "an unreadable reply"}
+    name = str(error.get("type", "Exception"))[:100]
+    message = str(error.get("message", ""))[:_MESSAGE_CHARS]
     if name == "LinAlgError":
         import numpy as np
 
@@ -117,9 +124,11 @@ class Judge:
             kwargs=encode(dict(kwargs)),
         )
         if "error" in reply:
-            if reply["error"].get("type") == "NoReply" and not self.kernel.alive():
+            error = reply["error"]
+            no_reply = isinstance(error, dict) and error.get("type") == "NoReply"
+            if no_reply and not self.kernel.alive():
                 raise KernelDied("the kernel died while the tests called " + name)
-            raise _exception_from(reply["error"])
+            raise _exception_from(error)
         _sync(generators, reply)
         return decode(reply.get("result"))
 
@@ -165,7 +174,7 @@ class Judge:
                 raise _exception_from({"type": "NoReply", "message": "an unreadable reply"})
             self.calls += len(done)
             _sync(generators, reply)
-            results += [decode(item) for item in done]
+            results += decode_many(done)  # one reply, one budget
         return results
 
     def _session(self) -> Session:
@@ -174,9 +183,10 @@ class Judge:
         return self.session
 
     def _end_session(self) -> None:
-        if self.session is not None:
+        # A session that is closed already was abandoned, and its kernel cell stopped.
+        if self.session is not None and not self.session.closed:
             self.session.close()
-            self.session = None
+        self.session = None
 
     def _seconds_left(self) -> float:
         left = min(self.call_seconds, self.deadline - time.monotonic())
@@ -185,17 +195,18 @@ class Judge:
         return left
 
     def bind(self, names: Iterable[str], namespace: dict[str, Any]) -> None:
-        """Bind each name the kernel has, as a module, a remote function or a copy."""
+        """Bind each name the kernel has, as a remote function or a copy of its value. A
+        module is never imported on the kernel's word (see the module docstring): it is
+        bound as an :class:`Opaque` naming it."""
         for name in names:
             reply = self._session().request("describe", self._seconds_left(), name=name)
             kind = reply.get("kind")
             if kind == "module":
-                with contextlib.suppress(ImportError, ValueError, TypeError):
-                    namespace[name] = importlib.import_module(str(reply["module"]))
+                namespace[name] = Opaque("module", str(reply.get("module", "")))
             elif kind == "callable":
                 namespace[name] = RemoteFunction(name, self)
             elif kind == "value":
-                namespace[name] = decode(reply["value"])
+                namespace[name] = decode(reply.get("value"))
             elif "error" in reply and not self.kernel.alive():
                 raise KernelDied("the kernel died")
 
@@ -235,7 +246,13 @@ class Judge:
         except KernelDied as died:
             self.session = None
             return self._outputs(printed, _error("KernelDied", str(died) or "the kernel died"))
-        except Exception as error:
+        except GraderFault:
+            raise
+        except BaseException as error:
+            # Exceptions, and any other BaseException (SystemExit, KeyboardInterrupt): a
+            # test cell that raises one has failed, and nothing the kernel sends may end
+            # the grading worker, which would report a graded submission as failed. Only
+            # the grader's own OutOfTime, KernelDied (above) and GraderFault are not.
             self._end_session()
             return self._outputs(printed, _error(type(error).__name__, str(error)))
         self._end_session()

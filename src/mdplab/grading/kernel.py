@@ -22,6 +22,7 @@ import signal
 import socket
 import stat
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,12 +35,20 @@ from jupyter_client.manager import KernelManager
 from nbformat import NotebookNode
 
 from mdplab.grading import agent
+from mdplab.grading.budgets import Budget
 from mdplab.grading.sandbox import Account, Isolation, Limits
 
 AGENT_SOURCE = Path(agent.__file__).read_text(encoding="utf-8")
 AGENT_ID = hashlib.sha256(AGENT_SOURCE.encode()).hexdigest()[:16]
 QUIET = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:"]
-MAX_REPLY_BYTES = 512 * 1024 * 1024
+# The largest reply a test cell can plausibly need. The labs' largest answer is lab06's
+# transition counts, 128 x 4 x 128 numbers: 1.7 MB as the agent encodes an array, about
+# 3 MB as a nested list of floats; a batch of repeated calls stops past
+# agent.REPEAT_BYTES (4 MiB) plus its last result. 32 MiB is ten times either. A reply
+# costs the grader many times its size in memory while it is read (a forged 48 MB reply
+# of tiny containers grew a worker to 3.8 GB under the old limit of 512 MiB); with this
+# limit, and agent.MAX_REPLY_ITEMS values at most, a reply costs a few hundred MB at worst.
+MAX_REPLY_BYTES = 32 * 1024 * 1024
 OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
 
 
@@ -133,6 +142,9 @@ class Kernel:
         self.isolation, self.limits, self.box = isolation, limits, box
         # One grading process grades one submission at a time, so its pid names the account.
         self.account = isolation.account(os.getpid())
+        # The cgroup of the running kernel (a fresh one for each start), where the machine
+        # gives kernels cgroups of their own: its pids.max is the process limit.
+        self.budget: Budget | None = None
         self._manager: _SandboxedManager | None = None
         self._client: Any = None
         self.starts = 0
@@ -162,33 +174,70 @@ class Kernel:
             "-f",
             "{connection_file}",
         ]
-        manager.start_kernel(
-            extra_arguments=QUIET,
-            env=self._environment(),
-            cwd=str(self.box),
-            preexec_fn=self._confine,
-            # The kernel's own chatter (connection notes, crashes) goes to a log, not ours.
-            stdout=self._log,
-            stderr=self._log,
-        )
-        client = manager.blocking_client()
-        client.start_channels()
+        self.budget = self._new_budget()
         try:
+            manager.start_kernel(
+                extra_arguments=QUIET,
+                env=self._environment(),
+                cwd=str(self.box),
+                preexec_fn=self._confine,
+                # The kernel's own chatter (connection notes, crashes) goes to a log, not ours.
+                stdout=self._log,
+                stderr=self._log,
+            )
+        except subprocess.SubprocessError as error:  # _confine failed in the child
+            self._release_budget()
+            raise GraderFault(f"the kernel could not be confined: {error}") from None
+        except BaseException:
+            self._release_budget()
+            raise
+        try:
+            client = manager.blocking_client()
+            client.start_channels()
             client.wait_for_ready(timeout=60)
-        except RuntimeError as error:
-            manager.shutdown_kernel(now=True)
-            raise KernelDied(f"the kernel did not start: {error}") from error
+        except BaseException as error:
+            # Whatever stops the start (also a time limit's signal): no kernel, no cgroup.
+            with contextlib.suppress(Exception):
+                manager.shutdown_kernel(now=True)
+            self._release_budget()
+            if isinstance(error, RuntimeError):
+                raise KernelDied(f"the kernel did not start: {error}") from error
+            raise
         self._manager, self._client = manager, client
 
+    def _new_budget(self) -> Budget | None:
+        """A fresh cgroup for the kernel about to start, where the machine gives kernels
+        cgroups of their own. A kernel must not run without the budget the start-up report
+        promised, so failing to make one is the grader's fault, not the submission's."""
+        budgets = self.isolation.budgets
+        if budgets is None:
+            return None
+        try:
+            return budgets.create(self.limits.processes, self.limits.memory_bytes)
+        except OSError as error:
+            where = budgets.places[0].folder
+            raise GraderFault(f"could not make the kernel's cgroup in {where}: {error}") from None
+
+    def _release_budget(self) -> None:
+        """Kill whatever is left in the kernel's cgroup and remove it."""
+        if self.budget is not None:
+            self.budget.remove()
+            self.budget = None
+
     def _confine(self) -> None:
-        """Run in the child before exec: the kernel's account (a root grader's kernel
-        drops to it first, so that the limits then bind that uid, RLIMIT_NPROC included),
-        limits, and SIGINT ignored so that an interrupt (sent to the whole process group)
-        stops the running cell, not the sandbox around it; ipykernel installs its own
-        SIGINT handler while a cell runs."""
+        """Run in the child before exec: the kernel's cgroup (joined first, while a root
+        grader's child still may, so that every process of the sandbox is born in it and
+        counted by its pids.max), the kernel's account (a root grader's kernel drops to it,
+        so that the limits then bind that uid, RLIMIT_NPROC included), limits, and SIGINT
+        ignored so that an interrupt (sent to the whole process group) stops the running
+        cell, not the sandbox around it; ipykernel installs its own SIGINT handler while a
+        cell runs. A kernel in a cgroup of its own that keeps the grader's uid gets no
+        RLIMIT_NPROC: that would count the grader's and all other kernels' processes too."""
+        if self.budget is not None:
+            self.budget.join()
         if self.account is not None:
             self.account.become()
-        self.limits.apply()
+        self.limits.apply(process_count=self.budget is None or self.account is not None)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def _environment(self) -> dict[str, str]:
@@ -216,15 +265,20 @@ class Kernel:
         return self._manager is not None and self._manager.is_alive()
 
     def shutdown(self) -> None:
-        if self._client is not None:
-            self._client.stop_channels()
-        if self._manager is not None:
-            # A kernel that is already gone needs no shutting down.
-            with contextlib.suppress(Exception):
-                self._manager.shutdown_kernel(now=True)
-            self._manager.cleanup_resources()
-            self._log.close()
-        self._manager = self._client = None
+        try:
+            if self._client is not None:
+                self._client.stop_channels()
+            if self._manager is not None:
+                # A kernel that is already gone needs no shutting down.
+                with contextlib.suppress(Exception):
+                    self._manager.shutdown_kernel(now=True)
+                self._manager.cleanup_resources()
+                self._log.close()
+            self._manager = self._client = None
+        finally:
+            # After the sandbox (and even if taking it down failed): what is still in the
+            # kernel's cgroup did not end with it.
+            self._release_budget()
 
     def restart(self) -> None:
         self.shutdown()
@@ -301,9 +355,10 @@ class Kernel:
         self.stop_note = ""
         if not self.alive():
             return
-        if self.account is not None and self.account.tasks() >= 0.9 * self.limits.processes:
+        count = self._processes()
+        if count is not None and count >= 0.9 * self.limits.processes:
             # Counted before the stop ends them: a fork bomb deserves a clearer word than
-            # "slow". Only an account of its own makes the count the kernel's alone.
+            # "slow". Only a cgroup or an account of its own makes the count the kernel's.
             self.stop_note = (
                 f"it had reached the limit of {self.limits.processes} processes: does the "
                 "code start processes without end?"
@@ -316,6 +371,11 @@ class Kernel:
                 message = self._client.get_iopub_msg(timeout=0.25)
             except queue.Empty:
                 continue
+            except ValueError:
+                # A garbled message ("Invalid Signature"): a kernel at its process limit
+                # cannot start the thread pyzmq needs to send a large message, and sends
+                # half of it. Its channel cannot be trusted any more: start afresh.
+                break
             if (
                 message.get("parent_header", {}).get("msg_id") == probe
                 and message["header"]["msg_type"] == "status"
@@ -323,6 +383,15 @@ class Kernel:
             ):
                 return
         self.shutdown()
+
+    def _processes(self) -> int | None:
+        """The kernel's processes and threads now, where only the kernel's are counted: its
+        cgroup's pids.current, or its account's tasks. None where neither is its own."""
+        if self.budget is not None:
+            return self.budget.processes()
+        if self.account is not None:
+            return self.account.tasks()
+        return None
 
     # ----------------------------------------------------------------- the agent
     def session(self) -> Session:
@@ -407,12 +476,18 @@ class Session:
                 return _no_reply("the kernel stopped answering")
             (size,) = struct.unpack(">Q", header)
             if size > MAX_REPLY_BYTES:
-                return _no_reply(f"a reply of {size} bytes is too large")
+                raise _Refused(
+                    f"a reply of {size} bytes, larger than any answer ({MAX_REPLY_BYTES} at most)"
+                )
             payload = _receive(conn, size, deadline, self.kernel)
             if payload is None:
                 return _no_reply("the kernel stopped answering")
-            reply = json.loads(payload)
-            return reply if isinstance(reply, dict) else _no_reply("an unreadable reply")
+            return _parse_reply(payload)
+        except _Refused as refused:
+            # What follows on the socket (the rest of this reply, or the agent's own reply
+            # after a forged one) would be taken for the next reply: the session ends here.
+            self._abandon()
+            return _no_reply(str(refused))
         except BaseException:
             # Our own time limit, or one of the checks' (a signal in this process): either
             # way the call must not keep running in the kernel.
@@ -452,26 +527,49 @@ class Session:
             self.path.unlink()
 
 
-def _receive(conn: socket.socket, size: int, deadline: float, kernel: Kernel) -> bytes | None:
-    chunks, missing = [], size
-    while missing:
+def _receive(conn: socket.socket, size: int, deadline: float, kernel: Kernel) -> bytearray | None:
+    """``size`` bytes from ``conn``, read into one buffer (chunks joined at the end would
+    hold the reply twice)."""
+    buffer = bytearray(size)
+    view, done = memoryview(buffer), 0
+    while done < size:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise OutOfTime()
         conn.settimeout(min(remaining, 0.5))
         try:
-            chunk = conn.recv(min(missing, 1 << 20))
+            count = conn.recv_into(view[done:], min(size - done, 1 << 20))
         except TimeoutError:
             if not kernel.alive():
                 raise KernelDied("the kernel died") from None
             continue
-        if not chunk:
+        if not count:
             if not kernel.alive() or _dies_soon(kernel):
                 raise KernelDied("the kernel died")
             return None
-        chunks.append(chunk)
-        missing -= len(chunk)
-    return b"".join(chunks)
+        done += count
+    return buffer
+
+
+class _Refused(Exception):
+    """A reply the grader will not read; the message says why."""
+
+
+def _parse_reply(payload: bytearray) -> dict:
+    """The reply, parsed. Raises :class:`_Refused` when it holds more values than any
+    answer (counted before parsing, which would cost tens of bytes of memory for each: a
+    value past a container's first follows a comma), is nested deeper than the parser's
+    recursion limit, or is not a JSON object."""
+    values = payload.count(b",") + payload.count(b"[") + payload.count(b"{")
+    if values > agent.MAX_REPLY_ITEMS:
+        raise _Refused(f"a reply of more than {agent.MAX_REPLY_ITEMS} values")
+    try:
+        reply = json.loads(payload)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, a number of 5,000 digits
+        raise _Refused("an unreadable reply") from None
+    if not isinstance(reply, dict):
+        raise _Refused("an unreadable reply")
+    return reply
 
 
 def _dies_soon(kernel: Kernel, seconds: float = 1.0) -> bool:

