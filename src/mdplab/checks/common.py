@@ -25,6 +25,11 @@ def use_run_seed(seed: int | None) -> None:
     _run_seed = None if seed is None else int(seed)
 
 
+def run_seed() -> int | None:
+    """The grading run's seed now in force, or None."""
+    return _run_seed
+
+
 def instance_seed(fixed: int) -> int:
     """The seed a check draws its instances from: the lab's ``fixed`` seed, or that seed
     mixed with the grading run's seed when one is set (distinct labs and offsets stay

@@ -47,7 +47,7 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from traitlets.config import Config
 
-from mdplab.checks.common import use_run_seed
+from mdplab.checks.common import run_seed, use_run_seed
 from mdplab.course.authoring import skipped_when_grading
 from mdplab.course.layout import Lab, Layout
 from mdplab.course.nbgrader_course import NbgraderError, WorkingCourse
@@ -122,6 +122,24 @@ def grade(
     log: Callable[[str], None] = print,
 ) -> GradingRun:
     """Grade every submission of ``lab`` found in ``sources``; results land in ``out``."""
+    # The hidden checks' seed is set for this run only: the workers fork with it, and a
+    # caller that grades again (or runs the checks itself) gets the seed it had before.
+    before = run_seed()
+    try:
+        return _grade(layout, lab, sources, out, options, log=log)
+    finally:
+        use_run_seed(before)
+
+
+def _grade(
+    layout: Layout,
+    lab: Lab,
+    sources: Sequence[Path],
+    out: Path,
+    options: Options = Options(),
+    *,
+    log: Callable[[str], None] = print,
+) -> GradingRun:
     # nbgrader 0.9's gradebook trips SQLAlchemy's autoflush warnings; harmless there.
     warnings.filterwarnings("ignore", message="Object of type <Submitted")
     log = _terminal_safe(log)
