@@ -17,35 +17,30 @@ from pathlib import Path
 import pytest
 import test_grading_tamper as tamper
 import unprivileged
-from test_grading_budgets import _skip_or_fail
+from test_grading_budgets import instructor  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nbgrader")]
 
 
 @pytest.fixture(scope="module")
-def batch():
-    reason = unprivileged.unavailable()
-    if reason:
-        _skip_or_fail(f"cannot act as an unprivileged user here: {reason}")
-    with (
-        unprivileged.unprivileged_user() as user,
-        unprivileged.delegated_cgroup(user) as delegation,
-    ):
-        archive = tamper._build_zip(user.workspace)
-        archive.chmod(0o644)
-        out = user.workspace / "out"
-        argv = [str(Path(sys.executable).parent / "mdplab"), "grade", "lab00", str(archive)]
-        argv += ["--out", str(out), "--jobs", "2", "--max-processes", str(tamper.MAX_PROCESSES)]
-        argv += ["--cell-timeout", "20", "--notebook-timeout", "180"]
-        done = unprivileged.run_as(
-            user, argv, delegation=delegation, cwd=tamper.LAYOUT.root, timeout=1500
-        )
-        printed = done.stdout + done.stderr
-        rows = {}
-        if (out / "grades.csv").exists():
-            rows = {r["student_id"]: r for r in csv.DictReader((out / "grades.csv").open())}
-        leftovers = unprivileged.wait_until_gone(user.uid)
-        yield {"code": done.returncode, "printed": printed, "rows": rows, "left": leftovers}
+def batch(request):
+    # test_grading_budgets' throwaway instructor, with a delegated cgroup.
+    user, delegation = request.getfixturevalue("instructor")
+    archive = tamper._build_zip(user.workspace)
+    archive.chmod(0o644)
+    out = user.workspace / "out"
+    argv = [str(Path(sys.executable).parent / "mdplab"), "grade", "lab00", str(archive)]
+    argv += ["--out", str(out), "--jobs", "2", "--max-processes", str(tamper.MAX_PROCESSES)]
+    argv += ["--cell-timeout", "20", "--notebook-timeout", "180"]
+    done = unprivileged.run_as(
+        user, argv, delegation=delegation, cwd=tamper.LAYOUT.root, timeout=1500
+    )
+    printed = done.stdout + done.stderr
+    rows = {}
+    if (out / "grades.csv").exists():
+        rows = {r["student_id"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    leftovers = unprivileged.wait_until_gone(user.uid)
+    return {"code": done.returncode, "printed": printed, "rows": rows, "left": leftovers}
 
 
 def test_the_batch_ran_as_a_non_root_user_with_per_kernel_budgets(batch):
