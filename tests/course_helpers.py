@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import nbformat
+from nbgrader import utils
 
 from mdplab.course.derive import fill_answers, reference_answers
 from mdplab.course.layout import Lab, Layout
@@ -13,6 +14,13 @@ from mdplab.course.layout import Lab, Layout
 REPO = Path(__file__).resolve().parents[1]
 LAYOUT = Layout(REPO)
 SHIPPED_TRACE = REPO / "data" / "autoscaler_telemetry.csv"
+
+
+def cell_role(cell: nbformat.NotebookNode) -> str:
+    """ "test" for a graded test cell, "answer" for a student's answer cell, else "other"."""
+    if utils.is_grade(cell) and not utils.is_solution(cell):
+        return "test"
+    return "answer" if utils.is_solution(cell) else "other"
 
 
 def answered(lab: Lab, answers: Mapping[str, str] | None = None) -> nbformat.NotebookNode:

@@ -34,9 +34,9 @@ import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
 import pytest
-from course_helpers import LAYOUT
-from nbgrader import utils
+from course_helpers import LAYOUT, cell_role
 
+from mdplab.cell_code import python_only
 from mdplab.checks import common
 from mdplab.course.authoring import skipped_when_grading
 from mdplab.course.catalogue import CatalogueEntry, load_catalogue
@@ -57,19 +57,6 @@ def master(lab_name: str) -> nbformat.NotebookNode:
     return nbformat.read(LAYOUT.master(LAYOUT.lab(lab_name)), as_version=4)
 
 
-def _kind(cell: nbformat.NotebookNode) -> str:
-    if utils.is_grade(cell) and not utils.is_solution(cell):
-        return "test"
-    return "answer" if utils.is_solution(cell) else "other"
-
-
-def _python(source: str) -> str:
-    """Drop IPython-only lines (magics, shell escapes)."""
-    return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
-    )
-
-
 def _code_cells(lab_name: str) -> Iterator[tuple[str, str, nbformat.NotebookNode]]:
     """(grade_id, kind, cell) of each code cell ``mdplab grade`` runs, the hand-in check
     left out (it reads the notebook file)."""
@@ -77,7 +64,7 @@ def _code_cells(lab_name: str) -> Iterator[tuple[str, str, nbformat.NotebookNode
     for cell in master(lab_name).cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
         if cell.cell_type == "code" and grade_id != HAND_IN_ID and grade_id not in skipped:
-            yield grade_id, _kind(cell), cell
+            yield grade_id, cell_role(cell), cell
 
 
 @contextlib.contextmanager
@@ -117,7 +104,7 @@ def graded_cells(lab: Lab, answers: dict[str, str]) -> dict[str, str]:
         for grade_id, kind, cell in _code_cells(lab.name):
             source = answers[grade_id] if kind == "answer" else cell.source
             try:
-                _run(ast.parse(_python(source)), namespace, grade_id or "cell")
+                _run(ast.parse(python_only(source)), namespace, grade_id or "cell")
             except Exception as error:  # a broken answer stays broken, as in a notebook
                 if kind == "test":
                     outcome[grade_id] = f"{type(error).__name__}: {error}"
@@ -177,7 +164,7 @@ def reference_namespace(lab_name: str) -> dict[str, Any]:
                 continue
             source = answers[grade_id] if kind == "answer" else cell.source
             with contextlib.suppress(Exception):
-                _run(ast.parse(_python(source)), namespace, grade_id or "cell")
+                _run(ast.parse(python_only(source)), namespace, grade_id or "cell")
     plt.close("all")
     return namespace
 

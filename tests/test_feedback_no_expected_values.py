@@ -45,10 +45,10 @@ import matplotlib
 import nbformat
 import numpy as np
 import pytest
-from course_helpers import LAYOUT
-from nbgrader import utils
+from course_helpers import LAYOUT, cell_role
 
 import mdplab
+from mdplab.cell_code import python_only
 from mdplab.checks import common, lab00, warehouses
 from mdplab.checks.common import HiddenCheckFailure
 from mdplab.course.catalogue import CatalogueEntry, load_catalogue
@@ -236,24 +236,11 @@ def wording(module_name: str) -> Pool:
 
 
 # ---------------------------------------------------------------------------- the lab
-def _kind(cell: nbformat.NotebookNode) -> str:
-    if utils.is_grade(cell) and not utils.is_solution(cell):
-        return "test"
-    return "answer" if utils.is_solution(cell) else "other"
-
-
-def _python(source: str) -> str:
-    """Drop IPython-only lines (magics, shell escapes)."""
-    return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
-    )
-
-
 def _run(source: str, namespace: dict[str, Any], name: str, *, demos: bool = True) -> None:
     """Run a cell's code in ``namespace``; without ``demos``, only its imports, definitions
     and assignments (the plots, tables and loops that show results are not needed here,
     and one of them takes seconds)."""
-    tree = ast.parse(_python(source))
+    tree = ast.parse(python_only(source))
     if not demos:
         tree.body = [node for node in tree.body if not isinstance(node, DEMOS)]
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -276,8 +263,8 @@ def reference_namespace(lab_name: str) -> dict[str, Any]:
     answers = reference_answers(master(lab_name))
     for cell in master(lab_name).cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if cell.cell_type == "code" and _kind(cell) != "test" and grade_id != HAND_IN_ID:
-            answer = _kind(cell) == "answer"
+        if cell.cell_type == "code" and cell_role(cell) != "test" and grade_id != HAND_IN_ID:
+            answer = cell_role(cell) == "answer"
             source = answers[grade_id] if answer else cell.source
             _run(source, namespace, grade_id or "cell", demos=answer)
     return namespace
@@ -289,7 +276,7 @@ def student_namespace(lab: Lab, entry: CatalogueEntry) -> dict[str, Any]:
     namespace = dict(reference_namespace(lab.name))
     answers = reference_answers(master(lab.name)) | entry.answers
     for cell in master(lab.name).cells:
-        if cell.cell_type == "code" and _kind(cell) == "answer":
+        if cell.cell_type == "code" and cell_role(cell) == "answer":
             grade_id = cell.metadata["nbgrader"]["grade_id"]
             _run(answers[grade_id], namespace, grade_id)
     return namespace

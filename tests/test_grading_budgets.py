@@ -37,6 +37,7 @@ from pathlib import Path
 import pytest
 import unprivileged
 from course_helpers import LAYOUT, answered
+from test_grading_sandbox import BOMB
 
 from mdplab.course.damage import damaged_file
 from mdplab.grading import budgets, sandbox
@@ -335,17 +336,6 @@ def test_the_start_up_report_names_the_per_kernel_cgroup():
     line = f"[ok] process-count limit: per-kernel cgroup (pids.max) at {where}"
     assert line in isolation.report(), isolation.report()
     assert "process-count limit" not in [m.name for m in isolation.missing]
-
-
-BOMB = """
-import os
-
-while True:
-    try:
-        os.fork()
-    except OSError:
-        pass
-"""
 
 
 def test_a_kernel_in_its_cgroup_stops_at_its_process_limit_and_says_why():

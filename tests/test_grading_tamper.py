@@ -36,6 +36,7 @@ from course_helpers import LAYOUT, answered
 
 from mdplab.cli import main
 from mdplab.course.damage import damaged_file
+from mdplab.grading import budgets
 from mdplab.grading.kernel import box_parent
 from mdplab.grading.sandbox import probe
 
@@ -136,7 +137,7 @@ def batch(tmp_path_factory):
         "rows": rows,
         "argv": argv,
         "guarded": before == after,
-        "leftovers": _kernel_account_processes(),
+        "leftovers": _kernel_account_processes() + _kernel_cgroups(),
         "printed": printed.getvalue(),
         "seconds": seconds,
     }
@@ -174,6 +175,13 @@ def _kernel_account_processes(patience: float = 10.0) -> list[str]:
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.5)
+
+
+def _kernel_cgroups() -> list[str]:
+    """The kernels' cgroups of this run still there, with their processes (kernels that
+    keep the grader's uid are found only this way)."""
+    isolation = probe()
+    return [] if isolation.budgets is None else budgets.leftovers(isolation.budgets)
 
 
 def test_the_machine_can_confine_student_code():

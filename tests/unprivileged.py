@@ -58,7 +58,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdplab.grading import budgets
+from mdplab.grading import budgets, sandbox
 from mdplab.grading.budgets import Budget
 
 TOOLS = ("useradd", "userdel", "unshare", "mount", "setpriv")
@@ -123,18 +123,7 @@ def unprivileged_user(prefix: str = "mdplab-t") -> Iterator[User]:
 
 def processes_of(uid: int) -> list[str]:
     """The processes running as ``uid`` (real uid): "pid name" each."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = Path(entry.path, "status").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            found.append(f"{entry.name} {fields.get('Name', '?').strip()}")
-    return found
+    return [f"{pid} {name}" for pid, name, _ in sandbox.processes_of(uid)]
 
 
 def wait_until_gone(uid: int, patience: float = 10.0) -> list[str]:

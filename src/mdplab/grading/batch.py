@@ -189,12 +189,11 @@ def _grade(
         outcomes.append(outcome)
 
     notes = _superseded_note(collection)
-    for refused in collection.refused:
-        if refused.student_id and refused.lab is not None and refused.lab.name == lab.name:
-            notes[refused.student_id] = _join(
-                notes.get(refused.student_id, ""),
-                f"an archive was not opened: {_base_name(refused.source)}",
-            )
+    for refused in _refused_of(collection, lab):
+        notes[refused.student_id] = _join(
+            notes.get(refused.student_id, ""),
+            f"an archive was not opened: {_base_name(refused.source)}",
+        )
     if pending:
         preload(_instructor_cells(master))
         log(f"hidden checks' seed for this run: {seed} (--seed {seed} draws the same instances)")
@@ -219,21 +218,25 @@ def _terminal_safe(log: Callable[[str], None]) -> Callable[[str], None]:
     return safe
 
 
+def _refused_of(collection: Collection, lab: Lab) -> list[Refused]:
+    """The refused archives whose names give a student and this lab."""
+    return [
+        r
+        for r in collection.refused
+        if r.student_id and r.lab is not None and r.lab.name == lab.name
+    ]
+
+
 def _refused_here(collection: Collection, lab: Lab, placed: list[Placed]) -> list[Refused]:
-    """The refused archives of this lab whose student has no notebook to grade: each is
-    that student's row, failed, so that a refusal is never a silent absence. (A student
-    who handed in a notebook as well is graded on it, with a note.)"""
+    """The refused archives of this lab whose student has no notebook to grade, one per
+    student: each is that student's row, failed, so that a refusal is never a silent
+    absence. (A student who handed in a notebook as well is graded on it, with a note.)"""
     graded = {p.student_id for p in placed}
-    seen: set[str] = set()
-    found = []
-    for refused in collection.refused:
-        student = refused.student_id
-        if not student or refused.lab is None or refused.lab.name != lab.name:
-            continue
-        if student not in graded and student not in seen:
-            seen.add(student)
-            found.append(refused)
-    return found
+    first = {}
+    for refused in _refused_of(collection, lab):
+        if refused.student_id not in graded:
+            first.setdefault(refused.student_id, refused)
+    return list(first.values())
 
 
 def _base_name(source: str) -> str:

@@ -108,18 +108,7 @@ class Account:
 
     def tasks(self) -> int:
         """This account's processes and threads now: what RLIMIT_NPROC counts."""
-        count = 0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                status = Path(entry.path, "status").read_text()
-            except OSError:  # gone meanwhile
-                continue
-            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-            if int(fields.get("Uid", "-1").split()[0]) == self.uid:
-                count += int(fields.get("Threads", "1"))
-        return count
+        return sum(threads for _, _, threads in processes_of(self.uid))
 
     def own_tree(self, folder: Path) -> None:
         """Give ``folder`` and everything in it to this account. Only for a folder no
@@ -129,6 +118,23 @@ class Account:
         for root, dirs, files in os.walk(folder):
             for name in dirs + files:
                 self.own(Path(root) / name)
+
+
+def processes_of(uid: int) -> list[tuple[int, str, int]]:
+    """(pid, name, threads) of each process whose real uid is ``uid``, read from /proc."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(entry.path, "status").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            name = fields.get("Name", "?").strip()
+            found.append((int(entry.name), name, int(fields.get("Threads", "1"))))
+    return found
 
 
 def uid_base() -> int:
