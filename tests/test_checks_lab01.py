@@ -3,6 +3,7 @@ correct answers of every shape pass, and the usual mistakes fail with the right 
 
 from __future__ import annotations
 
+import functools
 import warnings
 from functools import cache
 
@@ -174,9 +175,9 @@ def test_a_memoised_recursion_returning_lists_passes():
 # --------------------------------------------------------------------------- mistakes
 
 
-def fails_with(check, *args, advice: str):
+def fails_with(check, *args, advice: str, **kwargs):
     with pytest.raises(HiddenCheckFailure) as failure:
-        check(*args)
+        check(*args, **kwargs)
     assert advice in str(failure.value), str(failure.value)
     return str(failure.value)
 
@@ -191,6 +192,9 @@ def fails_with(check, *args, advice: str):
         ("previous_demand", "demands[k - 1]"),
         ("next_demand", "demands[k + 1]"),
         ("no_terminal", "terminal values are not added"),
+        ("swapped", "stage_cost(x, s, ...)"),
+        ("no_holding", "holding cost of the starting inventory"),
+        ("no_setup", "setup cost of a period that produces"),
     ],
 )
 def test_value_mistakes_are_named(name, advice):
@@ -206,6 +210,7 @@ def test_value_mistakes_are_named(name, advice):
         ("setup_always", "also in periods that produce nothing"),
         ("previous_demand", "demands[k - 1]"),
         ("no_terminal", "terminal values are not added"),
+        ("swapped", "stage_cost(x, s, ...)"),
     ],
 )
 def test_decision_mistakes_are_named(name, advice):
@@ -261,7 +266,9 @@ def test_feasibility_mistakes(function, advice):
         (lambda s, x, k, c, h: k + c * x + h * s, "only in a period that produces"),
         (lambda s, x, k, c, h: k * (x > 0) + c * x + h * (s + x), "before production"),
         (lambda s, x, k, c, h: k * (x > 0) + c * x, "holding cost of the starting"),
-        (lambda s, x, k, c, h: int(k * (x > 0) + c * x + h * s), "cost of the period is wrong"),
+        (lambda s, x, k, c, h: int(k * (x > 0) + c * x + h * s), "whole number"),
+        (lambda s, x, k, c, h: 4 * (x > 0) + x + s, "instead of the arguments setup_cost"),
+        (lambda s, x, k, c, h: k * (x > 0) + c * x + h * s + 0.5, "cost of the period is wrong"),
     ],
 )
 def test_stage_cost_mistakes(cost, advice):
@@ -318,3 +325,163 @@ def test_messages_do_not_reveal_the_values():
     assert instance.describe() in message
     for value in reference_values(instance)[0]:
         assert f"{value:g}" not in message.replace(instance.describe(), "")
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_exact_and_low_precision_answers_pass():
+    """Fractions, Decimals and float32 are numbers under the series' numeric policy."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    def fraction_cost(s, x, k, c, h):
+        return Fraction(k) * (x > 0) + Fraction(c) * x + Fraction(h) * s
+
+    def decimal_plan_cost(*args):
+        total = plan_cost(*args)
+        return Decimal("Infinity") if total == np.inf else Decimal(str(total))
+
+    def fraction_backward(*args):
+        f, decisions = make_backward()(*args)
+        return [[Fraction(v) for v in row] for row in f.tolist()], decisions.tolist()
+
+    run_quietly(lab01.check_one_period, fraction_cost, next_state)
+    run_quietly(lab01.check_one_period, lambda *a: np.float32(stage_cost(*a)), next_state)
+    run_quietly(lab01.check_plan_cost, decimal_plan_cost)
+    run_quietly(lab01.check_backward_values, fraction_backward)
+    run_quietly(lab01.check_backward_decisions, fraction_backward)
+
+
+def test_generators_are_named():
+    fails_with(
+        lab01.check_feasible_decisions,
+        lambda s, d, c: (x for x in range(max(0, d - s), c + d - s + 1)),
+        advice="generator",
+    )
+    fails_with(lab01.check_optimal_plan, lambda *a: iter(optimal_plan(*a)), advice="generator")
+
+
+def test_arguments_changed_in_place_are_named():
+    def reverses(demands, *rest):
+        result = make_backward()(demands, *rest)
+        demands.reverse()
+        return result
+
+    message = fails_with(lab01.check_backward_values, reverses, advice="in place")
+    assert "demands" in message
+    fails_with(lab01.check_backward_decisions, reverses, advice="demands in place")
+
+    def spends_terminal(demands, capacity, k, c, h, terminal=None):
+        result = make_backward()(demands, capacity, k, c, h, terminal)
+        if terminal is not None:
+            terminal[0] += 1
+        return result
+
+    fails_with(lab01.check_backward_values, spends_terminal, advice="terminal in place")
+
+    def pops(decisions, start, demands):
+        plan = optimal_plan(decisions, start, list(demands))
+        demands.clear()
+        return plan
+
+    fails_with(lab01.check_optimal_plan, pops, advice="demands in place")
+
+    def sorts_plan(plan, *rest):
+        total = plan_cost(plan, *rest)
+        if isinstance(plan, list):
+            plan.sort()
+        return total
+
+    fails_with(lab01.check_plan_cost, sorts_plan, advice="plan in place")
+
+
+def test_backward_structure_mistakes_are_named():
+    def swapped_tables(*args):
+        f, decisions = make_backward()(*args)
+        return decisions, f
+
+    fails_with(lab01.check_backward_values, swapped_tables, advice="order (f, decisions)")
+
+    def no_default(demands, capacity, k, c, h, terminal=None):
+        [float(v) for v in terminal]  # None is not iterable
+        return make_backward()(demands, capacity, k, c, h, terminal)
+
+    fails_with(lab01.check_backward_values, no_default, advice="terminal is None")
+
+
+def test_faults_of_the_one_period_functions_are_named_as_theirs():
+    def wrong_cost(s, x, k, c, h):
+        return (k * (x > 0) + c * x) if x > 0 else 0
+
+    def backward_with(cost):
+        def backward_recursion(demands, capacity, k, c, h, terminal=None):
+            f, decisions = make_backward()(demands, capacity, k, c, h, terminal)
+            f[:-1] += 1.0  # wrong, as a wrong stage_cost would make it
+            return f, decisions
+
+        return backward_recursion
+
+    helpers = {
+        "feasible_decisions": feasible_decisions,
+        "stage_cost": wrong_cost,
+        "next_state": next_state,
+    }
+    message = fails_with(
+        lab01.check_backward_values, backward_with(wrong_cost), **helpers, advice="stage_cost"
+    )
+    assert "holding cost of the starting inventory" in message
+    fails_with(
+        lab01.check_plan_cost,
+        lambda *a: plan_cost(*a) + 1.0,
+        **helpers,
+        advice="your stage_cost (Exercise 2) is wrong",
+    )
+    fails_with(
+        lab01.check_optimal_plan,
+        lambda d, s, ds: [x + 1 for x in optimal_plan(d, s, ds)],
+        next_state=lambda s, x, d: s + x,
+        advice="your next_state (Exercise 2) is wrong",
+    )
+    # Right answers pass whatever the helpers do: they are tried only once an answer is wrong.
+    run_quietly(functools.partial(lab01.check_plan_cost, **helpers), plan_cost)
+
+
+def test_plan_cost_structural_mistakes_are_named():
+    def skips_last(plan, start, demands, capacity, k, c, h, terminal=None):
+        return plan_cost(list(plan)[:-1], start, list(demands)[:-1], capacity, k, c, h, terminal)
+
+    fails_with(lab01.check_plan_cost, skips_last, advice="last period")
+
+    def course_capacity(plan, start, demands, capacity, k, c, h, terminal=None):
+        return plan_cost(plan, start, demands, 3, k, c, h, terminal)
+
+    fails_with(lab01.check_plan_cost, course_capacity, advice="capacity argument")
+
+    def none_when_broken(*args):
+        total = plan_cost(*args)
+        return None if total == np.inf else total
+
+    fails_with(lab01.check_plan_cost, none_when_broken, advice="np.inf, not None")
+
+
+def test_optimal_plan_mistakes_are_named():
+    fails_with(
+        lab01.check_optimal_plan,
+        lambda d, s, ds: optimal_plan(d, 0, ds),
+        advice="empty warehouse",
+    )
+
+    def inventories(decisions, start, demands):
+        stock, s = [], start
+        for k, d in enumerate(demands):
+            stock.append(s)
+            s = s + int(decisions[k][s]) - d
+        return stock
+
+    fails_with(lab01.check_optimal_plan, inventories, advice="inventories")
+
+    def course_demands(decisions, start, demands):
+        return optimal_plan(decisions, start, [(1, 2)[k % 2] for k in range(len(decisions))])
+
+    fails_with(lab01.check_optimal_plan, course_demands, advice="DEMANDS")

@@ -178,7 +178,7 @@ def test_statistical_checks_accept_any_correct_random_stream(burn):
 
     def estimate(R, P, policy, beta, start, horizon, n_runs, rng):
         runs = [run(R, P, policy, beta, start, horizon, rng) for _ in range(n_runs)]
-        return np.mean(runs), np.std(runs) / math.sqrt(n_runs)
+        return np.mean(runs), np.std(runs, ddof=1) / math.sqrt(n_runs)
 
     lab02.check_policy_value_by_simulation(estimate)
 
@@ -354,3 +354,189 @@ def test_failures_never_show_the_expected_values():
     for value in evaluate_policy(R, P, policy, COURSE.discount):
         for digits in (2, 3, 4):
             assert f"{value:.{digits}f}" not in message
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def _popping_row(s, a, capacity, pmf):
+    row = np.zeros(capacity + 1)
+    while pmf:
+        d, p = pmf.popitem()
+        row[s + a - d] += p
+    return row
+
+
+def _float32_model(*args):
+    R, P = build_model(*args)
+    return R.astype(np.float32), P.astype(np.float32)
+
+
+def _float16_model(*args):
+    R, P = build_model(*args)
+    return R.astype(np.float16), P.astype(np.float16)
+
+
+def _build_with(row):
+    def build(capacity, k, c, h, pmf):
+        R = np.full((capacity + 1, capacity + min(pmf) + 1), np.inf)
+        P = np.zeros((*R.shape, capacity + 1))
+        for s in range(capacity + 1):
+            for a in feasible_actions(s, capacity, pmf):
+                R[s, a] = cost(s, a, k, c, h)
+                P[s, a] = row(s, a, capacity, pmf)
+        return R, P
+
+    return build
+
+
+def _zeroes_inf(R, P, policy, beta):
+    R[np.isinf(R)] = 0.0
+    return evaluate_policy(R, P, policy, beta)
+
+
+def _fresh_generator(R, P, policy, beta, start, horizon, n_runs, rng):
+    runs = [
+        simulate_run(R, P, policy, beta, start, horizon, np.random.default_rng(0))
+        for _ in range(n_runs)
+    ]
+    return np.mean(runs), np.std(runs, ddof=1) / math.sqrt(n_runs)
+
+
+def _course_beta(R, P, policy, beta, start, horizon, n_runs, rng):
+    return policy_value_by_simulation(R, P, policy, 0.8, start, horizon, n_runs, rng)
+
+
+def test_numeric_policy_answers_pass():
+    """float32 models and values, Fractions, Decimals, np.matrix, pandas: full marks."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    import pandas as pd
+
+    lab02.check_build_model(_float32_model)
+    lab02.check_cost(lambda *args: Fraction(cost(*args)))
+    lab02.check_cost(lambda *args: Decimal(str(cost(*args))))
+    lab02.check_transition_probabilities(
+        lambda *args: [Fraction(x) for x in transition_probabilities(*args)]
+    )
+    lab02.check_transition_probabilities(
+        lambda *args: pd.Series(transition_probabilities(*args)).astype(np.float32)
+    )
+    lab02.check_evaluate_policy(lambda *args: np.matrix(evaluate_policy(*args)).T)
+    lab02.check_evaluate_policy(lambda *args: pd.Series(evaluate_policy(*args)))
+
+
+MUTATIONS = [
+    ("transition_probabilities", _popping_row, ["demand_pmf", "in place"]),
+    (
+        "feasible_actions",
+        lambda s, c, pmf: feasible_actions(s, c, pmf) + [pmf.clear()][:0],
+        ["demand_pmf", "in place"],
+    ),
+    (
+        "build_model",
+        lambda c, k, u, h, pmf: build_model(c, k, u, h, pmf) + (pmf.clear(),)[:0],
+        ["demand_pmf", "in place"],
+    ),
+    ("evaluate_policy", _zeroes_inf, ["argument R", "in place"]),
+    (
+        "simulate_run",
+        lambda R, P, policy, *rest: simulate_run(R, P, policy, *rest) + (policy.reverse() or 0),
+        ["argument policy", "in place"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "answer", "words"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_changing_an_argument_in_place_fails(name, answer, words):
+    check, _ = CHECKS[name]
+    with pytest.raises(HiddenCheckFailure) as failure:
+        check(answer)
+    for word in words:
+        assert word in str(failure.value)
+
+
+def test_build_model_names_the_function_at_fault():
+    with pytest.raises(HiddenCheckFailure, match=r"transition_probabilities.*in place") as failure:
+        lab02.check_build_model(
+            _build_with(_popping_row),
+            feasible_actions=feasible_actions,
+            cost=cost,
+            transition_probabilities=_popping_row,
+        )
+    assert "Fix transition_probabilities first" in str(failure.value)
+    with pytest.raises(HiddenCheckFailure, match=r"relies on your cost.*swapped"):
+        lab02.check_build_model(
+            lambda c, k, u, h, pmf: build_model(c, u, k, h, pmf),
+            feasible_actions=feasible_actions,
+            cost=lambda s, a, k, u, h: cost(s, a, u, k, h),
+            transition_probabilities=transition_probabilities,
+        )
+
+
+NEW_MISTAKES = [
+    ("build_model", _float16_model, "precision"),
+    (
+        "feasible_actions",
+        lambda s, c, pmf: list(range(max(0, max(pmf) - s), 3 + min(pmf) - s + 1)),
+        "use the argument capacity",
+    ),
+    ("cost", lambda s, a, k, c, h: cost(s, a, c, k, h), "swapped"),
+    ("cost", lambda s, a, k, c, h: cost(s, a, 4, 1, 1), "course's costs"),
+    (
+        "transition_probabilities",
+        lambda s, a, c, pmf: (x for x in transition_probabilities(s, a, c, pmf)),
+        "generator",
+    ),
+    (
+        "transition_probabilities",
+        lambda s, a, c, pmf: np.bincount(list(pmf), list(pmf.values()), c + 1)[: c + 1],
+        "index d",
+    ),
+    (
+        "evaluate_policy",
+        lambda R, P, policy, beta: evaluate_policy(R, P, policy, 0.8),
+        "beta = 0.8",
+    ),
+    (
+        "evaluate_policy",
+        lambda R, P, policy, beta: evaluate_policy(R, P, policy, beta) * (1 + 3e-4),
+        "stops too early",
+    ),
+    (
+        "evaluate_policy",
+        lambda *args: evaluate_policy(*args).astype(np.float16),
+        "precision",
+    ),
+    ("policy_value_by_simulation", lambda *args: policy_value_by_simulation(*args)[::-1], "order"),
+    ("policy_value_by_simulation", _course_beta, "beta = 0.8"),
+    ("policy_value_by_simulation", _fresh_generator, "identical"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "answer", "advice"), NEW_MISTAKES, ids=[f"{m[0]}-{m[2]}" for m in NEW_MISTAKES]
+)
+def test_new_mistakes_are_named(name, answer, advice):
+    check, _ = CHECKS[name]
+    with pytest.raises(HiddenCheckFailure, match=advice):
+        check(answer)
+
+
+def test_identical_runs_blame_simulate_run_when_it_never_varies():
+    def stuck(R, P, policy, beta, start, horizon, rng):
+        s, total = start, 0.0
+        for t in range(horizon):
+            total += beta**t * R[s, policy[s]]
+            s = int(np.argmax(P[s, policy[s]]))
+        return total
+
+    def estimate(R, P, policy, beta, start, horizon, n_runs, rng):
+        runs = [stuck(R, P, policy, beta, start, horizon, rng) for _ in range(n_runs)]
+        return np.mean(runs), np.std(runs, ddof=1) / math.sqrt(n_runs)
+
+    with pytest.raises(HiddenCheckFailure, match="fix simulate_run first"):
+        lab02.check_policy_value_by_simulation(estimate, simulate_run=stuck)
+    with pytest.raises(HiddenCheckFailure, match="rng you were given"):
+        lab02.check_policy_value_by_simulation(_fresh_generator, simulate_run=simulate_run)

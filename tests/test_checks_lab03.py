@@ -43,10 +43,10 @@ ADVICE = {
         "test_solve_mdp_lp_values": "MAXIMISES",
         "test_solve_mdp_lp_duals": "MAXIMISES",
     },
-    "reversed_inequality": {"test_warehouse_lp": "inequalities point the other way"},
+    "reversed_inequality": {"test_warehouse_lp": "inequalities with >="},
     "no_discount": {
-        "test_solve_mdp_lp_values": "beta is missing",
-        "test_solve_mdp_lp_duals": "beta is missing",
+        "test_solve_mdp_lp_values": "leaving out the factor beta",
+        "test_solve_mdp_lp_duals": "leaving out the factor beta",
     },
     "costliest_policy": {
         "test_solve_mdp_lp_values": "COSTLIEST",
@@ -72,6 +72,26 @@ ADVICE = {
     "dual_maximises": {"test_dual_frequencies": "COSTLIEST", "test_dual_policy": "not optimal"},
     "dual_policy_argmin": {"test_dual_policy": "LARGEST x"},
     "all_blank": {cell: "not implemented" for checks in CHECKS.values() for cell in checks},
+    # issue 12
+    "warehouse_pops_pmf": {"test_warehouse_lp": "demand_pmf in place"},
+    "warehouse_returns_variables": {"test_warehouse_lp": "gurobipy variables"},
+    "warehouse_setup_always": {"test_warehouse_lp": "nothing is produced"},
+    "warehouse_course_beta": {"test_warehouse_lp": "use the argument beta"},
+    "mdp_lp_course_beta": {
+        "test_solve_mdp_lp_values": "use the argument beta",
+        "test_solve_mdp_lp_duals": "use the argument beta",
+    },
+    "mdp_lp_big_cost_in_place": {"test_solve_mdp_lp_values": "R in place"},
+    "mdp_lp_duals_per_pair": {"test_solve_mdp_lp_duals": "flat list"},
+    "policy_nan_to_num_in_place": {"test_policy_from_lp": "R in place"},
+    "policy_generator": {"test_policy_from_lp": "generator"},
+    "dual_free_variables": {
+        "test_dual_frequencies": "x >= 0",
+        "test_dual_policy": "x >= 0",
+    },
+    "dual_normalises_alpha": {"test_dual_frequencies": "divided by its sum"},
+    "dual_returns_policy_first": {"test_dual_frequencies": "order", "test_dual_policy": "order"},
+    "dual_zeroes_inf_in_place": {"test_dual_frequencies": "R in place"},
 }
 
 
@@ -83,7 +103,7 @@ def catalogue() -> dict:
 
 def define(source: str, name: str):
     """The function ``name`` defined by an answer cell, in the lab's namespace."""
-    namespace = {"gp": gp, "GRB": gp.GRB, "np": np}
+    namespace = {"gp": gp, "GRB": gp.GRB, "np": np, "course_beta": 0.8}
     exec(compile(source, f"<{name}>", "exec"), namespace)
     return namespace[name]
 
@@ -174,3 +194,73 @@ def test_messages_show_no_expected_numbers():
     text = str(failure.value)
     for value in lab03.warehouse_case(lab03.COURSE).values:
         assert f"{value:.2f}" not in text and f"{value:.4g}" not in text
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def _reference(name: str):
+    return define(reference_answers(build_master(LAB, LAYOUT))[name], name)
+
+
+def _raising(message: str, error: type[Exception] = RuntimeError):
+    def function(*args, **kwargs):
+        raise error(message)
+
+    return function
+
+
+@pytest.mark.parametrize(
+    ("check", "message", "words"),
+    [
+        (lab03.check_dual_frequencies, "dual LP status 4", ["status 4", "factor beta", "x >= 0"]),
+        (lab03.check_dual_frequencies, "dual LP status 3", ["infeasible", "factor beta"]),
+        (lab03.check_dual_policy, "status = 5", ["unbounded", "x >= 0"]),
+        (lab03.check_solve_mdp_lp_values, "LP status 5", ["unbounded", "MAXIMISES"]),
+        (lab03.check_warehouse_lp, "no optimum (status 3)", ["infeasible", "<= r(s, a)"]),
+    ],
+)
+def test_lp_statuses_are_worded_with_their_usual_causes(check, message, words):
+    with pytest.raises(HiddenCheckFailure) as failure:
+        check(_raising(message))
+    text = str(failure.value)
+    for word in words:
+        assert word in text, text
+    if "status 3" in message:
+        assert "x >= 0" not in text and "MAXIMISES" not in text  # no unbounded causes
+
+
+def test_a_broadcast_error_names_the_shapes():
+    def policy(R, P, beta, V, tol=1e-6):
+        R, P, V = np.asarray(R), np.asarray(P), np.asarray(V)
+        return np.argmin(R + beta * P @ V - V, axis=1)
+
+    with pytest.raises(HiddenCheckFailure, match=r"V\[:, None\]"):
+        lab03.check_policy_from_lp(policy)
+
+
+def test_numeric_policy_answers_pass():
+    """float32, pandas, np.matrix, Fraction and float actions keep full marks."""
+    from fractions import Fraction
+
+    import pandas as pd
+
+    warehouse_lp, solve_mdp_lp = _reference("warehouse_lp"), _reference("solve_mdp_lp")
+    policy_from_lp, solve_dual_lp = _reference("policy_from_lp"), _reference("solve_dual_lp")
+    lab03.check_warehouse_lp(lambda *a: pd.Series(warehouse_lp(*a)))
+    lab03.check_warehouse_lp(lambda *a: [Fraction(v) for v in warehouse_lp(*a)])
+    lab03.check_warehouse_lp(lambda *a: np.matrix(warehouse_lp(*a)).T)
+    lab03.check_solve_mdp_lp_values(
+        lambda *a: tuple(np.asarray(z, dtype=np.float32) for z in solve_mdp_lp(*a))
+    )
+    lab03.check_solve_mdp_lp_duals(
+        lambda *a: tuple(np.asarray(z, dtype=np.float32) for z in solve_mdp_lp(*a))
+    )
+    lab03.check_policy_from_lp(lambda *a, **k: policy_from_lp(*a, **k).astype(float))
+    lab03.check_dual_policy(lambda *a: (solve_dual_lp(*a)[0], solve_dual_lp(*a)[1].astype(float)))
+
+
+def test_low_precision_values_fail_as_precision():
+    warehouse_lp = _reference("warehouse_lp")
+    with pytest.raises(HiddenCheckFailure, match="precision, not logic"):
+        lab03.check_warehouse_lp(lambda *a: np.asarray(warehouse_lp(*a), dtype=np.float16))

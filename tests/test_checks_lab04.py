@@ -52,6 +52,31 @@ EXPECTED = {
     "wrong.pi_stops_on_small_value_change": ("policy_iteration", "change in values"),
     "wrong.pi_history_not_copied": ("policy_iteration_history", "store a copy"),
     "wrong.pi_evaluates_final_policy_twice": ("policy_iteration_history", "the same policy"),
+    "wrong.eval_cleans_R_in_place": ("evaluate_policy", "changed its argument R in place"),
+    "wrong.eval_global_BETA": ("evaluate_policy", "the notebook's BETA"),
+    "wrong.eval_values_as_generator": ("evaluate_policy", "is a generator"),
+    "wrong.gurobi_setup_always": ("evaluate_policy_gurobi", "setup cost is charged even"),
+    "wrong.gurobi_global_BETA": ("evaluate_policy_gurobi", "the notebook's BETA"),
+    "wrong.q_current_state_value": ("q_values", "current state's V[s]"),
+    "wrong.improve_returns_generator": ("improve_policy", "is a generator"),
+    "wrong.pi_changes_policy0_in_place": ("policy_iteration", "argument policy0 in place"),
+    "wrong.pi_returns_values_first": ("policy_iteration", "order (policy, V, history)"),
+    "wrong.pi_history_values_one_step_ahead": ("policy_iteration_history", "not its own"),
+    "wrong.pi_hard_coded_course_start": ("policy_iteration", "Start from policy0"),
+}
+# A check of a function that builds on others names the one that is wrong.
+BLAMED = {
+    ("wrong.q_current_state_value", "improve_policy"): "improve_policy uses your q_values",
+    ("wrong.q_current_state_value", "policy_iteration"): "policy_iteration uses your q_values",
+    ("wrong.eval_cleans_R_in_place", "policy_iteration"): "uses your evaluate_policy",
+    ("wrong.eval_global_BETA", "policy_iteration_history"): "uses your evaluate_policy",
+    ("wrong.improve_returns_generator", "policy_iteration"): "uses your improve_policy",
+}
+# The functions each check builds on, passed to it as the lab's hidden tests do.
+COMPONENTS = {
+    "improve_policy": ("q_values",),
+    "policy_iteration": ("evaluate_policy", "q_values", "improve_policy"),
+    "policy_iteration_history": ("evaluate_policy", "q_values", "improve_policy"),
 }
 ENTRIES = {entry.name: entry for entry in load_catalogue(LAYOUT, LAB)}
 
@@ -82,7 +107,7 @@ def namespace(answers: dict[str, str] | None = None) -> dict:
 
 
 def run_check(check: str, ns: dict) -> None:
-    CHECKS[check](ns[FUNCTION[check]])
+    CHECKS[check](ns[FUNCTION[check]], *(ns[name] for name in COMPONENTS.get(check, ())))
 
 
 @pytest.mark.parametrize("check", list(CHECKS))
@@ -109,6 +134,14 @@ def test_wrong_answers_fail_with_their_advice(name):
     with pytest.raises(HiddenCheckFailure) as failure:
         run_check(check, ns)
     assert words in str(failure.value), str(failure.value)
+
+
+@pytest.mark.parametrize(("name", "check"), sorted(BLAMED))
+def test_checks_name_the_function_that_is_wrong(name, check):
+    ns = namespace(ENTRIES[name].answers)
+    with pytest.raises(HiddenCheckFailure) as failure:
+        run_check(check, ns)
+    assert BLAMED[name, check] in str(failure.value), str(failure.value)
 
 
 def test_endless_loop_is_stopped(monkeypatch):

@@ -92,6 +92,7 @@ def make_value_iteration(
                 "safe": lambda: np.inf if beta == 0 else epsilon * (1 - beta) / (2 * beta),
                 "epsilon": lambda: epsilon,
                 "no_two": lambda: np.inf if beta == 0 else epsilon * (1 - beta) / beta,
+                "global_beta": lambda: epsilon * (1 - 0.8) / (2 * 0.8),
             }[threshold]()
         history, older = [], V.copy()
         policy = bellman(R, P, beta, V)[1]
@@ -109,6 +110,8 @@ def make_value_iteration(
                 diff = np.max(np.abs(V - before))
             elif change == "signed":
                 diff = np.max(V - before)
+            elif change == "euclidean":
+                diff = np.linalg.norm(V - before)
             else:
                 diff = np.max(np.abs(V - older))
             older = before.copy()
@@ -122,10 +125,49 @@ def make_value_iteration(
             policy = bellman(R, P, beta, V)[1]
         return V, policy, len(history) + count_shift, history
 
+    value_iteration.bellman = bellman
     return value_iteration
 
 
 GOOD_VI = make_value_iteration(threshold="safe")
+
+
+def lab_style_vi(bellman):
+    """The lab's solution, on top of ``bellman``."""
+
+    def value_iteration(R, P, beta, n_sweeps=None, epsilon=None, V0=None):
+        V = np.zeros(np.shape(R)[0]) if V0 is None else np.array(V0, dtype=float)
+        threshold = None
+        if epsilon is not None:
+            threshold = np.inf if beta == 0 else epsilon * (1 - beta) / (2 * beta)
+        history = []
+        while n_sweeps is None or len(history) < n_sweeps:
+            V_next, _ = bellman(R, P, beta, V)
+            history.append(float(np.max(np.abs(V_next - V))))
+            V = V_next
+            if threshold is not None and history[-1] < threshold:
+                break
+        return V, bellman(R, P, beta, V)[1], len(history), history
+
+    value_iteration.bellman = bellman
+    return value_iteration
+
+
+def history_before_sweeps(R, P, beta, n_sweeps=None, epsilon=None, V0=None):
+    V, policy, sweeps, history = GOOD_VI(R, P, beta, n_sweeps, epsilon, V0)
+    return V, policy, history, sweeps
+
+
+def no_sweep_at_beta_zero(R, P, beta, n_sweeps=None, epsilon=None, V0=None):
+    if beta == 0 and epsilon is not None:
+        V = np.zeros(len(R)) if V0 is None else np.array(V0, dtype=float)
+        return V, bellman_update(R, P, beta, V)[1], 0, []
+    return GOOD_VI(R, P, beta, n_sweeps, epsilon, V0)
+
+
+def float16_values(R, P, beta, n_sweeps=None, epsilon=None, V0=None):
+    V, policy, sweeps, history = GOOD_VI(R, P, beta, n_sweeps, epsilon, V0)
+    return np.asarray(V).astype(np.float16), policy, sweeps, history
 
 
 def loop_bellman(R, P, beta, V):
@@ -213,6 +255,31 @@ def no_future(R, P, beta, V):
     return bellman_update(R, P, 0.0, V)
 
 
+def scales_v(R, P, beta, V):
+    V *= beta
+    Q = R + P @ V
+    return Q.min(axis=1), Q.argmin(axis=1)
+
+
+def discounted_cost(R, P, beta, V):
+    Q = beta * (R + P @ V)
+    return Q.min(axis=1), Q.argmin(axis=1)
+
+
+def global_beta(R, P, beta, V):
+    return bellman_update(R, P, 0.8, V)
+
+
+def generator_policy(R, P, beta, V):
+    values, policy = bellman_update(R, P, beta, V)
+    return values, (int(a) for a in policy)
+
+
+def float16_bellman(R, P, beta, V):
+    values, policy = bellman_update(R, P, beta, V)
+    return values.astype(np.float16), policy
+
+
 @pytest.mark.parametrize(
     ("bellman", "advice"),
     [
@@ -221,9 +288,14 @@ def no_future(R, P, beta, V):
         (inf_as_zero, "as if they cost 0"),
         (no_future, "values V of the next states are not added"),
         (positions, "positions in the list of feasible actions"),
-        (swapped, "returns (policy, V_new)"),
+        (swapped, "wrong order, (policy, V_new)"),
         (argmax_policy, "most expensive action"),
-        (changes_v, "changed the vector V"),
+        (changes_v, "changed its argument V in place"),
+        (scales_v, "changed its argument V in place"),
+        (discounted_cost, "cost of this period is discounted too"),
+        (global_beta, "the notebook's BETA"),
+        (generator_policy, "the policy is a generator"),
+        (float16_bellman, "precision"),
     ],
 )
 def test_bellman_mistakes_are_named(bellman, advice):
@@ -241,14 +313,19 @@ SWEEP_MISTAKES = [
     (make_value_iteration(threshold="safe", change="signed"), "without the absolute value"),
     (make_value_iteration(threshold="safe", change="two_back"), "two sweeps apart"),
     (make_value_iteration(threshold="safe", alias=True), "same array"),
-    (make_value_iteration(threshold="safe", mutate_v0=True), "changed the array V0"),
+    (make_value_iteration(threshold="safe", mutate_v0=True), "changed the array V0 .* in place"),
     (make_value_iteration(threshold="safe", bellman=maximum), "inherits"),
+    (lab_style_vi(scales_v), "inherits .* V in place"),
+    (make_value_iteration(threshold="safe", bellman=generator_policy), "inherits .* generator"),
+    (make_value_iteration(threshold="safe", change="euclidean"), "Euclidean"),
+    (history_before_sweeps, "other way round"),
+    (float16_values, "precision"),
 ]
 
 
 @pytest.mark.parametrize(("vi", "advice"), SWEEP_MISTAKES)
 def test_fixed_sweep_mistakes_are_named(vi, advice):
-    bellman = maximum if advice == "inherits" else bellman_update
+    bellman = vi.bellman if advice.startswith("inherits") else bellman_update
     with pytest.raises(HiddenCheckFailure, match=advice):
         lab05.check_value_iteration_sweeps(vi, bellman)
 
@@ -265,12 +342,18 @@ EPSILON_MISTAKES = [
     (make_value_iteration(threshold="safe", alias=True), "same array"),
     (make_value_iteration(threshold="rule"), r"\+inf"),
     (make_value_iteration(threshold="safe", bellman=maximum), "inherits"),
+    (make_value_iteration(threshold="safe", bellman=global_beta), "inherits .* BETA"),
+    (make_value_iteration(threshold="global_beta"), "notebook's BETA"),
+    (make_value_iteration(threshold="safe", change="euclidean"), "Euclidean"),
+    (make_value_iteration(threshold="safe", mutate_v0=True), "changed the array V0 .* in place"),
+    (no_sweep_at_beta_zero, "beta = 0 the rule still does one sweep"),
+    (history_before_sweeps, "other way round"),
 ]
 
 
 @pytest.mark.parametrize(("vi", "advice"), EPSILON_MISTAKES)
 def test_stopping_rule_mistakes_are_named(vi, advice):
-    bellman = maximum if advice == "inherits" else bellman_update
+    bellman = vi.bellman if advice.startswith("inherits") else bellman_update
     with pytest.raises(HiddenCheckFailure, match=advice):
         lab05.check_value_iteration_epsilon(vi, bellman)
 
@@ -278,7 +361,7 @@ def test_stopping_rule_mistakes_are_named(vi, advice):
 def test_a_loop_that_never_stops_is_cut_short(monkeypatch):
     monkeypatch.setattr(lab05, "CALL_SECONDS", 0.5)
     vi = make_value_iteration(threshold="safe", bellman=no_discount)
-    with pytest.raises(HiddenCheckFailure, match=r"still running .* inherits"):
+    with pytest.raises(HiddenCheckFailure, match=r"inherits .* not discounted.* still running"):
         lab05.check_value_iteration_epsilon(vi, no_discount)
 
 

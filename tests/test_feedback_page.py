@@ -330,15 +330,17 @@ def test_markdown_links_to_javascript_and_data_lose_their_target():
 
 
 def test_the_grader_blocks_are_the_only_framed_ones_and_forgeries_are_plain():
-    page = build_page(payload_notebook(), outcome(), EARNED)
+    titles = {"test_answer": "Exercise 1: the <answer>"}  # test_other has no title
+    page = build_page(payload_notebook(), outcome(), EARNED, titles)
     blocks = grader_blocks(page)
     # The header, then the two test cells the gradebook knows, in the notebook's order.
     assert len(blocks) == 3
     assert blocks[0].startswith('<header class="mdp-grader mdp-summary"')
     assert "Autograded score</dt><dd>1 / 3</dd>" in blocks[0]
-    assert "Tests <code>test_answer</code>: 0 / 2 point(s)" in blocks[1]
+    # Each block is named by the points table's title (escaped), or else by its grade_id.
+    assert "<h2>Exercise 1: the &lt;answer&gt;: 0 / 2 point(s)</h2>" in blocks[1]
     assert "Grader · failed" in blocks[1]
-    assert "Tests <code>test_other</code>: 1 / 1 point(s)" in blocks[2]
+    assert "<h2>test_other: 1 / 1 point(s)</h2>" in blocks[2]
     assert "Grader · passed" in blocks[2] and "All checks passed." in blocks[2]
     student = student_part(page)
     # The forged blocks are there, as the student's text, without the grader's frame.
@@ -414,6 +416,13 @@ class _Course:
     def autograded_notebook(self, lab: _Lab, student_id: str) -> Path:
         return self.root / student_id / f"{lab.name}.ipynb"
 
+    def released_notebook(self, lab: _Lab) -> Path:
+        path = self.root / "release" / f"{lab.name}.ipynb"
+        if not path.exists():  # the release: where the exercise titles come from
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(payload_notebook(), path)
+        return path
+
     def score(self, lab: _Lab, student_id: str) -> SubmissionScore:
         return SubmissionScore(student_id, tuple(EARNED.values()))
 
@@ -438,10 +447,10 @@ def test_a_page_that_overruns_its_time_limit_falls_back_to_plain_text(
 ):
     real = feedback_page.build_page
 
-    def stalling(notebook, outcome, earned):
+    def stalling(notebook, outcome, earned, titles):
         if outcome.student_id == "slow":
             time.sleep(60)
-        return real(notebook, outcome, earned)
+        return real(notebook, outcome, earned, titles)
 
     monkeypatch.setattr(feedback_page, "build_page", stalling)
     start = time.monotonic()
@@ -455,14 +464,14 @@ def test_a_page_that_overruns_its_time_limit_falls_back_to_plain_text(
     assert "plain text: rendering it took longer than 2 s" in slow
     assert "<pre" in slow and "<img" not in slow  # the notebook as text only
     assert "Autograded score</dt><dd>1 / 3</dd>" in slow
-    assert "Tests <code>test_answer</code>: 0 / 2 point(s)" in slow
+    assert "<h2>test_answer: 0 / 2 point(s)</h2>" in slow
     assert_inert(slow)
     assert "plain text" not in quick and "<img" in quick
     assert not list((tmp_path / "out").rglob("*.partial"))
 
 
 def test_a_page_whose_renderer_fails_or_dies_falls_back(two_students, tmp_path, monkeypatch):
-    def failing(notebook, outcome, earned):
+    def failing(notebook, outcome, earned, titles):
         if outcome.student_id == "slow":
             raise RuntimeError("renderer <broke>")
         os._exit(7)

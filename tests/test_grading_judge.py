@@ -1,7 +1,8 @@
 """Repeated calls in one request (``RemoteFunction.repeat``, the agent's ``repeat`` op):
-the same results and generator stream as single calls, failures with the index of the
-call, the test cell's time limit over the whole batch, a kernel that dies mid-batch, and
-replies that stay data. These start one real sandboxed kernel (seconds, not minutes)."""
+the same results, generator stream and arguments as a loop of single calls, failures with
+the index of the call, the test cell's time limit over the whole batch, a kernel that dies
+mid-batch, and replies that stay data. These start one real sandboxed kernel (seconds, not
+minutes)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def noisy(x, rng, scale=1.0):
     return x + scale * rng.normal() + rng.integers(0, 3)
 
 def grows(items, rng):
-    items.append(rng.random())  # changes its argument: the next call must not see it
+    items.append(rng.random())  # changes its argument: the next call sees it, as in a loop
     return len(items), np.asarray(items)
 
 calls = [0]
@@ -64,12 +65,12 @@ def dies_third():
 """
 
 
-def _third_fails(rng, calls=[0]):  # noqa: B006 - the same counter as the kernel's
-    calls[0] += 1
-    value = rng.random()
-    if calls[0] == 3:
-        raise ValueError("no third time")
-    return value
+# The same definitions, compiled here as IPython compiles a notebook cell (which it strips
+# of leading blank lines), so that the line numbers they raise from are the kernel's.
+CELL = DEFINITIONS.lstrip("\n")
+LOCAL: dict = {}
+exec(compile(CELL, "/tmp/ipykernel_1/123.py", "exec"), LOCAL)
+THIRD_FAILS_LINE = CELL.splitlines().index('        raise ValueError("no third time")') + 1
 
 
 @pytest.fixture(scope="module")
@@ -113,15 +114,33 @@ def test_repeat_gives_the_results_and_stream_of_single_calls(judge):
     assert noisy.repeat(0, 2.5, rng) == []
 
 
-def test_each_call_of_a_batch_gets_fresh_arguments(judge):
+def test_the_calls_of_a_batch_share_their_arguments_as_a_loop_does(judge):
+    """A loop passes the same objects to every call: what one call appends to a list, the
+    next one sees, and the list is that long afterwards. A batch does the same (it used to
+    give each call fresh copies, which no loop does)."""
     grows = RemoteFunction("grows", judge)
-    single_rng, batch_rng = np.random.default_rng(1), np.random.default_rng(1)
-    singles = [grows([0.5], single_rng) for _ in range(5)]
-    batch = grows.repeat(5, [0.5], batch_rng)
-    assert [n for n, _ in batch] == [n for n, _ in singles] == [2] * 5
-    for (_, got), (_, want) in zip(batch, singles, strict=True):
+    single_rng, batch_rng, local_rng = (np.random.default_rng(1) for _ in range(3))
+    single_items, batch_items, local_items = [0.5], [0.5], [0.5]
+    singles = [grows(single_items, single_rng) for _ in range(5)]
+    batch = grows.repeat(5, batch_items, batch_rng)
+    local = [LOCAL["grows"](local_items, local_rng) for _ in range(5)]
+    assert [n for n, _ in batch] == [n for n, _ in singles] == [n for n, _ in local]
+    assert [n for n, _ in batch] == [2, 3, 4, 5, 6]
+    for (_, got), (_, want) in zip(batch, local, strict=True):
         assert isinstance(got, np.ndarray) and np.array_equal(got, want)
-    assert batch_rng.bit_generator.state == single_rng.bit_generator.state
+    assert batch_items == single_items == local_items and len(batch_items) == 6
+    assert batch_rng.bit_generator.state == local_rng.bit_generator.state
+    assert single_rng.bit_generator.state == local_rng.bit_generator.state
+    # call_repeatedly agrees, batched or not.
+    remote_items, plain_items = [0.5], [0.5]
+    rng, plain_rng = np.random.default_rng(2), np.random.default_rng(2)
+    remote = call_repeatedly(grows, 4, remote_items, rng, what="grows")
+    plain = call_repeatedly(LOCAL["grows"], 4, plain_items, plain_rng, what="grows")
+    assert [n for n, _ in remote] == [n for n, _ in plain] == [2, 3, 4, 5]
+    assert remote_items == plain_items
+    # A list the loop makes anew on every pass (a display) is fresh for every call.
+    fresh = grows.repeat_with(3, ([0.5], np.random.default_rng(3)), {}, fresh=[0])
+    assert [n for n, _ in fresh] == [2, 2, 2]
 
 
 def test_a_failing_call_is_reported_with_its_index(judge, kernel):
@@ -130,23 +149,28 @@ def test_a_failing_call_is_reported_with_its_index(judge, kernel):
     with pytest.raises(ValueError, match="no third time") as raised:
         third_fails.repeat(10, kernel_rng)
     assert raised.value.repeat_index == 2
-    # The generator is where the failing call found it: two draws along.
-    after_two = np.random.default_rng(3)
-    after_two.random(2)
-    assert kernel_rng.bit_generator.state == after_two.bit_generator.state
-    # The check's message names the call, the same in the grader and in a plain kernel.
+    # The generator is where the failing call left it, as after a loop that raised: the
+    # failing call drew its number too (it used to be sent back as that call found it).
+    after_three = np.random.default_rng(3)
+    after_three.random(3)
+    assert kernel_rng.bit_generator.state == after_three.bit_generator.state
+    # The check's message names the function, the line and the call, the same in the
+    # grader and in a plain kernel.
     judge._end_session()
     assert kernel.run_cell("calls[0] = 0", 10).status == "ok"
     judge.deadline = time.monotonic() + 30
     messages = []
-    for function in (third_fails, _third_fails):
+    for function in (third_fails, LOCAL["third_fails"]):
         with pytest.raises(HiddenCheckFailure) as failed:
             call_repeatedly(function, 10, np.random.default_rng(3), what="third_fails(rng)")
         messages.append(str(failed.value))
     assert (
         messages[0]
         == messages[1]
-        == ("third_fails(rng): the function raised ValueError: no third time (in call 3 of 10)")
+        == (
+            "third_fails(rng): your `third_fails` raised ValueError: no third time "
+            f"(line {THIRD_FAILS_LINE} of your cell, in call 3 of 10)"
+        )
     )
 
 
@@ -237,13 +261,13 @@ def test_other_loops_are_left_as_they_are(source):
 
 def test_a_batched_loop_gives_what_the_loop_gives(judge, monkeypatch):
     batches = []
-    original = RemoteFunction.repeat
+    original = RemoteFunction.repeat_with
 
-    def counted(self, n, *args, **kwargs):
+    def counted(self, n, args, kwargs, *, fresh=()):
         batches.append((self.name, n))
-        return original(self, n, *args, **kwargs)
+        return original(self, n, args, kwargs, fresh=fresh)
 
-    monkeypatch.setattr(RemoteFunction, "repeat", counted)
+    monkeypatch.setattr(RemoteFunction, "repeat_with", counted)
     local_rng = np.random.default_rng(11)
     expected = [1.5 + 2.0 * local_rng.normal() + local_rng.integers(0, 3) for _ in range(300)]
     cell = f"""
@@ -276,7 +300,11 @@ def test_a_failure_inside_a_batched_loop_fails_the_cell_as_the_loop_would(judge,
     )
     outputs, status = judge.run(cell, 30)
     assert status == "failed"
-    assert outputs[-1].ename == "ValueError" and "no third time" in outputs[-1].evalue
+    assert outputs[-1].ename == "ValueError"
+    assert outputs[-1].evalue == (
+        f"your `third_fails` raised ValueError: no third time (line {THIRD_FAILS_LINE} of "
+        "your cell)"
+    )
 
 
 # ------------------------------------------------------------- preloading before the fork
@@ -302,3 +330,19 @@ def test_each_box_gets_the_graders_font_list(tmp_path):
     for name in copied:
         original = Path(matplotlib.get_cachedir()) / name
         assert (folder / name).read_bytes() == original.read_bytes()
+
+
+def test_a_batched_loop_shares_names_and_renews_list_displays_as_the_loop_does(judge, kernel):
+    """A function that changes its argument: a list display is a new list on every pass of
+    the loop, a name is the same list on every pass, and the change travels back."""
+    judge._end_session()
+    source = "def appends(xs):\n    xs.append(1)\n    return len(xs)\n"
+    assert kernel.run_cell(source, 10).status == "ok"
+    cell = """
+assert [appends([0]) for _ in range(5)] == [2, 2, 2, 2, 2]
+shared = [0]
+assert [appends(shared) for _ in range(3)] == [2, 3, 4]
+assert shared == [0, 1, 1, 1], shared
+"""
+    outputs, status = judge.run(cell, 30)
+    assert status == "passed", outputs

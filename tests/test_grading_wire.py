@@ -42,7 +42,10 @@ from mdplab.grading.sandbox import Limits, probe
 
 HASH_MODULUS = 2**61 - 1  # ints equal modulo this share a hash
 TAGS = ["$int", "$float", "$list", "$tuple", "$set", "$dict", "$range", "$nd", "$ndlist"]
-TAGS += ["$npscalar", "$rng", "$opaque"]
+TAGS += ["$npscalar", "$rng", "$opaque", "$frozenset", "$fraction", "$decimal", "$complex"]
+TAGS += ["$bytes", "$bytearray", "$array", "$memoryview", "$masked", "$ref"]
+FIELDS = ["shape", "data", "items", "state", "repr", "id", "kind", "default", "mask", "fill"]
+FIELDS += ["readonly", "why"]
 
 
 def _wire(value: Any) -> Any:
@@ -235,7 +238,9 @@ json_values = st.recursive(
             st.sampled_from(TAGS),
             inner,
             st.dictionaries(
-                st.sampled_from(["shape", "data", "items", "state", "repr"]), inner, max_size=3
+                st.sampled_from(FIELDS),
+                inner,
+                max_size=3,
             ),
         )
     ),
@@ -345,21 +350,29 @@ def test_the_graders_own_fault_still_stops_the_submission():
         _judge(fault).run("x", 10)
 
 
-def test_generator_states_from_a_reply_are_data(monkeypatch):
+def test_generator_states_from_a_reply_are_data():
+    """A generator's new state comes back as the argument's new value (the reply's
+    ``changed``); what is not a state numpy takes changes nothing."""
     rng = np.random.default_rng(4)
     before = rng.bit_generator.state
     junk = [
         {"$rng": "PCG64", "state": 5},
+        {"$rng": "MT19937", "state": encode(np.random.MT19937(1).state)},  # another kind
         {"$dict": [["bit_generator", "MT19937"]]},
         {"$list": [1, 2]},
         "PCG64",
         {"$dict": [["bit_generator", "PCG64"], ["state", {"$dict": [["state", "x"]]}]]},
+        {"$rng": "PCG64", "state": {"$dict": [["bit_generator", "PCG64"], ["state", 1]]}},
     ]
     for state in junk:
-        judge._sync([rng], {"generators": [state]})
+        judge._settle("f", (rng,), {}, {"changed": [[0, state]]}, [])
         assert rng.bit_generator.state == before
-    judge._sync([rng], {"generators": "not a list"})
+    judge._settle("f", (rng,), {}, {"changed": "not a list"}, [])
     assert rng.bit_generator.state == before
+    moved = np.random.default_rng(4)
+    moved.random(3)
+    judge._settle("f", (), {"rng": rng}, {"changed": [["rng", encode(moved)]]}, [])
+    assert rng.bit_generator.state == moved.bit_generator.state
 
 
 def test_an_error_from_the_kernel_is_bounded():

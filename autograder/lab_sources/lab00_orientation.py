@@ -101,14 +101,68 @@ def discounted_cost(costs, beta):
 
 # %% nbgrader="tests" grade_id="test_discounted_cost" points=2 title="Exercise 1: discounted cost"
 # Visible tests
-assert np.isclose(discounted_cost([6, 6, 2], 0.8), 12.08), (
+costs = [6, 6, 2]
+result = discounted_cost(costs, 0.8)
+assert costs == [6, 6, 2], (
+    f"discounted_cost changed its argument costs in place (it is now {costs}): leave the "
+    "caller's list as it is"
+)
+assert np.ndim(result) == 0, (
+    f"discounted_cost returned {np.size(result)} numbers, not one: return the sum of the "
+    "discounted costs"
+)
+result = float(result)  # any number is fine: a numpy float, a Fraction, ...
+# What the usual mistakes give for the costs (6, 6, 2) with beta = 0.8:
+assert not np.isclose(result, 14), "you get 6 + 6 + 2 = 14: the costs are not discounted"
+assert not np.isclose(result, 0.8 * 12.08), (
+    "you get 9.664 = 0.8 * 12.08: every cost is discounted once too often; the first cost "
+    "has weight beta**0 = 1"
+)
+assert not np.isclose(result, 0.64 * 6 + 0.8 * 6 + 2), (
+    "you get 0.64*6 + 0.8*6 + 2 = 10.64: the weights run backwards, so the last cost is not "
+    "discounted; the cost of period t has weight beta**t"
+)
+assert not np.isclose(result, 0.8 * 6 + 0.64 * 2), (
+    "you get 0.8*6 + 0.64*2 = 6.08: the first cost (period t = 0, weight 1) is left out"
+)
+assert np.isclose(result, 12.08), (
     "discounted_cost([6, 6, 2], 0.8) should be 6 + 0.8*6 + 0.64*2 = 12.08"
 )
-assert np.isclose(discounted_cost([5.0], 0.3), 5.0), "the first cost is not discounted"
-assert np.isclose(discounted_cost([], 0.9), 0.0), "an empty stream costs nothing"
-assert np.isclose(discounted_cost(np.array([1, 1, 1]), 0.0), 1.0), (
-    "with beta = 0 only the first cost counts (beta**0 = 1)"
+assert np.isclose(float(discounted_cost([5.0], 0.3)), 5.0), "the first cost is not discounted"
+try:
+    empty = discounted_cost([], 0.9)
+except IndexError as error:
+    raise AssertionError(
+        f"discounted_cost([], 0.9) raised IndexError ({error}): an empty stream has no "
+        "first cost to start from, and its discounted cost is 0"
+    ) from None
+assert np.isclose(float(empty), 0.0), "an empty stream costs nothing"
+try:
+    only_first = float(discounted_cost([1, 1, 1], 0.0))
+except (ValueError, ZeroDivisionError) as error:
+    raise AssertionError(
+        f"discounted_cost([1, 1, 1], 0.0) raised {type(error).__name__} ({error}): with "
+        "beta = 0 the weights are 1, 0, 0 (beta**0 = 1); compute them as beta**t, since "
+        "log(0) is undefined"
+    ) from None
+assert not np.isclose(only_first, 1 + 0.8 + 0.64), (
+    "discounted_cost([1, 1, 1], 0.0) is 1 + 0.8 + 0.64: the weights use the course's 0.8 "
+    "instead of the argument beta"
 )
+assert np.isclose(only_first, 1.0), "with beta = 0 only the first cost counts (beta**0 = 1)"
+array = np.array([6.0, 6.0, 2.0])
+try:
+    result = float(discounted_cost(array, 0.8))
+except Exception as error:
+    raise AssertionError(
+        f"discounted_cost works on a list but raised {type(error).__name__} ({error}) on the "
+        "numpy array np.array([6.0, 6.0, 2.0]): costs may be a list, a tuple or a numpy array"
+    ) from None
+assert np.array_equal(array, [6.0, 6.0, 2.0]), (
+    f"discounted_cost changed its argument costs (a numpy array) in place: it is now "
+    f"{array.tolist()}; work on a copy"
+)
+assert np.isclose(result, 12.08), "with costs as a numpy array the answer is 12.08 too"
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab00 import check_discounted_cost
 
@@ -153,8 +207,33 @@ def periods_needed(c_max, beta, tolerance):
 
 # %% nbgrader="tests" grade_id="test_periods_needed" points=2 title="Exercise 2: tail bound"
 # Visible tests
-assert periods_needed(8, 0.8, 1) == 17, "with c_max=8, beta=0.8, tolerance=1 the answer is 17"
-assert periods_needed(0, 0.9, 0.5) == 0, "a stream that costs nothing needs no periods"
+periods = periods_needed(8, 0.8, 1)  # a whole number of any type: 17.0 is 17
+# What the usual mistakes give for c_max=8, beta=0.8, tolerance=1:
+assert periods != 16, (
+    "periods_needed(8, 0.8, 1) is 16, one period too few: at T = 16 the tail bound "
+    "0.8**16 * 8 / 0.2 = 1.13 is not yet below the tolerance 1"
+)
+assert periods != 10, (
+    "periods_needed(8, 0.8, 1) is 10: the bound beta**T * c_max misses the factor "
+    "1 / (1 - beta) of the geometric series"
+)
+assert periods != 8, (
+    "periods_needed(8, 0.8, 1) is 8: c_max is left out of the tail bound "
+    "beta**T * c_max / (1 - beta)"
+)
+assert periods == 17, "with c_max=8, beta=0.8, tolerance=1 the answer is 17"
+try:
+    periods = periods_needed(0, 0.9, 0.5)
+except (ZeroDivisionError, ValueError) as error:
+    raise AssertionError(
+        f"periods_needed(0, 0.9, 0.5) raised {type(error).__name__} ({error}): with c_max = 0 "
+        "every tail bound is 0, so the answer is T = 0; handle c_max = 0 separately"
+    ) from None
+assert periods != 1, (
+    "periods_needed(0, 0.9, 0.5) is 1: a stream that costs nothing needs no periods, since "
+    "T counts from 0 and the bound at T = 0 is already 0"
+)
+assert periods == 0, "a stream that costs nothing needs no periods"
 assert periods_needed(1, 0.0, 0.5) == 1, (
     "with beta=0, T=0 gives a bound of 1 (not below 0.5) and T=1 gives 0"
 )

@@ -134,7 +134,24 @@ def feasible_decisions(s, demand, capacity):
 
 # %% nbgrader="tests" grade_id="test_feasible_decisions" points=1 title="Exercise 1: feasibility"
 # Visible tests
-assert [int(x) for x in feasible_decisions(0, 2, 3)] == [2, 3, 4, 5], (
+got = feasible_decisions(0, 2, 3)
+assert hasattr(got, "__len__"), (
+    "feasible_decisions returned a generator (or iterator), which can be read only once: "
+    "return a list"
+)
+got = [float(x) for x in got]  # whole numbers of any type: 2.0 is production 2
+assert got != [2, 3], (
+    "from s=0 with demand 2 and capacity 3 you allow only 2 and 3: the capacity bounds the "
+    "inventory left after demand, s + x - demand, not s + x"
+)
+assert got != [0, 1, 2, 3, 4, 5], (
+    "from s=0 with demand 2 you allow 0 and 1, which leave demand unmet (s + x >= demand)"
+)
+assert got != [2, 3, 4], (
+    "from s=0 with demand 2 and capacity 3 the production 5, which ends the period exactly "
+    "at capacity, is missing: range(a, b) stops before b"
+)
+assert got == [2, 3, 4, 5], (
     "from s=0 with demand 2 and capacity 3 the feasible productions are 2, 3, 4, 5"
 )
 assert [int(x) for x in feasible_decisions(3, 1, 3)] == [0, 1], (
@@ -179,14 +196,31 @@ def next_state(s, x, demand):
 
 # %% nbgrader="tests" grade_id="test_one_period" points=1 title="Exercise 2: one period"
 # Visible tests
-assert np.isclose(stage_cost(0, 3, 4, 1, 1), 7), "s=0, x=3: setup 4 + 3 units = 7"
-assert np.isclose(stage_cost(2, 0, 4, 1, 1), 2), (
-    "s=2, x=0: no setup when nothing is produced, holding 2 units costs 2"
+# float(): any number is fine (a numpy float, a Fraction, ...)
+produce = float(stage_cost(0, 3, 4, 1, 1))
+idle = float(stage_cost(2, 0, 4, 1, 1))
+other_costs = float(stage_cost(3, 1, 2.5, 0.5, 2))
+assert not (np.isclose(idle, 6) and np.isclose(produce, 7)), (
+    "stage_cost(2, 0, 4, 1, 1) is 6: the setup cost is paid only in a period that produces (x > 0)"
 )
-assert np.isclose(stage_cost(1, 2, 4, 1, 1), 7), "s=1, x=2: setup 4 + 2 units + holding 1 = 7"
-assert np.isclose(stage_cost(3, 1, 2.5, 0.5, 2), 9), (
-    "s=3, x=1 with setup 2.5, unit 0.5, holding 2: 2.5 + 0.5 + 6 = 9"
+assert not np.isclose(idle, 0), (
+    "stage_cost(2, 0, 4, 1, 1) is 0: the holding cost of the starting inventory s is missing"
 )
+assert not np.isclose(produce, 10), (
+    "stage_cost(0, 3, 4, 1, 1) is 10: holding is charged on the starting inventory s, before "
+    "production, not on s + x"
+)
+assert not np.isclose(other_costs, 8), (
+    "stage_cost(3, 1, 2.5, 0.5, 2) is 8, the cost with the course's setup 4, unit 1 and "
+    "holding 1: use the arguments setup_cost, unit_cost and holding_cost"
+)
+assert np.isclose(produce, 7), "s=0, x=3: setup 4 + 3 units = 7"
+assert np.isclose(idle, 2), "s=2, x=0: no setup when nothing is produced, holding 2 units costs 2"
+assert np.isclose(float(stage_cost(1, 2, 4, 1, 1)), 7), (
+    "s=1, x=2: setup 4 + 2 units + holding 1 = 7"
+)
+assert np.isclose(other_costs, 9), "s=3, x=1 with setup 2.5, unit 0.5, holding 2: 2.5 + 0.5 + 6 = 9"
+assert next_state(0, 3, 1) != 3, "next_state(0, 3, 1) is 3: the demand is not subtracted"
 assert next_state(0, 3, 1) == 2, "produce 3 from empty, sell 1: 2 units are left"
 assert next_state(2, 0, 2) == 0, "2 units in stock, no production, demand 2: empty"
 ### BEGIN HIDDEN TESTS
@@ -230,27 +264,97 @@ def plan_cost(plan, start, demands, capacity, setup_cost, unit_cost, holding_cos
     ### END SOLUTION
 
 
+# %% [markdown]
+# The test cells from here on build on your functions of Exercises 1 and 2. When a result
+# is wrong, they first try those functions on the examples above, so that the message
+# points at the function at fault. The next cell is read-only: it holds that check.
+
+
+# %% nbgrader="locked" grade_id="one_period_helper"
+def one_period_problem(user):
+    """What is wrong with the functions of Exercises 1 and 2 on their examples, for the
+    function `user` that builds on them; None when they pass."""
+    if [float(x) for x in feasible_decisions(0, 2, 3)] != [2, 3, 4, 5]:
+        function = "feasible_decisions (Exercise 1)"
+    elif not np.allclose(
+        [float(stage_cost(0, 3, 4, 1, 1)), float(stage_cost(2, 0, 4, 1, 1))], [7, 2]
+    ) or not np.isclose(float(stage_cost(3, 1, 2.5, 0.5, 2)), 9):
+        function = "stage_cost (Exercise 2)"
+    elif next_state(0, 3, 1) != 2 or next_state(2, 0, 2) != 0:
+        function = "next_state (Exercise 2)"
+    else:
+        return None
+    return f"your {function} fails its tests, and {user} builds on it: fix it first"
+
+
 # %% nbgrader="tests" grade_id="test_plan_cost" points=1 title="Exercise 3: cost of a plan"
 # Visible tests
-args = (DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
-assert np.isclose(plan_cost([3, 0, 3, 0], 0, *args), 18), (
-    "plan (3, 0, 3, 0) from an empty warehouse: 7 + 2 + 7 + 2 = 18"
+args = (CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+plan, demands, terminal = [3, 0, 3, 2], list(DEMANDS), [0, -2, -4, -6]
+with_terminal = plan_cost(plan, 0, demands, *args, terminal)
+for name, value, given in [
+    ("plan", plan, [3, 0, 3, 2]),
+    ("demands", demands, DEMANDS),
+    ("terminal", terminal, [0, -2, -4, -6]),
+]:
+    assert value == given, (
+        f"plan_cost changed its argument {name} in place (it is now {value}): leave the "
+        "caller's list as it is"
+    )
+unmet = plan_cost([0, 2, 1, 2], 0, list(DEMANDS), *args)  # period 1 starts empty, makes 0
+overflow = plan_cost([5, 0, 0, 0], 0, list(DEMANDS), *args)  # 5 - 1 = 4 units > capacity
+assert unmet is not None and overflow is not None, (
+    "plan_cost returned None for a plan that breaks a rule: return np.inf"
 )
-assert np.isclose(plan_cost([1, 2, 1, 2], 0, *args), 5 + 6 + 5 + 6), (
-    "producing each period's demand from empty: 5 + 6 + 5 + 6 = 22"
+# float(): any number is fine (a numpy float, a Fraction, a Decimal, ...)
+costs = [
+    float(plan_cost([3, 0, 3, 0], 0, list(DEMANDS), *args)),  # 7 + 2 + 7 + 2 = 18
+    float(plan_cost([1, 2, 1, 2], 0, list(DEMANDS), *args)),  # 5 + 6 + 5 + 6 = 22
+    float(plan_cost([4, 0, 0, 2], 0, list(DEMANDS), *args, [0, -2, -4, -6])),  # 18 + 0
+    float(with_terminal),  # plan (3, 0, 3, 2): 7 + 2 + 7 + 8 - 4 = 20
+    float(unmet),
+    float(overflow),
+]
+if not np.allclose(costs, [18, 22, 18, 20, np.inf, np.inf]):
+    problem = one_period_problem("plan_cost")
+    assert problem is None, problem
+assert not np.isclose(costs[0], 16), (
+    "plan (3, 0, 3, 0) costs 7 + 2 + 7 + 2 = 18, you get 16: the last period is not counted "
+    "(loop over every period of the plan)"
 )
-assert plan_cost([0, 2, 1, 2], 0, *args) == np.inf, "period 1 starts empty and produces nothing"
-assert plan_cost([5, 0, 0, 0], 0, *args) == np.inf, "5 units minus a demand of 1 overflows"
-assert np.isclose(plan_cost([4, 0, 0, 2], 0, *args, [0, -2, -4, -6]), 8 + 3 + 1 + 6), (
+assert not np.isclose(costs[3], 24), (
+    "plan (3, 0, 3, 2) ends with 2 units: you get 24 = 7 + 2 + 7 + 8, so their terminal value "
+    "-4 is not added (terminal[s] of the inventory s left at the end)"
+)
+assert not np.isclose(costs[3], 22), (
+    "plan (3, 0, 3, 2) with terminal values [0, -2, -4, -6]: you get 22, which charges holding "
+    "on each period's ending inventory; this lab charges the starting inventory"
+)
+assert costs[4] == np.inf, (
+    "plan (0, 2, 1, 2) leaves the demand of period 1 unmet (it starts empty and produces "
+    "nothing), so its cost is np.inf"
+)
+assert costs[5] == np.inf, (
+    "plan (5, 0, 0, 0) ends period 1 with 5 - 1 = 4 units, more than the capacity 3, so its "
+    "cost is np.inf"
+)
+assert np.isclose(costs[0], 18), "plan (3, 0, 3, 0) from an empty warehouse: 7 + 2 + 7 + 2 = 18"
+assert np.isclose(costs[1], 22), "producing each period's demand from empty: 5 + 6 + 5 + 6 = 22"
+assert np.isclose(costs[2], 8 + 3 + 1 + 6), (
     "plan (4, 0, 0, 2) costs 8 + 3 + 1 + 6 and ends empty, where the terminal value is 0"
 )
-assert np.isclose(plan_cost([3, 0, 3, 2], 0, *args, [0, -2, -4, -6]), 7 + 2 + 7 + 8 - 4), (
+assert np.isclose(costs[3], 7 + 2 + 7 + 8 - 4), (
     "plan (3, 0, 3, 2) ends with 2 units, whose terminal value -4 is added"
 )
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab01 import check_plan_cost
 
-check_plan_cost(plan_cost)
+check_plan_cost(
+    plan_cost,
+    feasible_decisions=feasible_decisions,
+    stage_cost=stage_cost,
+    next_state=next_state,
+)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -344,13 +448,56 @@ def backward_recursion(demands, capacity, setup_cost, unit_cost, holding_cost, t
 
 # %% [markdown]
 # The first test cell checks the value table `f`; the second checks that every decision in
-# `decisions` is feasible and optimal.
+# `decisions` is feasible and optimal. When the first row `f[0]` of the example is one that a
+# usual mistake gives, they name the mistake; the next read-only cell lists those rows.
+
+
+# %% nbgrader="locked" grade_id="usual_mistakes"
+def usual_mistake(first_row):
+    """The usual mistake whose f[0] on the example (no terminal values) is `first_row`."""
+    mistakes = {
+        (34, 34, 34, 34): "the largest cost over the decisions is kept (max), not the smallest",
+        (18, 14, 14, 11): "holding is charged on the ending inventory s + x - d, not on the "
+        "starting inventory s",
+        (24, 20, 20, 17): "holding is charged on s + x (after production), not on the "
+        "starting inventory s",
+        (22, 22, 23, 24): "the setup cost is charged also when nothing is produced (x = 0)",
+        (14, 9, 8, 7): "the holding cost of the starting inventory is missing",
+        (6, 6, 7, 8): "the setup cost is missing",
+        (6, 10, 15, 16): "the costs are those of stage_cost(x, s, ...): the order of the "
+        "arguments is stage_cost(s, x, setup_cost, unit_cost, holding_cost)",
+        (16, 16, 14, 12): "row k uses another period's demand; row k needs demands[k]",
+        (0, 0, 0, 0): "row 0 is never computed: the loop over the stages stops before k = 0",
+    }
+    for row, mistake in mistakes.items():
+        if np.allclose(first_row, row):
+            return mistake
+    return None
+
 
 # %% nbgrader="tests" grade_id="test_backward_values" points=2 title="Exercise 4a: value table"
 # Visible tests
-f, decisions = backward_recursion(DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+demands = list(DEMANDS)
+try:
+    f, decisions = backward_recursion(demands, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+except Exception:  # name the function of Exercise 1 or 2 at fault, if one is
+    problem = one_period_problem("backward_recursion")
+    assert problem is None, problem
+    raise
+assert demands == DEMANDS, (
+    f"backward_recursion changed its argument demands in place (it is now {demands}): leave "
+    "the caller's list as it is"
+)
+assert not (len(f) == 4 and len(decisions) == 5), (
+    "the first table has 4 rows and the second 5: return the tables in the order (f, decisions)"
+)
 assert len(f) == 5, f"f needs N + 1 = 5 rows (4 periods, then the terminal row), not {len(f)}"
 F = np.array([[f[k][s] for s in range(4)] for k in range(5)], dtype=float)  # f as an array
+if not (np.allclose(F[0], [18, 15, 16, 14]) and np.allclose(F[3], [6, 6, 2, 3])):
+    problem = one_period_problem("backward_recursion")
+    assert problem is None, problem
+    mistake = usual_mistake(F[0])
+    assert mistake is None, f"f[0] is {F[0].tolist()}: {mistake}"
 assert np.allclose(F[4], 0), "without terminal values the last row f[N] is zero"
 assert np.allclose(F[3], [6, 6, 2, 3]), (
     "f[3] (the last period) should be [6, 6, 2, 3]: the cheapest way to meet a demand of 2"
@@ -358,11 +505,26 @@ assert np.allclose(F[3], [6, 6, 2, 3]), (
 assert np.allclose(F[0], [18, 15, 16, 14]), (
     "f[0] should be [18, 15, 16, 14]; if f[3] is right, check how f[k + 1] enters row k"
 )
+terminal = [0, -2, -4, -6]
 f, decisions = backward_recursion(
-    DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST, [0, -2, -4, -6]
+    list(DEMANDS), CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST, terminal
+)
+assert terminal == [0, -2, -4, -6], (
+    f"backward_recursion changed its argument terminal in place (it is now {terminal})"
 )
 F = np.array([[f[k][s] for s in range(4)] for k in range(5)], dtype=float)
+if not (np.allclose(F[0], [15, 12, 13, 13]) and np.allclose(F[3], [3, 3, 2, 1])):
+    problem = one_period_problem("backward_recursion")
+    assert problem is None, problem
+assert not np.allclose(F[4], 0), (
+    "with terminal values [0, -2, -4, -6] the last row f[N] is zero: the terminal values "
+    "were ignored"
+)
 assert np.allclose(F[4], [0, -2, -4, -6]), "the last row f[N] holds the terminal values"
+assert not np.allclose(F[0], [18, 15, 16, 14]), (
+    "with terminal values [0, -2, -4, -6], f[0] is what it is without them: the terminal "
+    "values in f[N] must enter row N - 1 like every other row f[k + 1] enters row k"
+)
 assert np.allclose(F[3], [3, 3, 2, 1]), (
     "with terminal values [0, -2, -4, -6], f[3] should be [3, 3, 2, 1]"
 )
@@ -372,12 +534,30 @@ assert np.allclose(F[0], [15, 12, 13, 13]), (
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab01 import check_backward_values
 
-check_backward_values(backward_recursion)
+check_backward_values(
+    backward_recursion,
+    feasible_decisions=feasible_decisions,
+    stage_cost=stage_cost,
+    next_state=next_state,
+)
 ### END HIDDEN TESTS
 
 # %% nbgrader="tests" grade_id="test_backward_decisions" points=1 title="Exercise 4b: decisions"
 # Visible tests
-f, decisions = backward_recursion(DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+demands = list(DEMANDS)
+try:
+    f, decisions = backward_recursion(demands, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST)
+except Exception:  # name the function of Exercise 1 or 2 at fault, if one is
+    problem = one_period_problem("backward_recursion")
+    assert problem is None, problem
+    raise
+assert demands == DEMANDS, (
+    f"backward_recursion changed its argument demands in place (it is now {demands}): leave "
+    "the caller's list as it is"
+)
+assert not (len(f) == 4 and len(decisions) == 5), (
+    "the first table has 4 rows and the second 5: return the tables in the order (f, decisions)"
+)
 assert len(decisions) == 4, f"decisions needs one row per period (4), not {len(decisions)}"
 # Where several productions are optimal, any of them is accepted.
 optimal = [
@@ -386,6 +566,17 @@ optimal = [
     [{3}, {0}, {0}, {0}],
     [{2}, {1}, {0}, {0}],
 ]
+got = [[float(decisions[k][s]) for s in range(4)] for k in range(4)]  # 3.0 is production 3
+first_row = [float(f[0][s]) for s in range(4)]
+if not all(got[k][s] in optimal[k][s] for k in range(4) for s in range(4)):
+    problem = one_period_problem("backward_recursion")
+    assert problem is None, problem
+    mistake = usual_mistake(first_row)
+    assert mistake is None, f"the decisions are not optimal, and f[0] is {first_row}: {mistake}"
+    assert got != [[2, 0, 0, 0], [1, 1, 0, 0], [2, 0, 0, 0], [0, 0, 0, 0]], (
+        "the decisions are positions in the list of feasible decisions (an argmin index), "
+        "not numbers of units produced"
+    )
 for k in range(4):
     for s in range(4):
         assert int(decisions[k][s]) in optimal[k][s], (
@@ -393,10 +584,23 @@ for k in range(4):
             f"optimal: {sorted(optimal[k][s])}"
         )
 f, decisions = backward_recursion(
-    DEMANDS, CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST, [0, -2, -4, -6]
+    list(DEMANDS), CAPACITY, SETUP_COST, UNIT_COST, HOLDING_COST, [0, -2, -4, -6]
 )
 expected = [[4, 0, 0, 0], [3, 2, 0, 0], [1, 0, 0, 0], [5, 4, 0, 0]]
 got = [[int(decisions[k][s]) for s in range(4)] for k in range(4)]
+if got != expected:
+    problem = one_period_problem("backward_recursion")
+    assert problem is None, problem
+    mistake = usual_mistake(first_row)  # f[0] of the example without terminal values
+    assert mistake is None, f"the decisions are not optimal, and f[0] is {first_row}: {mistake}"
+    assert not np.allclose([float(f[0][s]) for s in range(4)], [18, 15, 16, 14]), (
+        "with terminal values [0, -2, -4, -6], f[0] and the decisions are those without "
+        "them: the terminal values in f[N] must enter row N - 1 like every other row"
+    )
+    assert got != [[3, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [3, 3, 0, 0]], (
+        "the decisions are positions in the list of feasible decisions (an argmin index), "
+        "not numbers of units produced"
+    )
 assert got == expected, (
     f"with terminal values [0, -2, -4, -6] the optimal decisions (no ties here) are "
     f"{expected}, not {got}"
@@ -404,7 +608,12 @@ assert got == expected, (
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab01 import check_backward_decisions
 
-check_backward_decisions(backward_recursion)
+check_backward_decisions(
+    backward_recursion,
+    feasible_decisions=feasible_decisions,
+    stage_cost=stage_cost,
+    next_state=next_state,
+)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -439,19 +648,48 @@ def optimal_plan(decisions, start, demands):
 # %% nbgrader="tests" grade_id="test_optimal_plan" points=1 title="Exercise 5: optimal plan"
 # Visible tests
 table = [[3, 0, 0, 0], [3, 2, 0, 0], [3, 0, 0, 0], [2, 1, 0, 0]]  # the example's decisions
-assert [int(x) for x in optimal_plan(table, 0, DEMANDS)] == [3, 0, 3, 0], (
-    "from s=0: produce 3 (stock 2 after demand 1), then 0 (stock 0), then 3, then 0"
+demands = list(DEMANDS)
+plan = optimal_plan(table, 3, demands)
+assert demands == DEMANDS, (
+    f"optimal_plan changed its argument demands in place (it is now {demands}): leave the "
+    "caller's list as it is"
 )
-assert [int(x) for x in optimal_plan(table, 3, DEMANDS)] == [0, 0, 3, 0], (
+assert table == [[3, 0, 0, 0], [3, 2, 0, 0], [3, 0, 0, 0], [2, 1, 0, 0]], (
+    "optimal_plan changed its argument decisions in place"
+)
+assert hasattr(plan, "__len__"), (
+    "optimal_plan returned a generator (or iterator), which can be read only once: return a list"
+)
+plan = [float(x) for x in plan]  # whole numbers of any type: 3.0 is production 3
+if plan != [0, 0, 3, 0]:
+    assert next_state(0, 3, 1) == 2 and next_state(2, 0, 2) == 0, (
+        "your next_state (Exercise 2) fails its tests, and optimal_plan builds on it: fix it first"
+    )
+assert plan != [3, 0, 3, 0], (
+    "from start=3 you return the plan from an empty warehouse: follow the table from the "
+    "inventory start"
+)
+assert plan != [0, 0, 0, 0], (
+    "from start=3 every period is read in column 3: the inventory is never updated (after "
+    "period n it becomes s + x - demands[n])"
+)
+assert plan != [3, 2, 0, 2], (
+    "from start=3 you return the inventories at the start of each period (3, 2, 0, 2), not "
+    "the productions"
+)
+assert plan == [0, 0, 3, 0], (
     "from s=3: produce 0 (stock 2), then 0 (stock 0), then 3 (stock 2), then 0"
 )
-assert [int(x) for x in optimal_plan(np.array(table), 1, DEMANDS)] == [0, 3, 0, 2], (
+assert [int(x) for x in optimal_plan(table, 0, list(DEMANDS))] == [3, 0, 3, 0], (
+    "from s=0: produce 3 (stock 2 after demand 1), then 0 (stock 0), then 3, then 0"
+)
+assert [int(x) for x in optimal_plan(np.array(table), 1, list(DEMANDS))] == [0, 3, 0, 2], (
     "from s=1: 0 (stock 0), 3 (stock 1), 0 (stock 0), 2 (stock 0)"
 )
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab01 import check_optimal_plan
 
-check_optimal_plan(optimal_plan)
+check_optimal_plan(optimal_plan, next_state=next_state)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -244,12 +244,41 @@ def feasible_actions(s, capacity, demand_pmf):
 # %% nbgrader="tests" grade_id="test_feasible_actions" points=1 title="Exercise 1: feasible actions"
 # Visible tests
 course_demand = {1: 0.5, 2: 0.5}
-for state, expected in enumerate([[2, 3, 4], [1, 2, 3], [0, 1, 2], [0, 1]]):
-    got = [int(a) for a in feasible_actions(state, 3, course_demand)]
-    assert got == expected, f"course warehouse, s={state}: expected A(s) = {expected}, got {got}"
-assert [int(a) for a in feasible_actions(0, 3, {2: 0.5, 1: 0.5})] == [2, 3, 4], (
-    "the order of the keys of demand_pmf must not matter"
+got = [[int(a) for a in feasible_actions(state, 3, course_demand)] for state in range(4)]
+assert course_demand == {1: 0.5, 2: 0.5}, (
+    f"feasible_actions changed demand_pmf in place (it now holds {course_demand}); the caller "
+    "still needs it: read the dictionary, do not remove or add entries"
 )
+# The usual mistakes first: what they give, and what is wrong with it.
+assert got[0] != [1, 2, 3, 4], (
+    "course warehouse: A(0) includes a = 1, which cannot meet the largest demand, 2. All "
+    "demand must be met, whichever value it takes: s + a >= max demand"
+)
+always_2 = [int(a) for a in feasible_actions(0, 3, {2: 1.0})]  # demand is always 2
+assert always_2 != [2, 3], (
+    "capacity 3, demand always 2, s=0: A(0) = [2, 3, 4, 5], got [2, 3]. The capacity limits "
+    "the ENDING inventory s + a - D (here a - 2 <= 3), not the stock s + a after production"
+)
+assert always_2 != [2, 3, 4], (
+    "capacity 3, demand always 2, s=0: A(0) = [2, 3, 4, 5], got [2, 3, 4]: the largest "
+    "feasible quantity, capacity + min demand - s, is missing (does a range() stop one short?)"
+)
+reordered = [int(a) for a in feasible_actions(0, 3, {2: 0.5, 1: 0.5})]
+assert reordered == [2, 3, 4], (
+    f"with the keys of demand_pmf in the order {{2: 0.5, 1: 0.5}}, A(0) should still be "
+    f"[2, 3, 4], got {reordered}: the order of the keys must not matter (max(demand_pmf) "
+    "and min(demand_pmf) do not depend on it)"
+)
+for state, expected in enumerate([[2, 3, 4], [1, 2, 3], [0, 1, 2], [0, 1]]):
+    assert got[state] == expected, (
+        f"course warehouse, s={state}: expected A(s) = {expected}, got {got[state]}"
+    )
+larger = [int(a) for a in feasible_actions(0, 5, {0: 0.5, 3: 0.5})]
+assert larger != [3], (
+    "capacity 5, demand 0 or 3, s=0: A(0) = [3, 4, 5], got [3], which is A(0) for a capacity "
+    "of 3: use the argument capacity, not the course's 3"
+)
+assert larger == [3, 4, 5], f"capacity 5, demand 0 or 3, s=0: A(0) = [3, 4, 5], got {larger}"
 assert [int(a) for a in feasible_actions(4, 5, {0: 0.5, 3: 0.5})] == [0, 1], (
     "capacity 5, demand 0 or 3, s=4: a=0 meets demand 3 and a=1 leaves at most 5 units"
 )
@@ -279,13 +308,36 @@ def cost(s, a, setup_cost, unit_cost, holding_cost):
 
 # %% nbgrader="tests" grade_id="test_cost" points=1 title="Exercise 2: one-period cost"
 # Visible tests
-for (state, produced), expected in {(0, 2): 6, (1, 1): 6, (2, 0): 2, (3, 0): 3}.items():
-    got = cost(state, produced, 4, 1, 1)
-    assert np.isclose(got, expected), (
-        f"course warehouse: r({state}, {produced}) should be {expected}"
+pairs = [(0, 2), (1, 1), (2, 0), (3, 0)]
+got = [float(cost(state, produced, 4, 1, 1)) for state, produced in pairs]
+# The costs that the usual mistakes give for these four pairs of the course warehouse:
+usual_mistakes = [
+    (
+        [8, 7, 2, 3],
+        "holding is charged on the stock after production, s + a; this lab charges "
+        "it on the STARTING inventory s",
+    ),
+    ([6, 6, 6, 7], "the setup cost is charged even when nothing is produced (a = 0)"),
+    (
+        [9, 6, 2, 3],
+        "setup_cost and unit_cost are swapped; the arguments come in the order "
+        "(s, a, setup_cost, unit_cost, holding_cost)",
+    ),
+    ([10, 6, 2, 3], "the setup cost is charged per unit; it is paid once with production"),
+    ([6, 5, 0, 0], "the holding cost of the starting inventory is missing"),
+]
+for costs, mistake in usual_mistakes:
+    assert not np.allclose(got, costs), (
+        f"course warehouse, r(s, a) for (s, a) in {pairs}: got {got}: {mistake}"
     )
-assert np.isclose(cost(1, 0, 4, 1, 1), 1), "no setup cost is paid in a period without production"
-assert np.isclose(cost(2, 3, 2.5, 0.5, 0.25), 4.5), (
+for (state, produced), expected, one_cost in zip(pairs, [6, 6, 2, 3], got, strict=True):
+    assert np.isclose(one_cost, expected), (
+        f"course warehouse: r({state}, {produced}) should be {expected}, got {one_cost}"
+    )
+assert np.isclose(float(cost(1, 0, 4, 1, 1)), 1), (
+    "no setup cost is paid in a period without production"
+)
+assert np.isclose(float(cost(2, 3, 2.5, 0.5, 0.25)), 4.5), (
     "setup 2.5 + 3 units at 0.5 + holding 2 units at 0.25 = 4.5"
 )
 ### BEGIN HIDDEN TESTS
@@ -317,19 +369,53 @@ def transition_probabilities(s, a, capacity, demand_pmf):
 # %% nbgrader="tests" grade_id="test_transition_probabilities" points=1 title="Exercise 3: transition probabilities"
 # Visible tests
 course_demand = {1: 0.5, 2: 0.5}
+first = transition_probabilities(0, 2, 3, course_demand)
+assert course_demand == {1: 0.5, 2: 0.5}, (
+    f"transition_probabilities changed demand_pmf in place (it now holds {course_demand}); "
+    "the caller passes the same dictionary again: read it (demand_pmf.items()), do not pop "
+    "or clear it"
+)
+assert hasattr(first, "__len__"), (
+    f"transition_probabilities returned a {type(first).__name__}; return a numpy array "
+    "(a generator can be read only once)"
+)
+rows = {
+    (state, produced): np.asarray(
+        transition_probabilities(state, produced, 3, course_demand), dtype=float
+    )
+    for state, produced in [(0, 2), (0, 4), (3, 0)]
+}
+for (state, produced), row in rows.items():
+    assert row.shape == (4,), f"P(. | {state}, {produced}) needs one entry per state 0..3"
+# The usual mistakes first: what they give, and what is wrong with it.
+assert not np.allclose(rows[0, 2], [0.5, 0, 0, 0.5]), (
+    "P(. | 0, 2) = [0.5, 0, 0, 0.5]: the next state is off by one (and wraps around to 3); "
+    "after demand d it is s + a - d"
+)
+assert not np.allclose(rows[0, 4], [0, 0.5, 0.5, 0]), (
+    "P(. | 0, 4) = [0, 0.5, 0.5, 0]: the probability of demand d is put at index d; it "
+    "belongs to the next state s + a - d"
+)
 for (state, produced), expected in {
     (0, 2): [0.5, 0.5, 0, 0],  # 2 units on hand, demand 1 or 2 leaves 1 or 0
     (0, 4): [0, 0, 0.5, 0.5],
     (3, 0): [0, 0.5, 0.5, 0],
 }.items():
-    got = np.asarray(transition_probabilities(state, produced, 3, course_demand), dtype=float)
-    assert got.shape == (4,), f"P(. | {state}, {produced}) needs one entry per state 0..3"
+    got = rows[state, produced]
     assert np.allclose(got, expected), f"P(. | {state}, {produced}) should be {expected}, got {got}"
 for state, actions in enumerate([[2, 3, 4], [1, 2, 3], [0, 1, 2], [0, 1]]):
     for produced in actions:
         row = np.asarray(transition_probabilities(state, produced, 3, course_demand), dtype=float)
         assert np.isclose(row.sum(), 1), f"P(. | {state}, {produced}) must sum to 1"
 got = np.asarray(transition_probabilities(1, 2, 4, {2: 0.8, 0: 0.2}), dtype=float)
+assert not np.allclose(got, [0, 0.5, 0, 0.5, 0]), (
+    "capacity 4, s=1, a=2, demand 0 (prob 0.2) or 2 (prob 0.8): every demand value gets the "
+    "same probability; use the probabilities of demand_pmf"
+)
+assert not np.allclose(got, [0, 0.2, 0, 0.8, 0]), (
+    "capacity 4, s=1, a=2, demand 0 (prob 0.2) or 2 (prob 0.8): the probabilities are "
+    "attached to the wrong demand values"
+)
 assert np.allclose(got, [0, 0.8, 0, 0.2, 0]), (
     "capacity 4, s=1, a=2, demand 0 (prob 0.2) or 2 (prob 0.8): the next state is 3 or 1"
 )
@@ -377,29 +463,79 @@ def build_model(capacity, setup_cost, unit_cost, holding_cost, demand_pmf):
 
 # %% nbgrader="tests" grade_id="test_build_model" points=2 title="Exercise 4: the model arrays"
 # Visible tests
-R, P = (np.asarray(array, dtype=float) for array in build_model(3, 4, 1, 1, {1: 0.5, 2: 0.5}))
+# build_model relies on your three functions: first, they must leave demand_pmf alone.
+for name, function, arguments in [
+    ("feasible_actions", feasible_actions, (0, 3)),
+    ("transition_probabilities", transition_probabilities, (0, 2, 3)),
+]:
+    pmf = {1: 0.5, 2: 0.5}
+    function(*arguments, pmf)
+    assert pmf == {1: 0.5, 2: 0.5}, (
+        f"{name} changes demand_pmf in place (it left {pmf}), so build_model would see "
+        f"another demand after its first call: fix {name} first"
+    )
+row = transition_probabilities(0, 2, 3, {1: 0.5, 2: 0.5})
+assert hasattr(row, "__len__"), (
+    f"transition_probabilities returns a {type(row).__name__}, which build_model cannot "
+    "store in P[s, a]: fix transition_probabilities first (return a numpy array)"
+)
+course_demand = {1: 0.5, 2: 0.5}
+R, P = (np.asarray(array, dtype=float) for array in build_model(3, 4, 1, 1, course_demand))
+assert course_demand == {1: 0.5, 2: 0.5}, (
+    f"build_model changed demand_pmf in place (it now holds {course_demand})"
+)
 assert R.shape == (4, 5), f"R should have shape (S, A) = (4, 5), got {R.shape}"
 assert P.shape == (4, 5, 4), f"P should have shape (S, A, S) = (4, 5, 4), got {P.shape}"
 for state, expected in enumerate([[2, 3, 4], [1, 2, 3], [0, 1, 2], [0, 1]]):
     finite = np.flatnonzero(np.isfinite(R[state])).tolist()
+    yours = [int(a) for a in feasible_actions(state, 3, {1: 0.5, 2: 0.5})]
+    assert finite == expected or yours == expected, (
+        f"R[{state}] is finite at a in {finite}, but A({state}) = {expected}, and your "
+        f"feasible_actions({state}, 3, ...) returns {yours}: fix feasible_actions first"
+    )
     assert finite == expected, (
-        f"R[{state}] should be finite exactly at a in {expected}, not {finite}"
+        f"R[{state}] should be finite exactly at a in A({state}) = {expected}, not {finite}: "
+        "an infeasible pair costs np.inf"
     )
     assert np.all(np.isposinf(R[state][~np.isfinite(R[state])])), "infeasible costs are np.inf"
-for (state, produced), expected in {(0, 2): 6, (1, 1): 6, (2, 0): 2, (3, 0): 3}.items():
-    assert np.isclose(R[state, produced], expected), f"R[{state}, {produced}] should be {expected}"
+course_pairs = [(0, 2), (1, 1), (2, 0), (3, 0)]
+got = [R[state, produced] for state, produced in course_pairs]
+assert not np.allclose(got, [6.5, 5.5, 0.5, 1.5]), (
+    "R charges holding on the expected ENDING inventory s + a - E[D]; this lab charges it on "
+    "the STARTING inventory s"
+)
+for (state, produced), expected, one_cost in zip(course_pairs, [6, 6, 2, 3], got, strict=True):
+    yours = float(cost(state, produced, 4, 1, 1))
+    assert np.isclose(one_cost, expected) or np.isclose(yours, expected), (
+        f"R[{state}, {produced}] should be {expected}, and your cost({state}, {produced}, 4, 1, 1) "
+        f"returns {yours}: fix cost first"
+    )
+    assert np.isclose(one_cost, expected), (
+        f"R[{state}, {produced}] should be {expected}, got {one_cost}"
+    )
 feasible = np.isfinite(R)
+yours = np.asarray(transition_probabilities(0, 2, 3, {1: 0.5, 2: 0.5}), dtype=float)
+assert np.allclose(P[0, 2], [0.5, 0.5, 0, 0]) or np.allclose(yours, [0.5, 0.5, 0, 0]), (
+    f"P[0, 2] should be [0.5, 0.5, 0, 0], and your transition_probabilities(0, 2, 3, ...) "
+    f"returns {yours}: fix transition_probabilities first"
+)
+assert np.allclose(P[0, 2], [0.5, 0.5, 0, 0]), f"P[0, 2] should be [0.5, 0.5, 0, 0], got {P[0, 2]}"
 assert np.allclose(P[feasible].sum(axis=1), 1), "every feasible row P[s, a] must sum to 1"
 assert np.all(P[~feasible] == 0), "P[s, a] must be all zeros when a is infeasible in s"
-assert np.allclose(P[0, 2], [0.5, 0.5, 0, 0]), "P[0, 2] should be [0.5, 0.5, 0, 0]"
 R6, P6 = build_model(6, 3, 2, 0.5, {0: 0.25, 3: 0.75})
 assert np.shape(R6) == (7, 7) and np.shape(P6) == (7, 7, 7), (
-    "capacity 6 with smallest demand 0: S = 7 states and A = 6 + 0 + 1 = 7 action columns"
+    "capacity 6 with smallest demand 0: S = 7 states and A = 6 + 0 + 1 = 7 action columns, "
+    f"got R of shape {np.shape(R6)} and P of shape {np.shape(P6)}"
 )
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab02 import check_build_model
 
-check_build_model(build_model)
+check_build_model(
+    build_model,
+    feasible_actions=feasible_actions,
+    cost=cost,
+    transition_probabilities=transition_probabilities,
+)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -525,21 +661,58 @@ def evaluate_policy(R, P, policy, beta):
 
 # %% nbgrader="tests" grade_id="test_evaluate_policy" points=2 title="Exercise 5: exact policy evaluation"
 # Visible tests
-V = np.asarray(evaluate_policy(toy_R, toy_P, [0, 0], 0.5), dtype=float)
-assert V.shape == (2,), f"one value per state: expected shape (2,), got {V.shape}"
+R_given, P_given, policy_given = toy_R.copy(), toy_P.copy(), [0, 0]
+try:
+    V = evaluate_policy(R_given, P_given, policy_given, 0.5)
+except np.linalg.LinAlgError as error:
+    raise AssertionError(
+        f"evaluate_policy met a singular matrix ({error}): I - P_pi is singular for every "
+        "policy (its rows sum to 0), so the discount beta must multiply P_pi"
+    ) from None
+for name, given, original in [
+    ("R", R_given, toy_R),
+    ("P", P_given, toy_P),
+    ("policy", policy_given, [0, 0]),
+]:
+    assert np.array_equal(given, original), (
+        f"evaluate_policy changed its argument {name} in place; the caller still needs it as "
+        "it was: work on a copy"
+    )
+V = np.asarray(V, dtype=float).reshape(-1)  # a row or column matrix counts as a vector
+assert V.shape == (2,), f"one value per state: expected 2 values, got {V.size}"
+# Toy model, policy (0, 0), beta = 0.5: the usual mistakes first.
+assert not np.allclose(V, [0, 2]), (
+    "a sign is wrong: V = r_pi + beta P_pi V, so solve (I - beta P_pi) V = r_pi"
+)
+assert not np.allclose(V, [65 / 9, 70 / 9]), (
+    "these are the values for beta = 0.8, the course's discount: use the argument beta (here 0.5)"
+)
+assert not np.allclose(V, [1, 2]), (
+    "only the first period is counted; the discounted future beta P_pi V is missing"
+)
 assert np.allclose(V, [8 / 3, 10 / 3]), (
     "toy model, policy (0, 0), beta=0.5: costs alternate 1, 2, 1, 2, ... so "
     f"V = ((1 + 2*0.5) / 0.75, (2 + 0.5) / 0.75) = (2.667, 3.333); got {V}"
 )
-V = np.asarray(evaluate_policy(toy_R, toy_P, (1, 0), 0.5), dtype=float)
+V = np.asarray(evaluate_policy(toy_R, toy_P, (1, 0), 0.5), dtype=float).reshape(-1)
+assert not np.allclose(V, [6.4, 3.6]), (
+    "toy model, policy (1, 0): P_pi is used transposed; row s of P_pi is the distribution of "
+    "the next state from s"
+)
 assert np.allclose(V, [5.6, 4.8]), (
     f"toy model, policy (1, 0), beta=0.5: expected (5.6, 4.8), got {V}"
 )
-V = np.asarray(evaluate_policy(seed_R, seed_P, np.array([2, 1, 0, 0]), 0.8), dtype=float)
+V = evaluate_policy(seed_R, seed_P, np.array([2, 1, 0, 0]), 0.8)
+V = np.asarray(V, dtype=float).reshape(-1)
+assert np.allclose(V, [30, 30, 26, 25.4]) or not np.allclose(V, [30, 30, 26, 25.4], rtol=1e-3), (
+    f"course warehouse, policy (2, 1, 0, 0), beta=0.8: got {V}, close to (30, 30, 26, 25.4) "
+    "but not accurate to 1e-5; an iteration that stops too early? np.linalg.solve gives "
+    "the values exactly"
+)
 assert np.allclose(V, [30, 30, 26, 25.4]), (
     f"course warehouse, policy (2, 1, 0, 0), beta=0.8: expected (30, 30, 26, 25.4), got {V}"
 )
-V = np.asarray(evaluate_policy(seed_R, seed_P, [2, 1, 0, 0], 0.0), dtype=float)
+V = np.asarray(evaluate_policy(seed_R, seed_P, [2, 1, 0, 0], 0.0), dtype=float).reshape(-1)
 assert np.allclose(V, [6, 6, 2, 3]), "with beta=0 only the first period counts: V = r_pi"
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab02 import check_evaluate_policy
@@ -637,8 +810,31 @@ def simulate_run(R, P, policy, beta, start, horizon, rng):
 # %% nbgrader="tests" grade_id="test_simulate_run" points=2 title="Exercise 6: one simulated run"
 # Visible tests
 rng = np.random.default_rng(0)
-assert np.isclose(simulate_run(toy_R, toy_P, [0, 0], 0.5, 0, 3, rng), 2.25), (
-    "toy model, policy (0, 0), start 0, 3 periods: 1 + 0.5*2 + 0.25*1 = 2.25"
+R_given, P_given, policy_given = toy_R.copy(), toy_P.copy(), [0, 0]
+got = float(simulate_run(R_given, P_given, policy_given, 0.5, 0, 3, rng))
+for name, given, original in [
+    ("R", R_given, toy_R),
+    ("P", P_given, toy_P),
+    ("policy", policy_given, [0, 0]),
+]:
+    assert np.array_equal(given, original), f"simulate_run changed its argument {name} in place"
+# Under policy (0, 0) the toy model moves 0 -> 1 -> 0 -> ... for sure, so a run of 3
+# periods from state 0 costs 1 + 0.5*2 + 0.25*1 = 2.25. What the usual mistakes give:
+usual_mistakes = {
+    4.0: "the costs are added up without the discount beta**t",
+    1.125: "every cost is discounted once too often; period 0 has weight beta**0 = 1",
+    2.5: "one period too many: a horizon of 3 covers periods 0, 1 and 2",
+    2.0: "one period too few: a horizon of 3 covers periods 0, 1 and 2",
+    3.0: "each period is charged the cost of the state it moves to; period t costs "
+    "r(s_t, pi(s_t)) for the state s_t it starts in",
+    1.75: "the state never changes; draw the next state from the row P[s, pi(s)] every period",
+}
+for wrong, mistake in usual_mistakes.items():
+    assert not np.isclose(got, wrong), (
+        f"toy model, policy (0, 0), start 0, 3 periods: got {got}: {mistake}"
+    )
+assert np.isclose(got, 2.25), (
+    f"toy model, policy (0, 0), start 0, 3 periods: 1 + 0.5*2 + 0.25*1 = 2.25, got {got}"
 )
 assert np.isclose(simulate_run(toy_R, toy_P, [0, 0], 0.5, 1, 2, rng), 2.5), (
     "toy model, policy (0, 0), start 1, 2 periods: 2 + 0.5*1 = 2.5"
@@ -649,10 +845,16 @@ assert np.isclose(simulate_run(toy_R, toy_P, [0, 0], 0.0, 1, 5, rng), 2), (
 )
 first = [simulate_run(toy_R, toy_P, [1, 0], 0.5, 0, 10, np.random.default_rng(7)) for _ in range(3)]
 again = [simulate_run(toy_R, toy_P, [1, 0], 0.5, 0, 10, np.random.default_rng(7)) for _ in range(3)]
-assert first == again, "runs with generators seeded alike must agree: draw randomness from rng only"
+assert first == again, (
+    "runs with generators seeded alike must agree: draw every random number from rng "
+    "(not from np.random or the random module)"
+)
 rng = np.random.default_rng(1)
 runs = np.array([simulate_run(toy_R, toy_P, [1, 0], 0.5, 0, 13, rng) for _ in range(1000)])
-assert runs.std() > 0, "runs under policy (1, 0) should differ: the next state is random"
+assert runs.std() > 0, (
+    "all runs under policy (1, 0) cost the same, but the next state from state 0 is random: "
+    "draw it from the row P[s, pi(s)] with rng (e.g. rng.choice(len(row), p=row))"
+)
 assert abs(runs.mean() - 5.6) < 5 * runs.std() / np.sqrt(runs.size) + 1e-3, (
     f"toy model, policy (1, 0), start 0: the average of 1000 runs ({runs.mean():.4f}) should be "
     "close to V(0) = 5.6"
@@ -684,13 +886,59 @@ def policy_value_by_simulation(R, P, policy, beta, start, horizon, n_runs, rng):
 
 # %% nbgrader="tests" grade_id="test_policy_value_by_simulation" points=1 title="Exercise 7: Monte Carlo estimate"
 # Visible tests
+R_given, P_given, policy_given = toy_R.copy(), toy_P.copy(), [0, 0]
 estimate, standard_error = policy_value_by_simulation(
-    toy_R, toy_P, [0, 0], 0.5, 0, 3, 5, np.random.default_rng(0)
+    R_given, P_given, policy_given, 0.5, 0, 3, 5, np.random.default_rng(0)
+)
+for name, given, original in [
+    ("R", R_given, toy_R),
+    ("P", P_given, toy_P),
+    ("policy", policy_given, [0, 0]),
+]:
+    assert np.array_equal(given, original), (
+        f"policy_value_by_simulation changed its argument {name} in place"
+    )
+assert not (np.isclose(estimate, 0) and np.isclose(standard_error, 2.25)), (
+    "the pair comes in the order (estimate, standard_error); yours is the other way round"
+)
+one_run = float(simulate_run(toy_R, toy_P, [0, 0], 0.5, 0, 3, np.random.default_rng(0)))
+assert np.isclose(one_run, 2.25), (
+    f"toy model, policy (0, 0): every run costs 2.25, but your simulate_run gives {one_run}: "
+    "fix simulate_run first"
+)
+assert not np.isclose(estimate, 3.24), (
+    "toy model, policy (0, 0), beta=0.5: the estimate 3.24 is the cost of the run with "
+    "beta = 0.8, the course's discount: pass the argument beta on to simulate_run"
 )
 assert np.isclose(estimate, 2.25), "toy model, policy (0, 0): every run costs 2.25"
 assert np.isclose(standard_error, 0), "identical runs have a standard error of 0"
 estimate, standard_error = policy_value_by_simulation(
     toy_R, toy_P, [1, 0], 0.5, 0, 13, 400, np.random.default_rng(3)
+)
+if np.isclose(standard_error, 0):  # every run cost the same: find out why
+    rng = np.random.default_rng(3)
+    runs = [simulate_run(toy_R, toy_P, [1, 0], 0.5, 0, 13, rng) for _ in range(20)]
+    assert np.ptp(runs) > 0, (
+        "your simulate_run gives every run under policy (1, 0) the same cost, but the next "
+        "state from state 0 is random: fix simulate_run first"
+    )
+    raise AssertionError(
+        "toy model, policy (1, 0), 400 runs: the runs are identical (standard error 0), "
+        "though simulate_run varies with rng: pass the generator rng you were given to every "
+        "call (a new generator made from one seed repeats the same run)"
+    )
+# The exact standard deviation of one run is about 0.218, so the standard error is near 0.011.
+assert not 0.15 < standard_error < 0.3, (
+    f"toy model, policy (1, 0), 400 runs: got {standard_error:.4g}, the standard deviation of "
+    "one run; the standard error of the average divides it by sqrt(n_runs)"
+)
+assert not 0.00006 < standard_error < 0.00025, (
+    f"toy model, policy (1, 0), 400 runs: got {standard_error:.4g}, the variance divided by "
+    "n_runs; the standard error is its square root, sd / sqrt(n_runs)"
+)
+assert not 0.0004 < standard_error < 0.0008, (
+    f"toy model, policy (1, 0), 400 runs: got {standard_error:.4g}: the standard deviation is "
+    "divided by n_runs; divide it by sqrt(n_runs)"
 )
 assert 0.0075 < standard_error < 0.016, (
     f"toy model, policy (1, 0), 400 runs: the standard error should be near 0.011, "
@@ -702,7 +950,7 @@ assert abs(estimate - 5.6) < 5 * standard_error + 1e-3, (
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab02 import check_policy_value_by_simulation
 
-check_policy_value_by_simulation(policy_value_by_simulation)
+check_policy_value_by_simulation(policy_value_by_simulation, simulate_run=simulate_run)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -225,6 +225,61 @@ print("x =", x.X, " y =", y.X)
 print("dual values (Pi):", [first.Pi, second.Pi, third.Pi])
 
 # %% [markdown]
+# When an LP has no optimum, Gurobi has no values to read, and your functions should raise
+# an error that says so (the exercises ask you to check `model.Status`). The tests use the
+# read-only helper below to put such an error into words: what Gurobi's status means, and
+# the mistakes that usually cause it.
+
+# %% nbgrader="locked" grade_id="lp_help"
+import re
+
+STATUS_WORDS = {
+    GRB.INFEASIBLE: "infeasible: no solution satisfies every constraint",
+    GRB.INF_OR_UNBD: "infeasible or unbounded (Gurobi stopped before telling which)",
+    GRB.UNBOUNDED: "unbounded: the objective improves without limit",
+}
+USUAL_CAUSES = {
+    ("primal", "unbounded"): "The primal LP MAXIMISES sum V subject to V(s) - beta * sum_s' "
+    "P(s'|s,a) V(s') <= r(s, a); minimising, writing the inequalities with >=, or leaving out "
+    "beta makes it unbounded.",
+    ("primal", "infeasible"): "No V satisfies every constraint: check that each reads "
+    "V(s) - beta * sum_s' P(s'|s,a) V(s') <= r(s, a).",
+    ("primal", "negative"): "Some optimal values here are negative (costs that are rewards): "
+    "variables left at Gurobi's default bound lb=0 make the LP infeasible; use "
+    "lb=-GRB.INFINITY.",
+    ("dual", "infeasible"): "The balance equations cannot all hold without the factor beta "
+    "on the inflow (added up over the states, their left-hand sides cancel), or without "
+    "alpha[s'] on the right of the equation of s'.",
+    ("dual", "unbounded"): "The frequencies must satisfy x >= 0 (Gurobi's default lb=0); free "
+    "variables (lb=-GRB.INFINITY) make the dual unbounded.",
+}
+
+
+def explained(error, lp, negative_values=False):
+    """The error an LP function raised, with Gurobi's status in words and its usual causes
+    (lp is "primal" or "dual"; negative_values: some optimal values of the model are < 0);
+    an error that is not about a missing optimum comes back as it is."""
+    text = f"{type(error).__name__}: {error}"
+    status = re.search(r"status\D{0,12}(\d+)", text, flags=re.IGNORECASE)
+    if status and int(status.group(1)) in STATUS_WORDS:
+        words = STATUS_WORDS[int(status.group(1))]
+        kinds = [kind for kind in ("unbounded", "infeasible") if kind in words]
+        meaning = f"Gurobi's status {status.group(1)} means the LP is {words}."
+    elif "Unable to retrieve attribute" in text:
+        kinds = ["unbounded", "infeasible"]
+        meaning = (
+            "Gurobi has no solution to read: the LP was not solved to optimality (check "
+            "model.Status == GRB.OPTIMAL before reading .X or .Pi)."
+        )
+    else:
+        return error
+    if lp == "primal" and negative_values:
+        kinds = ["negative" if kind == "infeasible" else kind for kind in kinds]
+    causes = " Or: ".join(USUAL_CAUSES[lp, kind] for kind in kinds)
+    return AssertionError(f"{text}. {meaning} {causes}")
+
+
+# %% [markdown]
 # The optimum is $x = 3$, $y = 1$ with objective 11. The first and third constraints are
 # tight, and their dual values say that one more unit of the first right-hand side would
 # raise the objective by 2, one more of the third by 1. The second constraint is slack
@@ -272,16 +327,65 @@ def warehouse_lp(capacity, setup_cost, unit_cost, holding_cost, demand_pmf, beta
 
 # %% nbgrader="tests" grade_id="test_warehouse_lp" points=2 title="Exercise 1: the warehouse LP"
 # Visible tests
-V = np.asarray(warehouse_lp(3, 4, 1, 1, {1: 0.5, 2: 0.5}, 0.8), dtype=float)
-assert V.shape == (4,), f"one value per state 0..3: expected shape (4,), got {V.shape}"
-assert np.allclose(V, [26.3265, 26.3265, 23.0612, 22.7551], atol=1e-4), (
+course_demand = {1: 0.5, 2: 0.5}
+try:
+    V = warehouse_lp(3, 4, 1, 1, course_demand, 0.8)
+except Exception as error:  # an LP without an optimum: say why in words
+    raise explained(error, "primal") from None
+assert course_demand == {1: 0.5, 2: 0.5}, (
+    f"warehouse_lp changed demand_pmf in place (it now holds {course_demand}); the caller "
+    "still needs it: read it (demand_pmf.items()), do not pop or clear it"
+)
+assert not any(isinstance(v, gp.Var) for v in np.ravel(np.asarray(V, dtype=object))), (
+    "warehouse_lp returned gurobipy variables (Var objects); return their values, V[s].X, "
+    "read after model.optimize()"
+)
+V = np.asarray(V, dtype=float).reshape(-1)
+assert V.shape == (4,), f"one value per state 0..3: expected 4 values, got {V.size}"
+# The values that the usual mistakes give for the course's warehouse, first:
+usual_mistakes = [
+    ([30, 30, 30, 31], "the setup cost is charged even when nothing is produced (a = 0)"),
+    (
+        [28.0510, 27.0510, 22.5408, 21.3367],
+        "holding is charged on the expected ENDING "
+        "inventory s + a - E[D]; this lab charges it on the STARTING inventory s",
+    ),
+    (
+        [35.5510, 34.5510, 30.0408, 28.8367],
+        "holding is charged on the stock after "
+        "production, s + a; this lab charges it on the STARTING inventory s",
+    ),
+    (
+        [6, 6, 2, 3],
+        "these are the one-period costs min_a r(s, a): the future term "
+        "beta * sum_d p(d) V(s + a - d) is missing",
+    ),
+    (
+        [40, 40, 40, 40],
+        "these are the values of the COSTLIEST policy: an LP that minimises "
+        "sum V subject to >= constraints; maximise sum V subject to V(s) <= r(s, a) + beta * E[V(next)]",
+    ),
+]
+for values, mistake in usual_mistakes:
+    assert not np.allclose(V, values, atol=1e-4), f"course warehouse: got {V}: {mistake}"
+exact_V = np.array([1290, 1290, 1130, 1115]) / 49  # (26.3265, 26.3265, 23.0612, 22.7551)
+too_low = V - exact_V
+assert not (np.all(too_low <= 1e-6) and np.any(too_low < -1e-4)), (
+    f"course warehouse: got {V}, too low in some state: the LP has a constraint too many, "
+    "e.g. for a production that is infeasible (a must meet the LARGEST demand and fit after "
+    "the SMALLEST one)"
+)
+assert np.allclose(V, exact_V, atol=1e-4), (
     f"course warehouse: V* should be about (26.3265, 26.3265, 23.0612, 22.7551), got {V}"
 )
-V = np.asarray(warehouse_lp(3, 4, 1, 1, {2: 0.5, 1: 0.5}, 0.0), dtype=float)
+V = np.asarray(warehouse_lp(3, 4, 1, 1, {2: 0.5, 1: 0.5}, 0.0), dtype=float).reshape(-1)
+assert not np.allclose(V, exact_V, atol=1e-4), (
+    "beta = 0: these are the values for beta = 0.8, the course's discount: use the argument beta"
+)
 assert np.allclose(V, [6, 6, 2, 3]), (
     f"with beta = 0 only one period counts: V*(s) = min_a r(s, a) = (6, 6, 2, 3), got {V}"
 )
-V = np.asarray(warehouse_lp(2, 3, 1, 0, {1: 1.0}, 0.5), dtype=float)
+V = np.asarray(warehouse_lp(2, 3, 1, 0, {1: 1.0}, 0.5), dtype=float).reshape(-1)
 assert np.allclose(V, [20 / 3, 10 / 3, 5 / 3]), (
     "capacity 2, setup 3, unit 1, no holding cost, demand always 1, beta 0.5: producing 2 "
     f"units every other period gives V* = (20/3, 10/3, 5/3), got {V}"
@@ -387,17 +491,47 @@ def solve_mdp_lp(R, P, beta):
 
 # %% nbgrader="tests" grade_id="test_solve_mdp_lp_values" points=2 title="Exercise 2a: LP values"
 # Visible tests
-V, x = solve_mdp_lp(course_R, course_P, course_beta)
-V = np.asarray(V, dtype=float)
-assert V.shape == (4,), f"one value per state: expected shape (4,), got {V.shape}"
+R_given, P_given = course_R.copy(), course_P.copy()
+try:
+    V, x = solve_mdp_lp(R_given, P_given, course_beta)
+except Exception as error:  # an LP without an optimum: say why in words
+    raise explained(error, "primal") from None
+for name, given, original in [("R", R_given, course_R), ("P", P_given, course_P)]:
+    assert np.array_equal(given, original), (
+        f"solve_mdp_lp changed its argument {name} in place; the caller still needs it as it "
+        f"was: work on a copy (np.array({name}, dtype=float) copies, np.asarray({name}) does not)"
+    )
+V = np.asarray(V, dtype=float).reshape(-1)
+assert V.shape == (4,), f"one value per state: expected 4 values, got {V.size}"
+assert not np.allclose(V, [40, 40, 40, 40]), (
+    "course warehouse: these are the values of the COSTLIEST policy, from an LP that minimises "
+    "sum V subject to >= constraints; maximise sum V subject to "
+    "V(s) - beta * sum_s' P(s'|s,a) V(s') <= r(s, a)"
+)
+assert not np.allclose(V, [6, 6, 2, 3]), (
+    "course warehouse: these are the one-period costs min_a r(s, a): the future term "
+    "beta * sum_s' P(s'|s,a) V(s') is missing"
+)
 assert np.allclose(V, [1290 / 49, 1290 / 49, 1130 / 49, 1115 / 49]), (
     f"course warehouse: V* = (26.3265, 26.3265, 23.0612, 22.7551), got {V}"
 )
-V, x = solve_mdp_lp(toy_R, toy_P, 0.5)
-assert np.allclose(np.asarray(V, dtype=float), [-2, -4]), (
+try:
+    V, x = solve_mdp_lp(toy_R, toy_P, 0.5)
+except Exception as error:  # the toy model's optimal values are negative
+    raise explained(error, "primal", negative_values=True) from None
+V = np.asarray(V, dtype=float).reshape(-1)
+assert not np.allclose(V, [-8, -10]), (
+    "toy model, beta 0.5: these are the values for beta = 0.8 (course_beta, the course's "
+    "discount): use the argument beta"
+)
+assert np.allclose(V, [-2, -4]), (
     "toy model, beta 0.5: moving to state 1 and staying there earns 2 per period, so "
-    f"V* = (0 + 0.5 * (-4), -2 / (1 - 0.5)) = (-2, -4); got {V}. Values may be negative: "
-    "are your variables free (lb=-GRB.INFINITY)?"
+    f"V* = (0 + 0.5 * (-4), -2 / (1 - 0.5)) = (-2, -4); got {V}"
+    + (
+        ". Values may be negative: are your variables free (lb=-GRB.INFINITY)?"
+        if np.all(V >= -1e-9)
+        else ""
+    )
 )
 V, x = solve_mdp_lp(tie_R, tie_P, 0.5)
 assert np.allclose(np.asarray(V, dtype=float), [2]), f"tie model: V* = 1 / (1 - 0.5) = 2, got {V}"
@@ -409,16 +543,39 @@ check_solve_mdp_lp_values(solve_mdp_lp)
 
 # %% nbgrader="tests" grade_id="test_solve_mdp_lp_duals" points=1 title="Exercise 2b: LP dual values"
 # Visible tests
-V, x = solve_mdp_lp(course_R, course_P, course_beta)
+try:
+    V, x = solve_mdp_lp(course_R, course_P, course_beta)
+except Exception as error:  # an LP without an optimum: say why in words
+    raise explained(error, "primal") from None
 x = np.asarray(x, dtype=float)
+assert x.shape != (np.isfinite(course_R).sum(),), (
+    f"x has one entry per feasible pair, shape {x.shape}; return an array of the shape of R, "
+    f"{course_R.shape}, with the dual value of the constraint of (s, a) at x[s, a]"
+)
 assert x.shape == course_R.shape, f"x has the shape of R, {course_R.shape}; got {x.shape}"
 assert np.all(x[np.isinf(course_R)] == 0), "infeasible pairs have no constraint: x = 0 there"
-assert np.all(x >= -1e-9), (
-    "the dual values of the <= constraints are >= 0; did you write a constraint with >= and "
-    "keep its Pi unchanged?"
-)
 expected_x = np.zeros((4, 5))
 expected_x[[0, 1, 2, 3], [4, 3, 0, 0]] = [175 / 49, 265 / 49, 45 / 7, 225 / 49]
+assert not np.allclose(-x, expected_x), (
+    "course warehouse: the dual values have the wrong sign: a constraint written with >= "
+    "(e.g. r + beta * P V >= V) has Pi <= 0; write it as V(s) - beta * sum P V <= r(s, a), or "
+    "flip the sign of its Pi"
+)
+assert not np.isclose(np.sum(x[np.isfinite(course_R)] * course_R[np.isfinite(course_R)]), 160), (
+    "course warehouse: these are the dual values of an LP whose optimum is the COSTLIEST "
+    "policy (sum r * x = 160); the primal maximises sum V subject to <= constraints"
+)
+exact_V = np.array([1290, 1290, 1130, 1115]) / 49
+slack = np.where(
+    np.isfinite(course_R), course_R + course_beta * course_P @ exact_V - exact_V[:, None], 0
+)
+assert not np.allclose(x, slack), (
+    "course warehouse: these are the constraints' slacks (the Slack attribute), not their "
+    "dual values (the Pi attribute)"
+)
+assert np.all(x >= -1e-9), (
+    "the dual values of the <= constraints of a maximisation are >= 0, but x has negative entries"
+)
 assert np.allclose(x, expected_x), (
     "course warehouse: only the four tight constraints have a positive dual value, "
     f"x[0, 4] = 3.5714, x[1, 3] = 5.4082, x[2, 0] = 6.4286, x[3, 0] = 4.5918; got\n{x}"
@@ -493,10 +650,45 @@ def policy_from_lp(R, P, beta, V, tol=1e-6):
 # %% nbgrader="tests" grade_id="test_policy_from_lp" points=2 title="Exercise 3: policy from tight constraints"
 # Visible tests
 exact_V = np.array([1290, 1290, 1130, 1115]) / 49
-policy = [int(a) for a in policy_from_lp(course_R, course_P, course_beta, exact_V)]
+R_given, P_given, V_given = course_R.copy(), course_P.copy(), exact_V.copy()
+try:
+    result = policy_from_lp(R_given, P_given, course_beta, V_given)
+except IndexError as error:
+    raise AssertionError(
+        f"policy_from_lp raised IndexError: {error}. If it found no tight action in some "
+        "state: solvers round, so compare each slack with tol, not with 0"
+    ) from None
+for name, given, original in [
+    ("R", R_given, course_R),
+    ("P", P_given, course_P),
+    ("V", V_given, exact_V),
+]:
+    assert np.array_equal(given, original), (
+        f"policy_from_lp changed its argument {name} in place; the caller still needs it as "
+        f"it was: work on a copy (np.nan_to_num(..., copy=False) and np.asarray do not copy)"
+    )
+assert hasattr(result, "__len__"), (
+    f"policy_from_lp returned a {type(result).__name__}; return a numpy array (a generator "
+    "can be read only once)"
+)
+policy = [int(a) for a in result]
+assert policy != [2, 2, 0, 0], (
+    "course warehouse: (2, 2, 0, 0) are positions in the lists of feasible actions; return "
+    "the action columns a themselves (the index into R[s])"
+)
+assert policy != [2, 1, 1, 1], (
+    "course warehouse: (2, 1, 1, 1) takes in every state the action with the LARGEST slack, "
+    "the least tight constraint; optimal actions have a tight constraint, slack 0"
+)
 assert policy == [4, 3, 0, 0], f"course warehouse: the optimal policy is (4, 3, 0, 0), got {policy}"
 noisy_V = exact_V + np.array([3e-10, -2e-10, 1e-10, -4e-10])  # what a solver may return
-policy = [int(a) for a in policy_from_lp(course_R, course_P, course_beta, noisy_V)]
+try:
+    policy = [int(a) for a in policy_from_lp(course_R, course_P, course_beta, noisy_V)]
+except IndexError as error:
+    raise AssertionError(
+        f"policy_from_lp raised IndexError: {error}. Values a solver returns are exact only "
+        "up to rounding: compare each slack with tol, not with 0"
+    ) from None
 assert policy == [4, 3, 0, 0], (
     f"values a solver returns are exact only up to rounding; compare slacks with tol, got {policy}"
 )
@@ -676,19 +868,51 @@ def solve_dual_lp(R, P, beta, alpha):
 
 # %% nbgrader="tests" grade_id="test_dual_frequencies" points=2 title="Exercise 4a: dual frequencies"
 # Visible tests
-x, policy = solve_dual_lp(course_R, course_P, course_beta, np.ones(4))
+R_given, P_given, alpha_given = course_R.copy(), course_P.copy(), np.ones(4)
+try:
+    result = solve_dual_lp(R_given, P_given, course_beta, alpha_given)
+except Exception as error:  # an LP without an optimum: say why in words
+    raise explained(error, "dual") from None
+for name, given, original in [
+    ("R", R_given, course_R),
+    ("P", P_given, course_P),
+    ("alpha", alpha_given, np.ones(4)),
+]:
+    assert np.array_equal(given, original), (
+        f"solve_dual_lp changed its argument {name} in place; the caller still needs it as "
+        f"it was: work on a copy (np.array({name}, dtype=float) copies, np.asarray does not)"
+    )
+x, policy = result
+assert not (np.shape(x) == (4,) and np.shape(policy) == course_R.shape), (
+    "the pair comes in the order (x, policy); yours is the other way round"
+)
 x = np.asarray(x, dtype=float)
 assert x.shape == course_R.shape, f"x has the shape of R, {course_R.shape}; got {x.shape}"
-assert np.all(x >= -1e-9) and np.all(x[np.isinf(course_R)] == 0), (
-    "x >= 0, and x = 0 at infeasible pairs"
+assert np.all(x[np.isinf(course_R)] == 0), "x = 0 at infeasible pairs (they get no variable)"
+assert np.all(x >= -1e-9), (
+    "x has negative entries, but frequencies are >= 0. With Gurobi's default lb=0 that means "
+    "the X values read are no solution at all: check model.Status == GRB.OPTIMAL before "
+    "reading them (balance equations without the factor beta, for one, cannot all hold)"
+)
+assert not np.isclose(x.sum(), 1 / (1 - 0.8)), (
+    f"with alpha = 1 the frequencies add up to {x.sum():.4f} = 1 / (1 - beta), as if alpha had "
+    "been divided by its sum: use alpha as given (it need not sum to 1); they should add up "
+    "to sum(alpha) / (1 - beta) = 20"
+)
+assert not np.allclose((1 - 0.8) * x.sum(axis=1), 1), (
+    "in the balance equation of state s' the inflow must collect beta * P(s'|s,a) x(s,a) over "
+    "ALL pairs (s, a) that can lead to s'; yours uses only the pairs of s' itself (s and s' "
+    "mixed up in P)"
 )
 assert np.isclose(x.sum(), 4 / (1 - 0.8)), (
     f"with alpha = 1 the frequencies add up to sum(alpha) / (1 - beta) = 20, got {x.sum():.4f}"
 )
 exact_V = np.array([1290, 1290, 1130, 1115]) / 49
-assert np.isclose(
-    np.sum(x[np.isfinite(course_R)] * course_R[np.isfinite(course_R)]), exact_V.sum()
-), "strong duality: sum r * x should equal sum V* = 98.4694"
+cost = np.sum(x[np.isfinite(course_R)] * course_R[np.isfinite(course_R)])
+assert not np.isclose(cost, 160), (
+    "sum r * x = 160 is the cost of the COSTLIEST policy: the dual LP MINIMISES sum r(s, a) x(s, a)"
+)
+assert np.isclose(cost, exact_V.sum()), "strong duality: sum r * x should equal sum V* = 98.4694"
 assert np.allclose(x[[0, 1, 2, 3], [4, 3, 0, 0]], [175 / 49, 265 / 49, 45 / 7, 225 / 49]), (
     "with alpha = 1, x is the vector of dual values of the primal: "
     f"x[0, 4], x[1, 3], x[2, 0], x[3, 0] = 3.5714, 5.4082, 6.4286, 4.5918; got\n{x}"
@@ -697,9 +921,13 @@ alpha = [0.4, 0.3, 0.2, 0.1]
 x, policy = solve_dual_lp(course_R, course_P, course_beta, alpha)
 x = np.asarray(x, dtype=float)
 cost = np.sum(x[np.isfinite(course_R)] * course_R[np.isfinite(course_R)])
+assert not np.isclose(cost, exact_V.sum()), (
+    f"alpha = {alpha}: sum r * x = {cost:.4f} is sum V*, the optimum for alpha = 1: the "
+    "right-hand side of the balance equation of state s' must be alpha[s'], the weights passed in"
+)
 assert np.isclose(cost, np.dot(alpha, exact_V)), (
     f"alpha = {alpha}: sum r * x should equal alpha . V* = {np.dot(alpha, exact_V):.4f}, got "
-    f"{cost:.4f}; is alpha the right-hand side of the balance equations?"
+    f"{cost:.4f}"
 )
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab03 import check_dual_frequencies
@@ -709,8 +937,30 @@ check_dual_frequencies(solve_dual_lp)
 
 # %% nbgrader="tests" grade_id="test_dual_policy" points=1 title="Exercise 4b: policy from the dual"
 # Visible tests
-x, policy = solve_dual_lp(course_R, course_P, course_beta, np.ones(4))
+try:
+    x, policy = solve_dual_lp(course_R, course_P, course_beta, np.ones(4))
+except Exception as error:  # an LP without an optimum: say why in words
+    raise explained(error, "dual") from None
+assert not (np.shape(x) == (4,) and np.shape(policy) == course_R.shape), (
+    "the pair comes in the order (x, policy); yours is the other way round"
+)
+assert hasattr(policy, "__len__"), (
+    f"the policy is a {type(policy).__name__}; return a numpy array (a generator can be read "
+    "only once)"
+)
 policy = [int(a) for a in policy]
+x = np.asarray(x, dtype=float)
+exact_V = np.array([1290, 1290, 1130, 1115]) / 49
+cost = np.sum(x[np.isfinite(course_R)] * course_R[np.isfinite(course_R)])
+assert policy == [4, 3, 0, 0] or np.isclose(cost, exact_V.sum()), (
+    f"course warehouse: the optimal policy is (4, 3, 0, 0), got {policy}; the policy is read "
+    f"from x, and your x is not optimal (sum r * x = {cost:.4f}, not sum V* = 98.4694): fix x "
+    "first (Exercise 4a)"
+)
+assert policy != [2, 1, 1, 1], (
+    "course warehouse: (2, 1, 1, 1) takes in every state an action with x(s, a) = 0, which "
+    "the optimal policy never uses; read the action with the LARGEST x(s, a)"
+)
 assert policy == [4, 3, 0, 0], f"course warehouse: the optimal policy is (4, 3, 0, 0), got {policy}"
 x, policy = solve_dual_lp(toy_R, toy_P, 0.5, [1.0, 2.0])
 assert [int(a) for a in policy] == [1, 0], f"toy model: the optimal policy is (1, 0), got {policy}"

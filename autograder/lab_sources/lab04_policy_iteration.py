@@ -191,22 +191,93 @@ def evaluate_policy(R, P, beta, policy):
     ### END SOLUTION
 
 
+# %% [markdown]
+# The tests below use a small read-only helper: when your function fails, it checks whether
+# it works with Lab 02's order of the arguments, so that the message can say so.
+
+
+# %% nbgrader="locked" grade_id="evaluation_helpers"
+def takes_lab02_order():
+    """Whether your evaluate_policy gives the course's values when called in Lab 02's order
+    evaluate_policy(R, P, policy, beta)."""
+    try:
+        V = evaluate_policy(R.copy(), P.copy(), [2, 1, 0, 0], BETA)
+        return bool(np.allclose(np.asarray(V, dtype=float).ravel(), [30, 30, 26, 25.4]))
+    except Exception:
+        return False
+
+
 # %% nbgrader="tests" grade_id="test_evaluate_policy" points=2 title="Exercise 1: evaluation with numpy"
 # Visible tests
-V = np.asarray(evaluate_policy(R, P, BETA, [2, 1, 0, 0]), dtype=float)
+R_given, P_given, policy = R.copy(), P.copy(), np.array([2, 1, 0, 0])
+try:
+    V = evaluate_policy(R_given, P_given, BETA, policy)
+except Exception as error:
+    assert not takes_lab02_order(), (
+        "evaluate_policy works with Lab 02's order of the arguments (R, P, policy, beta); in "
+        "this lab the order is evaluate_policy(R, P, beta, policy)"
+    )
+    assert not isinstance(error, np.linalg.LinAlgError), (
+        "np.linalg.solve says the matrix is singular: I - P_pi is singular for every policy, "
+        "so beta must multiply P_pi: solve (I - beta P_pi) V = r_pi"
+    )
+    raise
+for name, given, original in [
+    ("R", R_given, R),
+    ("P", P_given, P),
+    ("policy", policy, [2, 1, 0, 0]),
+]:
+    assert np.array_equal(given, original), (
+        f"evaluate_policy changed its argument {name} in place; leave it as it was given and "
+        "work on new arrays (np.where(...), a copy)"
+    )
+assert not hasattr(V, "__next__"), "evaluate_policy returned a generator; return a numpy array"
+V = np.asarray(V, dtype=float).ravel()
 assert V.shape == (4,), f"one value per state: expected shape (4,), got {V.shape}"
+# V of (2, 1, 0, 0) is (30, 30, 26, 25.4). The usual mistakes give other numbers:
+MISTAKES = [  # (what a usual mistake gives, the mistake)
+    ([3.33333, 3.33333, -0.66667, 1.93333], "a sign is wrong: (I + beta P_pi) V = r_pi"),
+    ([38.8, 40, 3.2, 3], "P_pi is used transposed: row s of P_pi is where state s goes next"),
+    (
+        [18, 22, 22, 24.6],
+        "the indices are swapped: the row is P[s, policy[s]], not P[policy[s], s]",
+    ),
+    ([32.02381, 32.02381, 30.69048, 30.22619], "every feasible action is averaged in"),
+    ([6, 6, 2, 3], "only the first period is counted: the future beta P_pi V is missing"),
+    ([24, 24, 20.8, 20.32], "the cost of the current period is discounted too"),
+]
+for wrong_values, mistake in MISTAKES:
+    assert not np.allclose(V, wrong_values), f"policy (2, 1, 0, 0): got V = {V}: {mistake}"
+if not np.allclose(V, [30, 30, 26, 25.4]):
+    assert not takes_lab02_order(), (
+        "evaluate_policy works with Lab 02's order of the arguments (R, P, policy, beta); in "
+        "this lab the order is evaluate_policy(R, P, beta, policy)"
+    )
 assert np.allclose(V, [30, 30, 26, 25.4]), (
-    f"course warehouse, policy (2, 1, 0, 0): expected V = (30, 30, 26, 25.4), got {V} "
-    "(the arguments come in the order R, P, beta, policy)"
+    f"course warehouse, policy (2, 1, 0, 0): expected V = (30, 30, 26, 25.4), got {V}"
 )
-V = np.asarray(evaluate_policy(R, P, BETA, {0: 4, 1: 3, 2: 0, 3: 0}), dtype=float)
+try:
+    V = evaluate_policy(R, P, BETA, {0: 4, 1: 3, 2: 0, 3: 0})
+except (TypeError, KeyError, IndexError, ValueError) as error:
+    raise AssertionError(
+        "with the policy given as a dictionary {0: 4, 1: 3, 2: 0, 3: 0}, evaluate_policy "
+        f"raised {type(error).__name__}: {error}. Turn a dictionary into a list first: "
+        "[policy[s] for s in range(S)]"
+    ) from None
+V = np.asarray(V, dtype=float).ravel()
 assert np.allclose(V, np.array([1290, 1290, 1130, 1115]) / 49), (
     "course warehouse, policy {0: 4, 1: 3, 2: 0, 3: 0} given as a dictionary: expected "
     f"V = (26.3265, 26.3265, 23.0612, 22.7551), got {V}"
 )
-V = np.asarray(evaluate_policy(R, P, 0.0, np.array([2, 1, 0, 0])), dtype=float)
-assert np.allclose(V, [6, 6, 2, 3]), "with beta = 0 only the first period counts: V = r_pi"
-V = np.asarray(evaluate_policy(TOY_R, TOY_P, 0.5, (1, 2)), dtype=float)
+V = np.asarray(evaluate_policy(R, P, 0.0, np.array([2, 1, 0, 0])), dtype=float).ravel()
+assert not np.allclose(V, [30, 30, 26, 25.4]), (
+    "with beta = 0 you get the values for beta = 0.8: evaluate_policy uses the notebook's "
+    "BETA (or 0.8) instead of its argument beta"
+)
+assert np.allclose(V, [6, 6, 2, 3]), (
+    f"with beta = 0 only the first period counts: V = r_pi, got {V}"
+)
+V = np.asarray(evaluate_policy(TOY_R, TOY_P, 0.5, (1, 2)), dtype=float).ravel()
 assert np.allclose(V, [-1.6, -0.8]), (
     f"toy model, policy (1, 2), beta = 0.5: expected V = (-1.6, -0.8), got {V}"
 )
@@ -269,20 +340,44 @@ def evaluate_policy_gurobi(capacity, setup_cost, unit_cost, holding_cost, demand
 
 # %% nbgrader="tests" grade_id="test_evaluate_policy_gurobi" points=2 title="Exercise 2: evaluation with Gurobi"
 # Visible tests
-V = np.asarray(evaluate_policy_gurobi(3, 4, 1, 1, COURSE_DEMAND, 0.8, [2, 1, 0, 0]), dtype=float)
+demand, policy = {1: 0.5, 2: 0.5}, [2, 1, 0, 0]
+try:
+    V = evaluate_policy_gurobi(3, 4, 1, 1, demand, 0.8, policy)
+except AttributeError as error:
+    raise AssertionError(
+        f"evaluate_policy_gurobi raised AttributeError: {error}. Gurobi found no solution, so "
+        "the equations as written have none; with the discount beta in front of the future "
+        "values they always have one"
+    ) from None
+assert demand == {1: 0.5, 2: 0.5} and policy == [2, 1, 0, 0], (
+    "evaluate_policy_gurobi changed its argument demand_pmf or policy in place; leave them as "
+    "they were given"
+)
+V = np.asarray(V, dtype=float).ravel()
 assert V.shape == (4,), f"one value per state: expected shape (4,), got {V.shape}"
+# V of (2, 1, 0, 0) is (30, 30, 26, 25.4). The usual mistakes give other numbers:
+MISTAKES = [  # (what a usual mistake gives, the mistake)
+    ([30.5, 29.5, 24.5, 23.1], "holding is charged on the expected ending inventory, not on s"),
+    ([38, 37, 32, 30.6], "holding is charged on the stock after production, s + a, not on s"),
+    ([30, 30, 30, 31], "the setup cost is charged even where nothing is produced (a = 0)"),
+    ([6, 6, 2, 3], "only the first period is counted: the discounted future is missing"),
+    ([24, 24, 20.8, 20.32], "the cost of the current period is discounted too"),
+]
+for wrong_values, mistake in MISTAKES:
+    assert not np.allclose(V, wrong_values), f"policy (2, 1, 0, 0): got V = {V}: {mistake}"
 assert np.allclose(V, [30, 30, 26, 25.4], atol=1e-6), (
     f"course warehouse, policy (2, 1, 0, 0): expected V = (30, 30, 26, 25.4), got {V}"
 )
-V = np.asarray(
-    evaluate_policy_gurobi(3, 4, 1, 1, COURSE_DEMAND, 0.8, {0: 4, 1: 3, 2: 0, 3: 0}), dtype=float
-)
+V = evaluate_policy_gurobi(3, 4, 1, 1, COURSE_DEMAND, 0.8, {0: 4, 1: 3, 2: 0, 3: 0})
+V = np.asarray(V, dtype=float).ravel()
 assert np.allclose(V, np.array([1290, 1290, 1130, 1115]) / 49, atol=1e-6), (
     f"course warehouse, policy {{0: 4, 1: 3, 2: 0, 3: 0}}: expected V = V*, got {V}"
 )
-V = np.asarray(
-    evaluate_policy_gurobi(5, 2.5, 0.5, 0.25, {0: 0.3, 3: 0.7}, 0.9, [5, 4, 3, 0, 0, 0]),
-    dtype=float,
+V = evaluate_policy_gurobi(5, 2.5, 0.5, 0.25, {0: 0.3, 3: 0.7}, 0.9, [5, 4, 3, 0, 0, 0])
+V = np.asarray(V, dtype=float).ravel()
+assert not np.allclose(V[:3], [19.1, 18.85, 18.6]), (
+    "with beta = 0.9 you get the values for beta = 0.8: evaluate_policy_gurobi uses the "
+    "notebook's BETA (or 0.8) instead of its argument beta"
 )
 assert np.allclose(V[:3], [36.725, 36.475, 36.225], atol=1e-6), (
     "capacity 5, costs (2.5, 0.5, 0.25), demand 0 or 3 with probabilities 0.3 and 0.7, "
@@ -321,13 +416,39 @@ def q_values(R, P, beta, V):
 
 # %% nbgrader="tests" grade_id="test_q_values" points=1 title="Exercise 3: Q-values"
 # Visible tests
-Q = np.asarray(q_values(R, P, BETA, [30, 30, 26, 25.4]), dtype=float)
+R_given, P_given, V_given = R.copy(), P.copy(), np.array([30, 30, 26, 25.4])
+Q = q_values(R_given, P_given, BETA, V_given)
+for name, given, original in [
+    ("R", R_given, R),
+    ("P", P_given, P),
+    ("V", V_given, [30, 30, 26, 25.4]),
+]:
+    assert np.array_equal(given, original), (
+        f"q_values changed its argument {name} in place; leave it as it was given"
+    )
+Q = np.asarray(Q, dtype=float)
 assert Q.shape == (4, 5), f"one Q-value per state and action column: shape (4, 5), not {Q.shape}"
+# Q[0, 2:] is (30, 29.4, 28.56) for V = (30, 30, 26, 25.4). The usual mistakes give:
+MISTAKES = [  # (what a usual mistake gives, the mistake)
+    ([36, 35, 33.7], "the discount beta is missing in front of the future values"),
+    ([24, 22.4, 20.56], "the immediate cost R[s, a] is missing"),
+    ([-18, -15.4, -12.56], "the future term has the wrong sign"),
+    ([30, 31, 32], "the future is valued at V[s] of the current state, not at the next state's"),
+    ([18, 7, 8], "the sum runs over the wrong index of P: the next state s' is the last index"),
+]
+for wrong_values, mistake in MISTAKES:
+    assert not np.allclose(Q[0, 2:], wrong_values), f"got Q[0, 2:] = {Q[0, 2:]}: {mistake}"
 assert np.allclose(Q[0, 2:], [30, 29.4, 28.56]), (
     f"Q[0, 2:4] should be (30, 29.4, 28.56) for V = (30, 30, 26, 25.4); got {Q[0, 2:]}"
 )
 assert np.allclose(Q[3, :2], [25.4, 28.56]), f"Q[3, :2] should be (25.4, 28.56), got {Q[3, :2]}"
 assert np.all(np.isposinf(Q[~np.isfinite(R)])), "infeasible pairs must have Q = np.inf"
+Q = np.asarray(q_values(R, P, 0.0, [30, 30, 26, 25.4]), dtype=float)
+assert not np.allclose(Q[0, 2:], [30, 29.4, 28.56]), (
+    "with beta = 0 you get the Q-values for beta = 0.8: q_values uses the notebook's BETA (or "
+    "0.8) instead of its argument beta"
+)
+assert np.allclose(Q[np.isfinite(R)], R[np.isfinite(R)]), "with beta = 0, Q = R"
 Q = np.asarray(q_values(TOY_R, TOY_P, 0.5, [3.0, 2.0]), dtype=float)
 assert np.allclose(Q[np.isfinite(TOY_R)], [3.0, 0.25, 2.0, 1.5]), (
     f"toy model, V = (3, 2), beta = 0.5: the feasible Q-values are 3, 0.25, 2 and 1.5; got {Q}"
@@ -364,9 +485,66 @@ def improve_policy(R, P, beta, V):
     ### END SOLUTION
 
 
+# %% [markdown]
+# Your `improve_policy` builds on your `q_values`, and your `policy_iteration` on all three
+# functions so far. So that a mistake in one of them is reported where it is, and not as a
+# mystery further on, the tests below first run a quick test of the functions they build on,
+# with the read-only helper of the next cell.
+
+
+# %% nbgrader="locked" grade_id="quick_tests"
+def passes_quick_test(name):
+    """Whether your function `name` (evaluate_policy, q_values or improve_policy) gets the
+    course's warehouse right and leaves its arguments as they were given."""
+    R_fresh, P_fresh = warehouse_arrays(**COURSE, demand_pmf=COURSE_DEMAND)
+    R_given, P_given = warehouse_arrays(**COURSE, demand_pmf=COURSE_DEMAND)
+    V_pi = np.array([30, 30, 26, 25.4])
+    try:
+        if name == "evaluate_policy":
+            V = evaluate_policy(R_given, P_given, BETA, [2, 1, 0, 0])
+            V_zero = evaluate_policy(R_given, P_given, 0.0, np.array([4, 3, 0, 0]))
+            ok = np.allclose(np.asarray(V, dtype=float).ravel(), V_pi) and np.allclose(
+                np.asarray(V_zero, dtype=float).ravel(), [8, 8, 2, 3]
+            )
+        elif name == "q_values":
+            Q = np.asarray(q_values(R_given, P_given, BETA, V_pi), dtype=float)
+            Q_zero = np.asarray(q_values(R_given, P_given, 0.0, V_pi), dtype=float)
+            ok = (
+                Q.shape == (4, 5)
+                and np.allclose(Q[0, 2:], [30, 29.4, 28.56])
+                and np.allclose(Q[3, :2], [25.4, 28.56])
+                and np.all(np.isposinf(Q[~np.isfinite(R_fresh)]))
+                and np.allclose(Q_zero[np.isfinite(R_fresh)], R_fresh[np.isfinite(R_fresh)])
+            )
+        else:
+            policy = improve_policy(R_given, P_given, BETA, V_pi)
+            ok = not hasattr(policy, "__next__") and [int(a) for a in policy] == [4, 3, 0, 0]
+    except NotImplementedError:
+        raise  # not written yet
+    except Exception:
+        return False
+    return bool(ok) and np.array_equal(R_given, R_fresh) and np.array_equal(P_given, P_fresh)
+
+
 # %% nbgrader="tests" grade_id="test_improve_policy" points=2 title="Exercise 4: policy improvement"
 # Visible tests
-new = [int(a) for a in improve_policy(R, P, BETA, [30, 30, 26, 25.4])]
+assert passes_quick_test("q_values"), (
+    "improve_policy uses your q_values, which does not pass the tests of Exercise 3 yet: fix "
+    "q_values first"
+)
+policy = improve_policy(R, P, BETA, np.array([30, 30, 26, 25.4]))
+assert not hasattr(policy, "__next__"), (
+    "improve_policy returned a generator; return an integer numpy array (np.array(...))"
+)
+new = [int(a) for a in np.asarray(policy, dtype=float).ravel()]
+assert new != [0, 0, 3, 2], (
+    "the policy (0, 0, 3, 2) picks infeasible actions (R = inf there): improvement takes the "
+    "SMALLEST Q-value, and infeasible pairs keep Q = +inf (no argmax, no -inf mask)"
+)
+assert new != [2, 1, 0, 0], (
+    "the policy (2, 1, 0, 0) is the cheapest in the current period only: compare the "
+    "Q-values, which add the discounted future, not the costs R[s, a]"
+)
 assert new == [4, 3, 0, 0], (
     f"one improvement of (2, 1, 0, 0), whose values are (30, 30, 26, 25.4), gives (4, 3, 0, 0); got {new}"
 )
@@ -381,7 +559,7 @@ assert new == [1, 2], f"toy model, V = (3, 2), beta = 0.5: the greedy policy is 
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab04 import check_improve_policy
 
-check_improve_policy(improve_policy)
+check_improve_policy(improve_policy, q_values)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -462,56 +640,127 @@ def policy_iteration(R, P, beta, policy0, max_iter=100):
 
 # %% nbgrader="tests" grade_id="test_policy_iteration" points=2 title="Exercise 5a: policy iteration finds the optimum"
 # Visible tests
+for name in ["evaluate_policy", "q_values", "improve_policy"]:
+    assert passes_quick_test(name), (
+        f"policy_iteration uses your {name}, which does not pass its tests yet: fix {name} first"
+    )
+V_star = np.array([1290, 1290, 1130, 1115]) / 49
 policy, V, history = policy_iteration(R, P, BETA, [2, 1, 0, 0])
-assert [int(a) for a in policy] == [4, 3, 0, 0], (
+assert not (np.allclose(np.asarray(policy, dtype=float).ravel(), V_star)), (
+    "the results come in the order (policy, V, history); yours has V first"
+)
+assert [int(a) for a in np.asarray(policy).ravel()] == [4, 3, 0, 0], (
     f"course warehouse: pi* = (4, 3, 0, 0), got {policy}"
 )
-assert np.allclose(V, [26.3265, 26.3265, 23.0612, 22.7551], atol=1e-4), (
+assert np.allclose(np.asarray(V, dtype=float).ravel(), V_star), (
     f"course warehouse: V* = (26.3265, 26.3265, 23.0612, 22.7551), got {V}"
 )
 R12, P12 = warehouse_arrays(12, 10, 1, 1, {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25})
-policy, V, history = policy_iteration(R12, P12, 0.9, smallest_feasible_policy(R12))
-V = np.asarray(V, dtype=float)
+start = smallest_feasible_policy(R12)
+try:
+    policy, V, history = policy_iteration(R12, P12, 0.9, start)
+except IndexError as error:
+    raise AssertionError(
+        "policy_iteration works on the course's 4 states but raised IndexError on the "
+        f"capacity-12 warehouse (13 states): {error}. Is a size or a policy of the course "
+        "written into it? Start from policy0, and read the number of states from R"
+    ) from None
+assert np.array_equal(start, smallest_feasible_policy(R12)), (
+    "policy_iteration changed the array policy0 it was given, in place; start from a copy, "
+    "np.array(policy0)"
+)
+assert [int(a) for a in np.asarray(policy).ravel()][:4] != [11, 10, 9, 8], (
+    "capacity 12: the policy returned is the result of a single improvement step, which is "
+    "not optimal here; repeat evaluation and improvement until the policy stops changing"
+)
+V = np.asarray(V, dtype=float).ravel()
 assert np.allclose(np.min(R12 + 0.9 * P12 @ V, axis=1), V), (
     "capacity 12, setup cost 10, demand 1-4: the values returned do not satisfy the "
     "Bellman optimality equation V(s) = min_a Q_V(s, a)"
 )
-assert [int(a) for a in policy] == [8, 7, 6, 5] + [0] * 9, (
+assert [int(a) for a in np.asarray(policy).ravel()] == [8, 7, 6, 5] + [0] * 9, (
     f"capacity 12, setup cost 10, demand 1-4: produce up to 8 units when below 4; got {policy}"
 )
 assert np.isclose(V[0], 109.11523919), f"capacity 12: V*(0) = 109.1152, got {V[0]:.4f}"
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab04 import check_policy_iteration
 
-check_policy_iteration(policy_iteration)
+check_policy_iteration(policy_iteration, evaluate_policy, q_values, improve_policy)
 ### END HIDDEN TESTS
 
 # %% nbgrader="tests" grade_id="test_policy_iteration_history" points=1 title="Exercise 5b: the steps of policy iteration"
 # Visible tests
+for name in ["evaluate_policy", "q_values", "improve_policy"]:
+    assert passes_quick_test(name), (
+        f"policy_iteration uses your {name}, which does not pass its tests yet: fix {name} first"
+    )
+V_star = np.array([1290, 1290, 1130, 1115]) / 49
 policy, V, history = policy_iteration(R, P, BETA, {0: 2, 1: 1, 2: 0, 3: 0})
+assert not (np.allclose(np.asarray(policy, dtype=float).ravel(), V_star)), (
+    "the results come in the order (policy, V, history); yours has V first"
+)
+policies = [[int(a) for a in step_policy] for step_policy, _ in history]
+final = [int(a) for a in np.asarray(policy).ravel()]
+assert not (len(policies) > 1 and all(p == final for p in policies)), (
+    f"every entry of history shows the final policy {final}: store a copy of each policy "
+    "(policy.copy()), not the array that the loop keeps changing"
+)
+assert policies != [[2, 1, 0, 0], [4, 3, 0, 0], [4, 3, 0, 0]], (
+    "the final policy (4, 3, 0, 0) is evaluated and recorded twice: stop as soon as the "
+    "improved policy equals the current one, before evaluating it again"
+)
 assert len(history) == 2, (
     f"course warehouse from (2, 1, 0, 0): two evaluations, (2, 1, 0, 0) then (4, 3, 0, 0); "
     f"got {len(history)}"
 )
 first_policy, first_V = history[0]
-assert [int(a) for a in first_policy] == [2, 1, 0, 0], "history[0] holds the starting policy"
-assert np.allclose(first_V, [30, 30, 26, 25.4]), "history[0] holds V = (30, 30, 26, 25.4)"
-assert [int(a) for a in history[-1][0]] == [4, 3, 0, 0], "history[-1] holds the final policy"
+assert [int(a) for a in first_policy] == [2, 1, 0, 0], (
+    "history[0] holds the starting policy policy0 (and its values)"
+)
+assert np.allclose(np.asarray(first_V, dtype=float).ravel(), [30, 30, 26, 25.4]), (
+    "history[0] holds V = (30, 30, 26, 25.4)"
+)
+last_policy, last_V = history[-1]
+assert not (
+    [int(a) for a in last_policy] == [2, 1, 0, 0]
+    and np.allclose(np.asarray(last_V, dtype=float).ravel(), V_star)
+), (
+    "history[1] pairs the policy (2, 1, 0, 0) with V*, the values of (4, 3, 0, 0), not its "
+    "own: each policy must be stored with its own values, (policy_k, V_k)"
+)
+assert [int(a) for a in last_policy] == [4, 3, 0, 0], "history[-1] holds the final policy"
 R12, P12 = warehouse_arrays(12, 10, 1, 1, {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25})
-policy, V, history = policy_iteration(R12, P12, 0.9, smallest_feasible_policy(R12))
+start = smallest_feasible_policy(R12)
+try:
+    policy, V, history = policy_iteration(R12, P12, 0.9, start)
+except IndexError as error:
+    raise AssertionError(
+        "policy_iteration works on the course's 4 states but raised IndexError on the "
+        f"capacity-12 warehouse (13 states): {error}. Is a size or a policy of the course "
+        "written into it? Start from policy0, and read the number of states from R"
+    ) from None
+assert np.array_equal(start, smallest_feasible_policy(R12)), (
+    "policy_iteration changed the array policy0 it was given, in place; start from a copy, "
+    "np.array(policy0)"
+)
+assert not (len(history) == 2 and [int(a) for a in history[-1][0]][:4] == [11, 10, 9, 8]), (
+    "capacity 12: policy iteration stopped after a single improvement step, which is not "
+    "optimal here; repeat evaluation and improvement until the policy stops changing"
+)
 assert len(history) == 3, f"capacity 12 from the smallest policy: 3 evaluations, not {len(history)}"
 assert [int(a) for a in history[1][0][:4]] == [11, 10, 9, 8], (
     "capacity 12: the first improvement produces up to 11 units when below 4 (then PI corrects "
     f"it to 8); history[1] starts with {history[1][0][:4]}"
 )
 for k in range(len(history) - 1):
-    assert np.all(np.asarray(history[k + 1][1]) <= np.asarray(history[k][1]) + 1e-9), (
-        f"the values can only go down from one policy to the next (step {k} to {k + 1})"
-    )
+    assert np.all(
+        np.asarray(history[k + 1][1], dtype=float).ravel()
+        <= np.asarray(history[k][1], dtype=float).ravel() + 1e-9
+    ), f"the values can only go down from one policy to the next (step {k} to {k + 1})"
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab04 import check_policy_iteration_history
 
-check_policy_iteration_history(policy_iteration)
+check_policy_iteration_history(policy_iteration, evaluate_policy, q_values, improve_policy)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -245,30 +245,58 @@ def encode_states(
 
 
 # %% nbgrader="tests" grade_id="test_encode_states" points=2 title="Exercise 1: encode the minutes"
-# Visible tests
+# Visible tests: the likely mistakes first, then the states one by one.
 edges_l, edges_t = (175.0, 200.0, 250.0, 300.0), (25.0, 45.0, 70.0, 100.0)
-s = np.asarray(
-    encode_states(
-        np.array([100.0, 200.0, 200.5, 999.0]),
-        np.array([10.0, 25.0, 25.01, 500.0]),
-        np.array([1, 2, 3, 8]),
-        edges_l,
-        edges_t,
-        8,
-    )
+latency_in = np.array([100.0, 200.0, 200.5, 999.0])
+rate_in = np.array([10.0, 25.0, 25.01, 500.0])
+n_in = np.array([1, 2, 3, 8])
+s = np.asarray(encode_states(latency_in, rate_in, n_in, edges_l, edges_t, 8), dtype=float)
+assert n_in.tolist() == [1, 2, 3, 8], (
+    f"encode_states changed its argument `instances` in place (it now holds {n_in.tolist()}): "
+    "compute with a new array, e.g. np.asarray(instances) - 1, never instances -= 1"
+)
+assert latency_in.tolist() == [100.0, 200.0, 200.5, 999.0] and rate_in[1] == 25.0, (
+    "encode_states changed its argument `latency_ms` or `request_rate` in place"
 )
 assert s.shape == (4,), f"one state per minute: expected shape (4,), got {s.shape}"
-assert s[0] == 0, f"100 ms, 10 req/s, 1 instance is the very first state, 0; got {s[0]}"
+assert s.tolist() != [0, 89, 90, 199], (
+    f"got {s.tolist()}: 200 ms went to the bin above 200 (and 25 req/s above 25). The bins "
+    "are right-closed: 200 ms is in (175, 200]. Use np.digitize(..., right=True)"
+)
+assert s.tolist() != [0, 33, 74, 167], (
+    f"got {s.tolist()}: 4 throughput edges make 5 throughput bins; the state uses "
+    "T = len(throughput_edges) + 1, not len(throughput_edges)"
+)
+assert s.tolist() != [0, 30, 61, 199], (
+    f"got {s.tolist()}: the instance count must vary fastest, s = (l * T + tau) * N + (n - 1)"
+)
+assert s.tolist() != [0, 9, 58, 199], (
+    f"got {s.tolist()}: latency comes first, s = (l * T + tau) * N + (n - 1), not tau * L + l"
+)
+assert s.tolist() != [1, 42, 91, 200], (
+    f"got {s.tolist()}: the instance count enters as n - 1 (1 instance is the first state), not n"
+)
+assert s[0] == 0, f"100 ms, 10 req/s, 1 instance is the very first state, 0; got {s[0]:g}"
 assert s[1] == 41, (
     f"200 ms is in latency bin 1 (right-closed), 25 req/s in throughput bin 0, so with 2 "
-    f"instances s = (1 * 5 + 0) * 8 + 1 = 41; got {s[1]}"
+    f"instances s = (1 * 5 + 0) * 8 + 1 = 41; got {s[1]:g}"
 )
 assert s[2] == 90, (
-    f"200.5 ms is in bin 2, 25.01 req/s in bin 1: s = (2 * 5 + 1) * 8 + 2 = 90; got {s[2]}"
+    f"200.5 ms is in bin 2, 25.01 req/s in bin 1: s = (2 * 5 + 1) * 8 + 2 = 90; got {s[2]:g}"
 )
-assert s[3] == 199, f"the top bins with 8 instances make the last state, 199; got {s[3]}"
-one = encode_states(180.0, 50.0, 4, edges_l, edges_t, 8)
-assert int(one) == (1 * 5 + 2) * 8 + 3, f"single numbers in, one state out: expected 59, got {one}"
+assert s[3] == 199, f"the top bins with 8 instances make the last state, 199; got {s[3]:g}"
+# Single numbers, and bins other than the course's: 2 latency edges, 1 throughput edge, N = 6.
+one = encode_states(180.0, 50.0, 4, (150.0, 200.0), (40.0,), 6)
+assert np.ndim(one) == 0, f"single numbers in, one state out; got {one!r}"
+assert int(one) != 59, (
+    "got 59, this minute's state with the course's bins and 8 instances: use the arguments "
+    "latency_edges, throughput_edges and max_instances, not LATENCY_EDGES, THROUGHPUT_EDGES, "
+    "N_THROUGHPUT or MAX_INSTANCES"
+)
+assert int(one) == 21, (
+    f"180 ms is in bin 1 of the edges (150, 200), 50 req/s in bin 1 of (40,), so T = 2 and "
+    f"s = (1 * 2 + 1) * 6 + 3 = 21; got {one}"
+)
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab06 import check_encode_states
 
@@ -333,12 +361,34 @@ def label_actions(instances, spot_share):
 
 
 # %% nbgrader="tests" grade_id="test_label_actions" points=2 title="Exercise 2: label the actions"
-# Visible tests
-labels = np.asarray(
-    label_actions(np.array([3, 4, 4, 4, 3, 3, 3]), np.array([0, 0, 0, 0.75, 0, 0.67, 0]))
+# Visible tests: the likely mistakes first, then the labels.
+n_in = np.array([3, 4, 4, 4, 3, 3, 3])
+spot_in = np.array([0, 0, 0, 0.75, 0, 0.67, 0])
+labels = label_actions(n_in, spot_in)
+assert not hasattr(labels, "__next__"), (
+    "label_actions returned a generator (it uses yield): return a list or an array, "
+    "e.g. build a list and return np.array(that_list)"
+)
+assert n_in.tolist() == [3, 4, 4, 4, 3, 3, 3], (
+    f"label_actions changed its argument `instances` in place (now {n_in.tolist()})"
+)
+assert spot_in.tolist() == [0, 0, 0, 0.75, 0, 0.67, 0], (
+    f"label_actions changed its argument `spot_share` in place (now {spot_in.tolist()})"
+)
+labels = np.asarray(labels, dtype=float)
+assert labels.shape != (7,), (
+    "7 labels for 7 minutes: the action ending minute t shows in minute t + 1, so there is "
+    "none after the last minute and the answer has length T - 1 = 6"
 )
 assert labels.shape == (6,), (
-    f"one action per pair of consecutive minutes: shape (6,), got {labels.shape}"
+    f"one action per pair of consecutive minutes (length T - 1): shape (6,), got {labels.shape}"
+)
+assert labels.tolist() != [2, 1, 1, 0, 1, 3], (
+    f"got {labels.tolist()}: spot was read from the spot share of minute t; the action "
+    "ending minute t shows in minute t + 1, so look at spot_share[t + 1]"
+)
+assert labels.tolist() != [0, 1, 3, 2, 3, 1], (
+    f"got {labels.tolist()}: up and down are swapped; scale down is 0 and scale up is 2"
 )
 assert labels.tolist() == [2, 1, 3, 0, 3, 1], (
     "3 -> 4 is up (2); 4 -> 4 on demand is hold (1); 4 -> 4 with spot share 0.75 in the next "
@@ -392,20 +442,39 @@ def count_transitions(states, actions, n_states, n_actions):
 
 
 # %% nbgrader="tests" grade_id="test_count_transitions" points=1 title="Exercise 3: count the transitions"
-# Visible tests
-counts = np.asarray(
-    count_transitions(np.array([0, 1, 0, 1, 0, 2]), np.array([1, 1, 1, 1, 0]), 3, 2)
+# Visible tests: six minutes, five transitions: 0 -> 1 -> 0 -> 1 -> 0 under action 1, then
+# 0 -> 2 under action 0. The likely mistakes first, then the counts.
+states_in, actions_in = np.array([0, 1, 0, 1, 0, 2]), np.array([1, 1, 1, 1, 0])
+counts = np.asarray(count_transitions(states_in, actions_in, 3, 2), dtype=float)
+assert states_in.tolist() == [0, 1, 0, 1, 0, 2] and actions_in.tolist() == [1, 1, 1, 1, 0], (
+    "count_transitions changed its argument `states` or `actions` in place"
 )
 assert counts.shape == (3, 2, 3), (
     f"shape (n_states, n_actions, n_states) = (3, 2, 3), got {counts.shape}"
 )
-assert counts.sum() == 5, f"five transitions in six minutes, got a total count of {counts.sum()}"
+assert not (counts.sum() == 3 and counts[0, 1, 1] == 1), (
+    "0 -> 1 under action 1 happens twice but is counted once: counts[i, j, k] += 1 with "
+    "index arrays adds 1 once per distinct triple. Use np.add.at, or a loop"
+)
+assert not (counts[2, 0, 0] == 1 and counts[0, 0, 2] == 0), (
+    "the move 0 -> 2 under action 0 is counted at counts[2, 0, 0]: the axes are "
+    "counts[s, a, s'], the state of minute t first and that of minute t + 1 last"
+)
+assert not (counts[0, 1, 2] == 1 and counts[0, 0, 2] == 0), (
+    "the move 0 -> 2 is counted under action 1, the action of the minute before: actions[t] "
+    "ends minute t, so it goes with the move states[t] -> states[t + 1]"
+)
+assert not (counts.sum() == 4 and counts[0, 0, 2] == 0), (
+    "the last transition (0 -> 2 under action 0, minutes 4 -> 5) is not counted: there are "
+    "len(actions) = 5 transitions, t = 0, ..., len(actions) - 1"
+)
+assert counts.sum() == 5, f"five transitions in six minutes, got a total count of {counts.sum():g}"
 assert counts[0, 1, 1] == 2, (
-    f"0 -> 1 under action 1 happens twice (minutes 0 and 2); got {counts[0, 1, 1]}. "
-    "Repeated triples must each be counted."
+    f"0 -> 1 under action 1 happens twice (minutes 0 and 2); got {counts[0, 1, 1]:g}"
 )
 assert counts[1, 1, 0] == 2 and counts[0, 0, 2] == 1, (
-    "1 -> 0 under action 1 happens twice and 0 -> 2 under action 0 once"
+    "1 -> 0 under action 1 happens twice and 0 -> 2 under action 0 once; got "
+    f"{counts[1, 1, 0]:g} and {counts[0, 0, 2]:g}"
 )
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab06 import check_count_transitions
@@ -532,7 +601,8 @@ print(f"{at_risk.sum()} of the {at_risk.size} state-action pairs are at risk")
 # Rows of pairs that are not allowed are all zero; every other row sums to 1. *Hint:* work
 # pair by pair. For a state `s`, `n = s % max_instances + 1` is its instance count, and the
 # successor cells with `n2` instances are `s2 = (l * n_throughput + t) * max_instances + n2 - 1`
-# for all `l` and `t`.
+# for all `l` and `t`. Leave `counts` as it is (the notebook uses it again): smooth a copy,
+# never `counts += alpha`.
 
 
 # %% nbgrader="answer" grade_id="estimate_transitions"
@@ -566,9 +636,38 @@ def estimate_transitions(
 tiny = np.zeros((4, 4, 4))
 tiny[0, 2, 1], tiny[0, 2, 3] = 3, 1  # from (fast, 1), scale up: three times fast, once slow
 tiny[1, 0, 0] = 2  # from (fast, 2), scale down: twice to (fast, 1)
+tiny_before = tiny.copy()
 no_risk = np.zeros((4, 4), dtype=bool)
-P_tiny = np.asarray(estimate_transitions(tiny, 2, 1, 2, 0.5, no_risk, 0.0, 1))
+P_tiny = np.asarray(estimate_transitions(tiny, 2, 1, 2, 0.5, no_risk, 0.0, 1), dtype=float)
+assert np.array_equal(tiny, tiny_before), (
+    "estimate_transitions changed its argument `counts` in place (counts += alpha, say): "
+    "work on a copy, e.g. np.array(counts, dtype=float)"
+)
+assert not no_risk.any(), "estimate_transitions changed its argument `at_risk` in place"
 assert P_tiny.shape == (4, 4, 4), f"P has shape (S, 4, S) = (4, 4, 4), got {P_tiny.shape}"
+assert not np.allclose(P_tiny[0, 2], [0, 3.01 / 4.02, 0, 1.01 / 4.02]), (
+    f"(fast, 1) scale up: got {P_tiny[0, 2]}, the row for alpha = 0.01, the course's ALPHA: "
+    "use the argument alpha (0.5 here), and kappa rather than KAPPA"
+)
+assert not np.allclose(P_tiny[0, 2], [0, 3.5, 0, 1.5]), (
+    f"(fast, 1) scale up: got {P_tiny[0, 2]}, the smoothed counts 3 + 0.5 and 1 + 0.5: "
+    "divide each row by its total, so that it sums to 1"
+)
+assert P_tiny[0, 2, 0] == 0 and P_tiny[0, 2, 2] == 0, (
+    f"(fast, 1) scale up: got {P_tiny[0, 2]}, but scale up leads to 2 instances, so states 0 "
+    "and 2 (1 instance) cannot follow: add alpha only to the successor cells of the pair"
+)
+assert not P_tiny[0, 0].any() and not P_tiny[0, 3].any() and not P_tiny[1, 2].any(), (
+    "down and spot with 1 instance and up with max_instances = 2 are not allowed: zero rows"
+)
+assert P_tiny[2, 1].any(), (
+    "the pair (slow, 1) hold was never seen (its counts are all 0) and got a zero row: "
+    "smoothing gives a pair never seen the uniform row over its successor cells"
+)
+assert np.allclose(P_tiny[0, 2].sum(), 1) and np.allclose(P_tiny[1, 0].sum(), 1), (
+    "every allowed row sums to 1; got sums "
+    f"{P_tiny[0, 2].sum():.4g} ((fast, 1) scale up) and {P_tiny[1, 0].sum():.4g} ((fast, 2) scale down)"
+)
 assert np.allclose(P_tiny[0, 2], [0, 3.5 / 5, 0, 1.5 / 5]), (
     "(fast, 1) scale up: counts 3 and 1 on the two cells with 2 instances, plus alpha = 0.5 "
     f"each: (0, 0.7, 0, 0.3); got {P_tiny[0, 2]}"
@@ -579,12 +678,13 @@ assert np.allclose(P_tiny[1, 0], [2.5 / 3, 0, 0.5 / 3, 0]), (
 assert np.allclose(P_tiny[2, 1], [0.5, 0, 0.5, 0]), (
     f"a pair never seen gets the uniform row over its successor cells; got {P_tiny[2, 1]}"
 )
-assert not P_tiny[0, 0].any() and not P_tiny[0, 3].any() and not P_tiny[1, 2].any(), (
-    "down and spot with 1 instance and up with max_instances = 2 are not allowed: zero rows"
-)
 risky = no_risk.copy()
 risky[0, 2] = True
-P_risky = np.asarray(estimate_transitions(tiny, 2, 1, 2, 0.5, risky, 2.0, 1))
+P_risky = np.asarray(estimate_transitions(tiny, 2, 1, 2, 0.5, risky, 2.0, 1), dtype=float)
+assert not np.allclose(P_risky[0, 2], P_tiny[0, 2]), (
+    "(fast, 1) scale up is at risk but got no risk pseudo-counts: with first_above_sla = 1, "
+    "the successor cells with latency bin >= first_above_sla (here the slow one) share kappa"
+)
 assert np.allclose(P_risky[0, 2], [0, 3.5 / 7, 0, 3.5 / 7]), (
     "at risk with kappa = 2: the one above-SLA cell (slow, 2) gets 2 more pseudo-counts: "
     f"(0, 0.5, 0, 0.5); got {P_risky[0, 2]}"
@@ -668,8 +768,42 @@ def cost_table(latency_levels, n_throughput, max_instances, instance_cost, spot_
 
 # %% nbgrader="tests" grade_id="test_cost_table" points=2 title="Exercise 5: the cost table"
 # Visible tests: 2 latency bins (typical 150 ms and 275 ms), 1 throughput bin, up to 3 instances.
-C_tiny = np.asarray(cost_table([150.0, 275.0], 1, 3, 2.0, 0.5))
+# States 0, 1, 2: 150 ms with 1, 2, 3 instances; states 3, 4, 5: 275 ms with 1, 2, 3.
+levels_in = np.array([150.0, 275.0])
+C_tiny = np.asarray(cost_table(levels_in, 1, 3, 2.0, 0.5), dtype=float)
+assert levels_in.tolist() == [150.0, 275.0], (
+    f"cost_table changed its argument `latency_levels` in place (now {levels_in.tolist()})"
+)
 assert C_tiny.shape == (6, 4), f"C has shape (S, 4) = (6, 4), got {C_tiny.shape}"
+assert not np.any(np.isfinite(C_tiny) & (C_tiny < 0)), (
+    f"negative costs, e.g. state 0 (150 ms): {C_tiny[0]}. The latency penalty is "
+    "10 * max(0, L - 200) / 50: a minute within the SLA pays nothing, it earns no bonus"
+)
+assert np.isinf(C_tiny[0, 0]) and np.isinf(C_tiny[0, 3]) and np.isinf(C_tiny[2, 2]), (
+    "actions that are not allowed cost np.inf: down and spot with 1 instance, up with 3; "
+    f"got {C_tiny[0, 0]:g}, {C_tiny[0, 3]:g} and {C_tiny[2, 2]:g}"
+)
+assert not np.allclose(C_tiny[4], [0, 2, 4, 1]), (
+    f"state 4 (275 ms, 2 instances) has no latency penalty: {C_tiny[4]}. The latency bin of s "
+    "is s // (n_throughput * max_instances), with the arguments n_throughput (1 here) and "
+    "max_instances (3), and 275 ms costs 10 * 75 / 50 = 15"
+)
+assert not np.allclose(C_tiny[4], [20, 22, 24, 21]), (
+    f"state 4 (275 ms): {C_tiny[4]}. The penalty is proportional, 10 * 75 / 50 = 15, not 10 "
+    "per started 50 ms"
+)
+assert C_tiny[0, 1] != 2, (
+    f"1 instance, hold: got {C_tiny[0, 1]:g}. The first instance is free: the fleet costs "
+    "instance_cost * (n' - 1)"
+)
+assert C_tiny[0, 2] != 0, (
+    "1 instance, scale up: got 0. The fleet cost counts the instances after the action "
+    "(n' = 2 here), not before it"
+)
+assert C_tiny[2, 3] != 4, (
+    "3 instances, spot: got 4, the on-demand price. Spot keeps 2 extra instances at "
+    "2 * (1 - 0.5) each: the spot discount is missing"
+)
 assert np.array_equal(C_tiny[0], [np.inf, 0, 2, np.inf]), (
     "1 instance at 150 ms: down and spot are not allowed (inf), hold keeps no extra instance "
     f"(0), up keeps one (2): expected [inf, 0, 2, inf], got {C_tiny[0]}"
@@ -758,24 +892,56 @@ def value_iteration(C, P, gamma, tol):
 C_two = np.array([[2.0, 0.5], [1.0, np.inf]])
 P_two = np.zeros((2, 2, 2))
 P_two[0, 0, 0] = P_two[0, 1, 1] = P_two[1, 0, 1] = 1.0
+C_before, P_before = C_two.copy(), P_two.copy()
 with time_limit(30):
-    V, policy, iterations, errors = value_iteration(C_two, P_two, 0.5, 0.01)
-assert np.asarray(policy).tolist() == [1, 0], f"the optimal policy is (1, 0); got {policy}"
+    result = value_iteration(C_two, P_two, 0.5, 0.01)
+assert np.array_equal(C_two, C_before), (
+    f"value_iteration changed its argument `C` in place (it now holds {C_two.tolist()}): "
+    "work on a copy, e.g. np.where(np.isinf(C), ..., C)"
+)
+assert np.array_equal(P_two, P_before), "value_iteration changed its argument `P` in place"
+assert len(result) == 4, "return the tuple (V, policy, iterations, errors)"
+V, policy, iterations, errors = result
+assert np.ndim(iterations) == 0 and np.ndim(errors) == 1, (
+    "return the tuple in the order (V, policy, iterations, errors): iterations is one "
+    f"number and errors a list; got {iterations!r} and {errors!r} in the last two places"
+)
+V = np.asarray(V, dtype=float).ravel()
+policy = np.asarray(policy, dtype=float).ravel()
+assert not (policy.tolist() == [0, 0] and V[0] > 2), (
+    f"got V = {V} and policy {policy.tolist()}: the update takes the most expensive "
+    "action; costs are minimised (np.min, np.argmin)"
+)
+changes = np.asarray(errors, dtype=float).ravel()
+assert not (iterations > 9 and changes.size == iterations and changes[:-1].min() < 0.01), (
+    f"{iterations} sweeps: the loop kept sweeping after the change 1/128 = 0.0078 < tol of "
+    "sweep 8; stop at the first sweep whose change is below tol, not after a fixed number "
+    "of sweeps"
+)
+assert iterations != 9, (
+    "9 sweeps, one too many: stop right after the first sweep whose change is below tol "
+    "(1/128 = 0.0078 after sweep 8)"
+)
+assert iterations != 7, (
+    "7 sweeps, one too few: the sweep whose change is below tol (sweep 8) is still done and counted"
+)
+assert policy.tolist() == [1, 0], f"the optimal policy is (1, 0); got {policy.tolist()}"
 assert iterations == 8, (
     "the changes are 1, 1/2, 1/4, ..., and 1/128 = 0.0078 is the first below 0.01: "
     f"8 sweeps, got {iterations}"
 )
-assert np.allclose(errors, 0.5 ** np.arange(8)), f"changes 1, 1/2, ..., 1/128; got {errors}"
+assert np.allclose(changes, 0.5 ** np.arange(8)), f"changes 1, 1/2, ..., 1/128; got {errors}"
 assert np.allclose(V, [1.5 - 0.5**7, 2 - 0.5**7]), (
     f"after 8 sweeps from 0 the values are (1.5, 2) minus 1/128; got {V}"
 )
 # The same model with gamma = 0.9 and a tighter tolerance: the values approach V*.
 with time_limit(30):
     V, policy, iterations, errors = value_iteration(C_two, P_two, 0.9, 1e-9)
+V, policy = np.asarray(V, dtype=float).ravel(), np.asarray(policy, dtype=float).ravel()
 assert np.allclose(V, [0.5 + 0.9 * 10, 10], atol=1e-7), (
     f"with gamma = 0.9, V*(1) = 1 / 0.1 = 10 and V*(0) = 0.5 + 0.9 * 10 = 9.5; got {V}"
 )
-assert np.asarray(policy).tolist() == [1, 0], f"the optimal policy is still (1, 0); got {policy}"
+assert policy.tolist() == [1, 0], f"the optimal policy is still (1, 0); got {policy.tolist()}"
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab06 import check_value_iteration
 
@@ -785,7 +951,14 @@ check_value_iteration(value_iteration)
 # %% nbgrader="locked" grade_id="solve_trace"
 needs("C", "P")
 GAMMA, TOL = 0.95, 0.01
-V_star, policy_star, n_sweeps, bellman_errors = value_iteration(C, P, GAMMA, TOL)
+row_sums = P.sum(axis=2)
+if np.any(P < 0) or not np.allclose(row_sums[row_sums > 0], 1):
+    raise ValueError(
+        "some rows of P do not sum to 1, so value iteration would never settle: "
+        "fix estimate_transitions (Exercise 4) first"
+    )
+with time_limit(300):
+    V_star, policy_star, n_sweeps, bellman_errors = value_iteration(C, P, GAMMA, TOL)
 V_star, policy_star = np.asarray(V_star, dtype=float), np.asarray(policy_star, dtype=int)
 print(
     f"value iteration stopped after {n_sweeps} sweeps (Bellman error {bellman_errors[-1]:.4f} < {TOL})"

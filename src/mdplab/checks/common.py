@@ -8,9 +8,12 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from mdplab.grading.agent import MAX_MESSAGE, cell_line
 
 # The seed of this grading run, or None: each lab's checks then draw from their own fixed
 # seed, so that the worked solutions, the catalogues and ``mdplab check`` see the same
@@ -74,30 +77,34 @@ def known_mistake(
 
 def call_student(function: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Any:
     """Call the student's ``function``; turn any exception into a failure that says which
-    call raised what, so that a crash reads as feedback rather than a traceback. Warnings
-    are silenced: nbgrader zeroes a test cell that writes to stderr, and a RuntimeWarning
-    from a correct answer is no reason to lose its points."""
+    call raised what, and where, so that a crash reads as feedback rather than a traceback:
+    "``what``: your `f` raised ValueError: ... (line 4 of your cell)", the same words under
+    ``mdplab grade`` as in the student's kernel (see :func:`student_error`). Warnings are
+    silenced: nbgrader zeroes a test cell that writes to stderr, and a RuntimeWarning from
+    a correct answer is no reason to lose its points."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return function(*args, **kwargs)
     except NotImplementedError as error:
-        raise HiddenCheckFailure(f"{what}: the function is not implemented yet") from error
+        name = student_error(function, error).subject
+        raise HiddenCheckFailure(f"{what}: {name} is not implemented yet") from error
     except Exception as error:  # any crash of student code is feedback, not a traceback
-        raise HiddenCheckFailure(
-            f"{what}: the function raised {type(error).__name__}: {error}"
-        ) from error
+        raise HiddenCheckFailure(f"{what}: {student_error(function, error).text()}") from error
 
 
 def call_repeatedly(
     function: Callable[..., Any], n: int, *args: Any, what: str, **kwargs: Any
 ) -> list:
     """The results of ``n`` calls of the student's ``function`` with the same arguments, as
-    ``[call_student(function, *args, what=what, **kwargs) for _ in range(n)]`` would give
-    them: a generator among the arguments continues its stream from call to call. Under
-    ``mdplab grade`` the function lives in the student's kernel, and the grader's agent
-    there makes the ``n`` calls in one request instead of ``n``; anywhere else they are
-    made here. A call that raises fails the check with the same message either way."""
+    a loop ``[function(*args, **kwargs) for _ in range(n)]`` gives them: every call gets the
+    same argument objects, so a generator among them continues its stream from call to
+    call, and a change one call makes to an argument is seen by the next. Under ``mdplab
+    grade`` the function lives in the student's kernel, and the grader's agent there makes
+    the ``n`` calls in one request instead of ``n`` (and the arguments' final state comes
+    back); anywhere else they are made here. A call that raises fails the check with the
+    same message either way, which names the call: "... (line 4 of your cell, in call 3 of
+    10)"."""
     batched = _batched(function)
     try:
         with warnings.catch_warnings():
@@ -114,13 +121,72 @@ def call_repeatedly(
                     raise
             return results
     except NotImplementedError as error:
-        raise HiddenCheckFailure(f"{what}: the function is not implemented yet") from error
+        name = student_error(function, error).subject
+        raise HiddenCheckFailure(f"{what}: {name} is not implemented yet") from error
     except Exception as error:  # any crash of student code is feedback, not a traceback
         index = getattr(error, "repeat_index", None)
-        where = f" (in call {index + 1} of {n})" if isinstance(index, int) and n > 1 else ""
-        raise HiddenCheckFailure(
-            f"{what}: the function raised {type(error).__name__}: {error}{where}"
-        ) from error
+        call = (index + 1, n) if isinstance(index, int) and n > 1 else None
+        raise HiddenCheckFailure(f"{what}: {student_error(function, error).text(call)}") from error
+
+
+@dataclass(frozen=True)
+class StudentError:
+    """What a student's function raised, in the words the student reads.
+
+    ``function`` is the function's name (None when it has none worth showing, such as a
+    lambda's), ``kind`` the exception's type name, ``line`` the line of the notebook cell
+    the exception was raised from (None when it was not raised from a cell)."""
+
+    function: str | None
+    kind: str
+    message: str
+    line: int | None = None
+
+    @property
+    def subject(self) -> str:
+        """Whose the exception is: "your `f`", or "your function" without a name."""
+        return f"your `{self.function}`" if self.function else "your function"
+
+    def text(self, call: tuple[int, int] | None = None) -> str:
+        """The words the student reads, such as "your `f` raised ValueError: message
+        (line 4 of your cell, in call 3 of 10)"; ``call`` is (which call, of how many) for
+        repeated calls."""
+        text = f"{self.subject} raised {self.kind}"
+        if self.message:
+            text += f": {self.message}"
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line} of your cell")
+        if call is not None:
+            where.append(f"in call {call[0]} of {call[1]}")
+        return text + (f" ({', '.join(where)})" if where else "")
+
+
+def student_error(function: Any, error: BaseException) -> StudentError:
+    """What the student's ``function`` raised as ``error``, ready to be worded.
+
+    Under ``mdplab grade`` the grader's stand-in for the function raises an exception that
+    already carries it (as ``student_error``, set by :mod:`mdplab.grading.judge` from the
+    kernel's reply). Anywhere else it is read here: the function's name, the exception,
+    and the line of the innermost frame of its traceback that runs code from a notebook
+    cell (:func:`mdplab.grading.agent.cell_line`, the logic the grader's agent uses in the
+    kernel), so that both say the same thing."""
+    known = getattr(error, "student_error", None)
+    if isinstance(known, StudentError):
+        return known
+    try:
+        message = str(error)[:MAX_MESSAGE]  # as much as the grader's agent sends
+    except Exception:  # a broken __str__: the type still says what happened
+        message = ""
+    return StudentError(function_name(function), type(error).__name__, message, cell_line(error))
+
+
+def function_name(function: Any) -> str | None:
+    """The name the student gave ``function``, or None (a lambda, a partial)."""
+    name = getattr(function, "__name__", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        return None
+    return name
 
 
 def _batched(function: Any) -> Callable[..., list] | None:

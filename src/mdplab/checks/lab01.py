@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,10 +32,13 @@ import numpy as np
 
 import mdplab
 from mdplab.checks.common import HiddenCheckFailure, as_float, call_student, instance_rng
+from mdplab.checks.numeric import VALUE_ATOL, VALUE_RTOL, describe_type, precision_note
 
 SEED = 20260117
-RTOL = 1e-6  # float32 tables must pass; costs on a grid of halves keep mistakes far apart
-ATOL = 1e-6
+# The series' numeric policy (mdplab.checks.numeric): float32 tables and exact Fractions
+# pass; costs on a grid of halves keep the modelled mistakes far apart.
+RTOL = VALUE_RTOL
+ATOL = VALUE_ATOL
 
 
 # --------------------------------------------------------------------------- instances
@@ -145,8 +149,9 @@ class Rules:
     """How a (possibly mistaken) recursion computes its values."""
 
     maximise: bool = False
-    holding_on: str = "start"  # "start": s; "end": s + x - d; "after": s + x
-    setup_always: bool = False
+    holding_on: str = "start"  # "start": s; "end": s + x - d; "after": s + x; "none"
+    setup: str = "produced"  # "produced": only when x > 0; "always"; "never"
+    swap_sx: bool = False  # the cost as stage_cost(x, s, ...) would compute it
     use_terminal: bool = True
     demand_shift: int = 0  # row n uses demands[(n + shift) mod N]
 
@@ -158,9 +163,12 @@ MISTAKES: dict[str, Rules] = {
     "max": Rules(maximise=True),
     "holding_end": Rules(holding_on="end"),
     "holding_after": Rules(holding_on="after"),
-    "setup_always": Rules(setup_always=True),
+    "setup_always": Rules(setup="always"),
     "previous_demand": Rules(demand_shift=-1),
     "next_demand": Rules(demand_shift=1),
+    "swapped": Rules(swap_sx=True),
+    "no_holding": Rules(holding_on="none"),
+    "no_setup": Rules(setup="never"),
 }
 ADVICE = {
     "no_terminal": "the terminal values are not added after the last period: the last row "
@@ -176,6 +184,11 @@ ADVICE = {
     "your loop over stages",
     "next_demand": "row k seems to use demands[k + 1]: check the index of demands in your "
     "loop over stages",
+    "swapped": "the costs are those of stage_cost(x, s, ...), with production and inventory "
+    "swapped: the order of the arguments is stage_cost(s, x, setup_cost, unit_cost, "
+    "holding_cost)",
+    "no_holding": "the holding cost of the starting inventory (holding_cost * s) is missing",
+    "no_setup": "the setup cost of a period that produces (x > 0) is missing",
 }
 
 
@@ -185,8 +198,11 @@ def _stage_demand(instance: Instance, rules: Rules, n: int) -> int:
 
 def period_cost(instance: Instance, rules: Rules, s: int, x: int, demand: int) -> float:
     """The immediate cost of one period, as ``rules`` compute it."""
-    held = {"start": s, "end": s + x - demand, "after": s + x}[rules.holding_on]
-    setup = instance.setup_cost if (x > 0 or rules.setup_always) else 0.0
+    if rules.swap_sx:
+        s, x = x, s
+    held = {"start": s, "end": s + x - demand, "after": s + x, "none": 0}[rules.holding_on]
+    produces = {"produced": x > 0, "always": True, "never": False}[rules.setup]
+    setup = instance.setup_cost if produces else 0.0
     return setup + instance.unit_cost * x + instance.holding_cost * held
 
 
@@ -209,17 +225,32 @@ def variant_values(instance: Instance, rules: Rules = CORRECT) -> np.ndarray:
     return values
 
 
-def plan_total(instance: Instance, plan: Sequence[int], start: int, rules: Rules = CORRECT):
-    """Cost of following ``plan`` from ``start``; inf when some period breaks a rule."""
+def plan_total(
+    instance: Instance,
+    plan: Sequence[int],
+    start: int,
+    rules: Rules = CORRECT,
+    *,
+    periods: int | None = None,
+    capacity: int | None = None,
+) -> float:
+    """Cost of following ``plan`` from ``start``; inf when some period breaks a rule.
+
+    Two mistakes of the student's loop are modelled too: only the first ``periods``
+    periods are followed (an off-by-one), or the overflow is checked against ``capacity``
+    instead of the instance's. NaN where such a loop would index past the terminal row."""
     s, total = start, 0.0
-    for n, x in enumerate(plan):
+    limit = instance.capacity if capacity is None else capacity
+    for n, x in enumerate(plan if periods is None else plan[:periods]):
         demand = instance.demands[n]
         end = s + x - demand
-        if x < 0 or end < 0 or end > instance.capacity:
+        if x < 0 or end < 0 or end > limit:
             return math.inf
         total += period_cost(instance, rules, s, x, demand)
         s = end
     if rules.use_terminal:
+        if s > instance.capacity:
+            return math.nan
         total += float(instance.terminal_row[s])
     return total
 
@@ -260,9 +291,14 @@ def _sequence(value: Any, *, what: str, name: str) -> list[Any]:
             raise HiddenCheckFailure(
                 f"{what}: {name} is a dict, so its keys should be 0, 1, 2, ..."
             ) from error
+    if isinstance(value, Iterator | set | frozenset):
+        raise HiddenCheckFailure(
+            f"{what}: {name} is {describe_type(value)}, which can be read only once and "
+            "has no length: return a list (or an array)"
+        )
     if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
         raise HiddenCheckFailure(
-            f"{what}: {name} should be a list or an array, got {type(value).__name__}"
+            f"{what}: {name} should be a list or an array, got {describe_type(value)}"
         )
     try:
         return list(value.tolist()) if isinstance(value, np.ndarray) else list(value)
@@ -307,12 +343,20 @@ def _shape_message(what, name, rows, cols, got_rows, shape=None) -> str:
     )
 
 
-def _two_tables(result: Any, *, what: str) -> tuple[Any, Any]:
+def _two_tables(result: Any, *, what: str, horizon: int) -> tuple[Any, Any]:
     if isinstance(result, Mapping) or not isinstance(result, Sequence) or len(result) != 2:
         raise HiddenCheckFailure(
             f"{what}: backward_recursion should return two tables, (f, decisions)"
         )
-    return result[0], result[1]
+    f, decisions = result[0], result[1]
+    with suppress(TypeError):
+        if len(f) == horizon and len(decisions) == horizon + 1:
+            raise HiddenCheckFailure(
+                f"{what}: the first table has {horizon} rows and the second {horizon + 1}: "
+                "the tables seem to come in the order (decisions, f); return them in the "
+                "order (f, decisions)"
+            )
+    return f, decisions
 
 
 def _instances(seed: int, count: int) -> list[Instance]:
@@ -390,6 +434,9 @@ COST_FORMULAS: dict[str, Callable[[int, int, float, float, float], float]] = {
     "holding_after": lambda s, x, k, c, h: k * (x > 0) + c * x + h * (s + x),
     "no_holding": lambda s, x, k, c, h: k * (x > 0) + c * x,
     "unit_once": lambda s, x, k, c, h: k * (x > 0) + c * (x > 0) + h * s,
+    "swapped": lambda s, x, k, c, h: k * (s > 0) + c * s + h * x,
+    "course_costs": lambda s, x, k, c, h: 4 * (x > 0) + x + s,
+    "whole": lambda s, x, k, c, h: int(k * (x > 0) + c * x + h * s),
 }
 COST_ADVICE = {
     "setup_always": "the setup cost is paid only in a period that produces (x > 0)",
@@ -397,6 +444,13 @@ COST_ADVICE = {
     "holding_after": "holding is charged on the starting inventory s, before production",
     "no_holding": "the holding cost of the starting inventory s is missing",
     "unit_once": "the unit cost is paid once per unit produced",
+    "swapped": "the cost is that of stage_cost(x, s, ...): the starting inventory s and the "
+    "production x are swapped",
+    "course_costs": "the cost does not follow the costs passed in: it uses the course's setup "
+    "4, unit 1 and holding 1 (SETUP_COST, UNIT_COST, HOLDING_COST) instead of the arguments "
+    "setup_cost, unit_cost and holding_cost",
+    "whole": "the cost is cut to a whole number (int(...) or //); costs such as 2.5 must keep "
+    "their fraction",
 }
 NEXT_FORMULAS: dict[str, Callable[[int, int, int], int]] = {
     "no_demand": lambda s, x, d: s + x,
@@ -408,10 +462,37 @@ NEXT_ADVICE = {
 }
 
 
+def _explains(formula: Callable[..., float], cases: list) -> Callable[[], bool]:
+    return lambda: all(_close(case[2], formula(*case[0])) for case in cases)
+
+
+def _cost_problem(cases: list) -> str | None:
+    """The message for wrong period costs among ``cases`` (arguments, what, the student's
+    cost as a float, as returned), or None when every cost is right."""
+    correct = COST_FORMULAS["correct"]
+    wrong = [case for case in cases if not _close(case[2], correct(*case[0]))]
+    if not wrong:
+        return None
+    name = _first_consistent({n: _explains(COST_FORMULAS[n], cases) for n in COST_ADVICE})
+    args, what, _, raw = wrong[0]
+    if name is not None:
+        return f"{what}: {COST_ADVICE[name]}"
+    note = precision_note(raw, correct(*args))
+    return f"{what}: {note or 'the cost of the period is wrong'}"
+
+
+def _next_problem(cases: list) -> str | None:
+    wrong = [case for case in cases if case[2] != case[0][0] + case[0][1] - case[0][2]]
+    if not wrong:
+        return None
+    name = _first_consistent({n: _explains(NEXT_FORMULAS[n], cases) for n in NEXT_ADVICE})
+    return f"{wrong[0][1]}: {NEXT_ADVICE[name] if name else 'the next state is s + x - demand'}"
+
+
 def check_one_period(stage_cost: Callable[..., object], next_state: Callable[..., object]) -> None:
     """Random costs (multiples of 1/4) and every feasible (s, x) of a few warehouses."""
     rng = instance_rng(SEED + 1)
-    cost_cases, next_cases = [], []  # (arguments, what, student's answer)
+    cost_cases, next_cases = [], []  # (arguments, what, student's answer[, as returned])
     for _ in range(30):
         capacity = int(rng.integers(1, 8))
         demand = int(rng.integers(0, capacity + 1))
@@ -423,66 +504,213 @@ def check_one_period(stage_cost: Callable[..., object], next_state: Callable[...
                     f"holding_cost={holding:g})"
                 )
                 got = call_student(stage_cost, s, x, setup, unit, holding, what=what)
-                cost_cases.append(((s, x, setup, unit, holding), what, as_float(got, what=what)))
+                args = (s, x, setup, unit, holding)
+                cost_cases.append((args, what, as_float(got, what=what), got))
                 what = f"next_state(s={s}, x={x}, demand={demand})"
                 got = call_student(next_state, s, x, demand, what=what)
                 next_cases.append(((s, x, demand), what, _whole_number(got, what=what)))
-
-    def explains(formula, cases) -> Callable[[], bool]:
-        return lambda: all(_close(got, formula(*args)) for args, _, got in cases)
-
-    wrong = [case for case in cost_cases if not _close(case[2], COST_FORMULAS["correct"](*case[0]))]
-    if wrong:
-        name = _first_consistent({n: explains(COST_FORMULAS[n], cost_cases) for n in COST_ADVICE})
-        advice = COST_ADVICE[name] if name else "the cost of the period is wrong"
-        raise HiddenCheckFailure(f"{wrong[0][1]}: {advice}")
-    wrong = [case for case in next_cases if case[2] != case[0][0] + case[0][1] - case[0][2]]
-    if wrong:
-        name = _first_consistent({n: explains(NEXT_FORMULAS[n], next_cases) for n in NEXT_ADVICE})
-        advice = NEXT_ADVICE[name] if name else "the next state is s + x - demand"
-        raise HiddenCheckFailure(f"{wrong[0][1]}: {advice}")
+    message = _cost_problem(cost_cases) or _next_problem(next_cases)
+    if message:
+        raise HiddenCheckFailure(message)
 
 
-PLAN_MISTAKES = ("no_terminal", "holding_end", "holding_after", "setup_always")
+# A small warehouse, with costs unlike the course's, on which plan_cost, backward_recursion
+# and optimal_plan try the student's one-period functions once their own answer is wrong.
+HELPER_CAPACITY, HELPER_DEMANDS, HELPER_COSTS = 4, (3, 1), (6.0, 0.5, 2.0)
 
 
-def check_plan_cost(plan_cost: Callable[..., object]) -> None:
-    """Feasible and infeasible plans on random instances, with and without terminal values."""
+def _helper_problem(
+    user: str,
+    *,
+    feasible_decisions: Callable[..., object] | None = None,
+    stage_cost: Callable[..., object] | None = None,
+    next_state: Callable[..., object] | None = None,
+) -> str | None:
+    """Why the student's ``user`` (plan_cost, ...) is wrong when the fault lies in the
+    one-period functions it builds on: the message naming the first of them (given) that
+    is wrong on a small warehouse, or None."""
+
+    def blame(function: str, exercise: int, problem: str) -> str:
+        return (
+            f"your {function} (Exercise {exercise}) is wrong, and {user} builds on it: "
+            f"fix {function} first. {problem}"
+        )
+
+    capacity = HELPER_CAPACITY
+    pairs = [
+        (s, x, d)
+        for d in HELPER_DEMANDS
+        for s in range(capacity + 1)
+        for x in range(max(0, d - s), capacity + d - s + 1)
+    ]
+    try:
+        if feasible_decisions is not None:
+            for d in HELPER_DEMANDS:
+                for s in range(capacity + 1):
+                    what = f"feasible_decisions(s={s}, demand={d}, capacity={capacity})"
+                    got = call_student(feasible_decisions, s, d, capacity, what=what)
+                    items = _sequence(got, what=what, name="the result")
+                    decisions = [_whole_number(x, what=what) for x in items]
+                    _diagnose_feasible(decisions, s, d, capacity, what)
+        if stage_cost is not None:
+            cases = []
+            for s, x, _ in pairs:
+                what = (
+                    f"stage_cost(s={s}, x={x}, setup_cost={HELPER_COSTS[0]:g}, "
+                    f"unit_cost={HELPER_COSTS[1]:g}, holding_cost={HELPER_COSTS[2]:g})"
+                )
+                got = call_student(stage_cost, s, x, *HELPER_COSTS, what=what)
+                cases.append(((s, x, *HELPER_COSTS), what, as_float(got, what=what), got))
+            problem = _cost_problem(cases)
+            if problem:
+                return blame("stage_cost", 2, problem)
+        if next_state is not None:
+            cases = []
+            for s, x, d in pairs:
+                what = f"next_state(s={s}, x={x}, demand={d})"
+                got = call_student(next_state, s, x, d, what=what)
+                cases.append(((s, x, d), what, _whole_number(got, what=what)))
+            problem = _next_problem(cases)
+            if problem:
+                return blame("next_state", 2, problem)
+    except HiddenCheckFailure as failure:
+        function = str(failure).split("(", 1)[0]
+        return blame(function, 1 if function == "feasible_decisions" else 2, str(failure))
+    return None
+
+
+def _unchanged(before: Any, after: Any) -> bool:
+    """Whether an argument still holds what the check passed (same numbers, same shape)."""
+    try:
+        kept, now = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return kept.shape == now.shape and bool(np.array_equal(kept, now))
+
+
+def _check_arguments_kept(what: str, function: str, passed: dict[str, Any], kept: dict) -> None:
+    """Fail when the student's ``function`` changed one of the arguments ``passed`` (name:
+    the object it was given) away from ``kept`` (name: a copy taken before the call)."""
+    for name, value in passed.items():
+        if not _unchanged(kept[name], value):
+            shown = value.tolist() if isinstance(value, np.ndarray) else value
+            raise HiddenCheckFailure(
+                f"{what}: {function} changed its argument {name} in place (afterwards it "
+                f"held {shown!r}); the caller's {name} must stay as it was: work on a copy"
+            )
+
+
+PLAN_MISTAKES = ("no_terminal", "holding_end", "holding_after", "setup_always", "swapped")
+
+
+def check_plan_cost(
+    plan_cost: Callable[..., object],
+    *,
+    feasible_decisions: Callable[..., object] | None = None,
+    stage_cost: Callable[..., object] | None = None,
+    next_state: Callable[..., object] | None = None,
+) -> None:
+    """Feasible and infeasible plans on random instances, with and without terminal values.
+    The one-period functions, when given, are tried once plan_cost is found wrong, so that
+    a fault of theirs is named as theirs."""
     rng = instance_rng(SEED + 2)
-    feasible_cases = []  # (instance, plan, start, what, student's cost)
+    cases = []  # (instance, plan, start, what, student's cost or None, failure or None)
     for index, instance in enumerate(_instances(SEED + 3, 40)):
         start = int(rng.integers(0, instance.capacity + 1))
         plan = _random_plan(rng, instance, start, feasible=index % 4 != 3)
         container = (list, tuple, np.asarray)[index % 3]
         what = f"plan_cost(plan={plan}, start={start}, {instance.describe()})"
-        got = call_student(plan_cost, container(plan), start, *instance.args(), what=what)
-        got = as_float(got, what=what)
-        expected = plan_total(instance, plan, start)
-        if math.isinf(expected):
-            if not (math.isinf(got) and got > 0):
-                raise HiddenCheckFailure(
-                    f"{what}: this plan leaves demand unmet or overfills the warehouse in some "
-                    "period, so its cost should be np.inf"
-                )
+        args = (container(plan), start, *instance.args())
+        passed = {"plan": args[0], "demands": args[2]}
+        if instance.terminal is not None:
+            passed["terminal"] = args[-1]
+        kept = {name: list(value) for name, value in passed.items()}
+        try:
+            got = call_student(plan_cost, *args, what=what)
+        except HiddenCheckFailure as failure:
+            cases.append((instance, plan, start, what, None, failure))
             continue
-        if math.isinf(got):
+        _check_arguments_kept(what, "plan_cost", passed, kept)
+        if got is None:
+            broken = math.isinf(plan_total(instance, plan, start))
             raise HiddenCheckFailure(
-                f"{what}: this plan is feasible, but it was reported as infeasible (inf)"
+                f"{what}: plan_cost returned None"
+                + (
+                    "; a plan that breaks a rule costs np.inf (return np.inf, not None)"
+                    if broken
+                    else "; return the total cost of the plan"
+                )
             )
-        feasible_cases.append((instance, plan, start, what, got))
-    wrong = [c for c in feasible_cases if not _close(c[4], plan_total(c[0], c[1], c[2]))]
-    if not wrong:
-        return
+        cases.append((instance, plan, start, what, as_float(got, what=what), None))
 
-    def explains(rules: Rules) -> Callable[[], bool]:
+    def same(got: float | None, expected: float) -> bool:
+        if got is None:
+            return True  # a call that raised: no evidence either way
+        if math.isinf(expected) or math.isinf(got):
+            return got == expected
+        return _close(got, expected)
+
+    def explains(**model: Any) -> Callable[[], bool]:
         return lambda: all(
-            _close(got, plan_total(instance, plan, start, rules))
-            for instance, plan, start, _, got in feasible_cases
+            same(got, plan_total(instance, plan, start, **model))
+            for instance, plan, start, _, got, _ in cases
         )
 
-    name = _first_consistent({n: explains(MISTAKES[n]) for n in PLAN_MISTAKES})
+    wrong = [c for c in cases if c[5] is not None or not same(c[4], plan_total(*c[:3]))]
+    if not wrong:
+        return
+    helper = _helper_problem(
+        "plan_cost",
+        feasible_decisions=feasible_decisions,
+        stage_cost=stage_cost,
+        next_state=next_state,
+    )
+    if helper:
+        raise HiddenCheckFailure(f"{wrong[0][3]}: {helper}")
+    structural = _first_consistent(
+        {
+            "skips_last": lambda: (
+                any(c[0].horizon > 1 and c[5] is None for c in wrong) and explains(periods=-1)()
+            ),
+            "course_capacity": lambda: (
+                any(c[0].capacity != 3 and c[5] is None for c in wrong) and explains(capacity=3)()
+            ),
+        }
+    )
+    if structural == "skips_last":
+        raise HiddenCheckFailure(
+            f"{wrong[0][3]}: the last period is never counted (neither checked nor paid): "
+            "the loop must run over every period of the plan, range(len(plan))"
+        )
+    if structural == "course_capacity":
+        raise HiddenCheckFailure(
+            f"{wrong[0][3]}: the overflow is checked against 3, the course's capacity, "
+            "instead of the capacity argument"
+        )
+    failed = next((c for c in cases if c[5] is not None), None)
+    if failed is not None:
+        raise failed[5]
+    for instance, plan, start, what, got, _ in cases:
+        expected = plan_total(instance, plan, start)
+        if math.isinf(expected) and not (math.isinf(got) and got > 0):
+            raise HiddenCheckFailure(
+                f"{what}: this plan leaves demand unmet or overfills the warehouse in some "
+                "period, so its cost should be np.inf"
+            )
+        if math.isinf(got) and not math.isinf(expected):
+            raise HiddenCheckFailure(
+                f"{what}: this plan is feasible (every period meets its demand and ends with "
+                "at most capacity units), but it was reported as infeasible (inf)"
+            )
+    feasible = [c for c in cases if not math.isinf(plan_total(*c[:3]))]
+    name = _first_consistent(
+        {n: explains(rules=MISTAKES[n]) for n in PLAN_MISTAKES}
+        | {"whole": lambda: all(same(c[4], math.floor(plan_total(*c[:3]))) for c in feasible)}
+    )
     if name == "no_terminal":
         advice = "the terminal value of the inventory left after the last period is missing"
+    elif name == "whole":
+        advice = "the total is cut to a whole number; costs such as 2.5 must keep their fraction"
     else:
         advice = ADVICE[name] if name else "the total cost of the plan is wrong"
     raise HiddenCheckFailure(f"{wrong[0][3]}: {advice}")
@@ -504,24 +732,49 @@ def _random_plan(rng, instance: Instance, start: int, *, feasible: bool) -> list
     return plan
 
 
+def _call_backward(backward_recursion, instance: Instance, what: str) -> Any:
+    """The student's result on ``instance``, after checking that the call left its demands
+    and terminal arguments alone and took ``terminal=None`` as the default it is."""
+    args = instance.args()
+    passed = {"demands": args[0]}
+    if instance.terminal is not None:
+        passed["terminal"] = args[-1]
+    kept = {name: list(value) for name, value in passed.items()}
+    try:
+        result = call_student(backward_recursion, *args, what=what)
+    except HiddenCheckFailure as failure:
+        cause = failure.__cause__
+        if instance.terminal is None and cause is not None and "NoneType" in str(cause):
+            raise HiddenCheckFailure(
+                f"{failure}. No terminal values were given, so terminal is None: the last "
+                "row f[N] is then all zeros (test `if terminal is None`)"
+            ) from cause
+        raise
+    _check_arguments_kept(what, "backward_recursion", passed, kept)
+    return result
+
+
 def _backward_tables(backward_recursion, instances, *, which: str):
-    """(instance, what, table) for every instance; ``which`` is "f" or "decisions"."""
+    """(instance, what, table, as returned) for every instance; ``which`` is "f" or
+    "decisions"."""
     results = []
     for instance in instances:
         what = f"backward_recursion({instance.describe()})"
-        result = call_student(backward_recursion, *instance.args(), what=what)
-        f, decisions = _two_tables(result, what=what)
+        result = _call_backward(backward_recursion, instance, what)
+        f, decisions = _two_tables(result, what=what, horizon=instance.horizon)
         cols = instance.capacity + 1
         if which == "f":
+            raw = f
             table = _table(f, instance.horizon + 1, cols, what=what, name="f")
             if np.any(np.isnan(table)):
                 raise HiddenCheckFailure(f"{what}: f contains NaN")
         else:
+            raw = decisions
             table = _table(decisions, instance.horizon, cols, what=what, name="decisions")
             if not (np.all(np.isfinite(table)) and np.all(table == np.round(table))):
                 raise HiddenCheckFailure(f"{what}: decisions should hold whole numbers of units")
             table = table.astype(int)
-        results.append((instance, what, table))
+        results.append((instance, what, table, raw))
     return results
 
 
@@ -534,12 +787,16 @@ def _applies(name: str, instance: Instance) -> bool:
     return True
 
 
-def check_backward_values(backward_recursion: Callable[..., object]) -> None:
+def check_backward_values(
+    backward_recursion: Callable[..., object], **helpers: Callable[..., object] | None
+) -> None:
     """The value table f on random instances (horizons 1-6, capacities 2-6, random costs,
-    demands and terminal values) and three fixed ones."""
+    demands and terminal values) and three fixed ones. ``helpers`` (feasible_decisions,
+    stage_cost, next_state), when given, are tried once f is found wrong, so that a fault of
+    theirs is named as theirs."""
     results = _backward_tables(backward_recursion, _instances(SEED + 4, 40), which="f")
-    expected = {id(instance): reference_values(instance) for instance, _, _ in results}
-    for instance, what, table in results:
+    expected = {id(instance): reference_values(instance) for instance, *_ in results}
+    for instance, what, table, _ in results:
         if not _close(table[-1], expected[id(instance)][-1]):
             if instance.terminal is not None and _close(table[-1], 0.0):
                 raise HiddenCheckFailure(
@@ -553,12 +810,15 @@ def check_backward_values(backward_recursion: Callable[..., object]) -> None:
     wrong = [r for r in results if not _close(r[2], expected[id(r[0])])]
     if not wrong:
         return
+    helper = _helper_problem("backward_recursion", **helpers)
+    if helper:
+        raise HiddenCheckFailure(f"{wrong[0][1]}: {helper}")
 
     def explains(name: str) -> Callable[[], bool]:
         def holds() -> bool:
-            if not any(_applies(name, instance) for instance, _, _ in wrong):
+            if not any(_applies(name, instance) for instance, *_ in wrong):
                 return False
-            for instance, _, table in results:
+            for instance, _, table, _ in results:
                 mistaken = variant_values(instance, MISTAKES[name])
                 mistaken[-1] = expected[id(instance)][-1]  # the last row was found right
                 if not _close(table, mistaken):
@@ -569,14 +829,14 @@ def check_backward_values(backward_recursion: Callable[..., object]) -> None:
 
     hypotheses = {name: explains(name) for name in MISTAKES}
     hypotheses["first_row"] = lambda: all(
-        _close(table[1:], expected[id(instance)][1:]) for instance, _, table in results
+        _close(table[1:], expected[id(instance)][1:]) for instance, _, table, _ in results
     )
     hypotheses["course_costs"] = lambda: all(
         _close(table, reference_values(_with_course_costs(instance)))
-        for instance, _, table in results
+        for instance, _, table, _ in results
     )
     name = _first_consistent(hypotheses)
-    instance, what, table = wrong[0]
+    instance, what, table, raw = wrong[0]
     if name == "course_costs":
         raise HiddenCheckFailure(f"{what}: {COURSE_COSTS_ADVICE}")
     if name == "first_row":
@@ -587,6 +847,9 @@ def check_backward_values(backward_recursion: Callable[..., object]) -> None:
     if name is not None:
         raise HiddenCheckFailure(f"{what}: {ADVICE[name]}")
     right = expected[id(instance)]
+    note = precision_note(raw, right)
+    if note:
+        raise HiddenCheckFailure(f"{what}: f is right to the precision of its numbers, but {note}")
     last_wrong = max(n for n in range(instance.horizon) if not _close(table[n], right[n]))
     where = f"going backwards, the first wrong row is f[{last_wrong}]"
     if np.any(np.isinf(table[last_wrong])):
@@ -609,21 +872,26 @@ def check_backward_values(backward_recursion: Callable[..., object]) -> None:
     raise HiddenCheckFailure(f"{what}: the values are wrong ({where})")
 
 
-def check_backward_decisions(backward_recursion: Callable[..., object]) -> None:
+def check_backward_decisions(
+    backward_recursion: Callable[..., object], **helpers: Callable[..., object] | None
+) -> None:
     """Every decision of the table is feasible and optimal (any optimal decision counts
-    where several tie)."""
+    where several tie). ``helpers`` as for :func:`check_backward_values`."""
     results = _backward_tables(backward_recursion, _instances(SEED + 5, 40), which="decisions")
     failures = [(r, _decision_problems(r[2], r[0])) for r in results]
     failures = [(r, problems) for r, problems in failures if problems]
     if not failures:
         return
+    helper = _helper_problem("backward_recursion", **helpers)
+    if helper:
+        raise HiddenCheckFailure(f"{failures[0][0][1]}: {helper}")
 
     def explains(rules: Rules, *, name: str = "") -> Callable[[], bool]:
         def holds() -> bool:
             if name and not any(_applies(name, r[0]) for r, _ in failures):
                 return False
             return all(
-                _optimal_everywhere(table, instance, rules) for instance, _, table in results
+                _optimal_everywhere(table, instance, rules) for instance, _, table, _ in results
             )
 
         return holds
@@ -631,21 +899,21 @@ def check_backward_decisions(backward_recursion: Callable[..., object]) -> None:
     def positions() -> bool:
         return all(
             _optimal_everywhere(table + _lowest_decisions(instance), instance, CORRECT)
-            for instance, _, table in results
+            for instance, _, table, _ in results
         )
 
     hypotheses = {"positions": positions}
     hypotheses |= {name: explains(rules, name=name) for name, rules in MISTAKES.items()}
     hypotheses["first_row"] = lambda: all(
         all(n == 0 for n, _ in _decision_problems(table, instance))
-        for instance, _, table in results
+        for instance, _, table, _ in results
     )
     hypotheses["course_costs"] = lambda: all(
         _optimal_everywhere(table, _with_course_costs(instance), CORRECT)
-        for instance, _, table in results
+        for instance, _, table, _ in results
     )
     name = _first_consistent(hypotheses)
-    (_, what, _), problems = failures[0]
+    (_, what, _, _), problems = failures[0]
     if name in ("holding_end", "holding_after"):
         # Both shift every decision's cost by h * d_n: the decisions cannot tell them apart.
         raise HiddenCheckFailure(
@@ -725,9 +993,13 @@ def _decision_problems(table: np.ndarray, instance: Instance) -> list[tuple[int,
     return problems
 
 
-def check_optimal_plan(optimal_plan: Callable[..., object]) -> None:
-    """Follow random feasible decision tables (not only optimal ones) from random starts."""
+def check_optimal_plan(
+    optimal_plan: Callable[..., object], *, next_state: Callable[..., object] | None = None
+) -> None:
+    """Follow random feasible decision tables (not only optimal ones) from random starts.
+    ``next_state``, when given, is tried once the plans are found wrong."""
     rng = instance_rng(SEED + 6)
+    cases = []  # (instance, decisions, start, what, plan or None, failure or None)
     for index, instance in enumerate(_instances(SEED + 7, 40)):
         decisions = np.zeros((instance.horizon, instance.capacity + 1), dtype=int)
         for n in range(instance.horizon):
@@ -735,33 +1007,96 @@ def check_optimal_plan(optimal_plan: Callable[..., object]) -> None:
                 decisions[n, s] = int(rng.choice(list(instance.feasible(n, s))))
         start = int(rng.integers(0, instance.capacity + 1))
         given = decisions.tolist() if index % 2 else decisions.copy()
+        demands = list(instance.demands)
         what = (
             f"optimal_plan(decisions={decisions.tolist()}, start={start}, "
             f"demands={list(instance.demands)})"
         )
-        got = call_student(optimal_plan, given, start, list(instance.demands), what=what)
+        try:
+            got = call_student(optimal_plan, given, start, demands, what=what)
+        except HiddenCheckFailure as failure:
+            cases.append((instance, decisions, start, what, None, failure))
+            continue
+        passed = {"decisions": given, "demands": demands}
+        kept = {"decisions": decisions.tolist(), "demands": list(instance.demands)}
+        _check_arguments_kept(what, "optimal_plan", passed, kept)
         plan = [_whole_number(x, what=what) for x in _sequence(got, what=what, name="the plan")]
-        _diagnose_plan(plan, decisions, start, instance, what)
+        cases.append((instance, decisions, start, what, plan, None))
 
-
-def _diagnose_plan(plan, decisions, start, instance: Instance, what: str) -> None:
-    expected, s = [], start
-    for n in range(instance.horizon):
-        expected.append(int(decisions[n, s]))
-        s = s + expected[-1] - instance.demands[n]
-    if plan == expected:
+    wrong = [c for c in cases if c[4] != _follow(c[1], c[2], c[0].demands)]
+    if not wrong:
         return
+    helper = _helper_problem("optimal_plan", next_state=next_state)
+    if helper:
+        raise HiddenCheckFailure(f"{wrong[0][3]}: {helper}")
+
+    def explains(model: Callable[[Instance, np.ndarray, int], list[int] | None]):
+        def holds() -> bool:
+            seen = [c for c in wrong if c[4] is not None]
+            return bool(seen) and all(
+                c[4] is None or c[4] == model(c[0], c[1], c[2]) for c in cases
+            )
+
+        return holds
+
+    name = _first_consistent(
+        {
+            "from_zero": explains(lambda i, d, start: _follow(d, 0, i.demands)),
+            "never_moves": explains(
+                lambda i, d, start: [int(d[n, start]) for n in range(i.horizon)]
+            ),
+            "inventories": explains(lambda i, d, start: _follow(d, start, i.demands, stock=True)),
+            "course_demands": explains(
+                lambda i, d, start: _follow(d, start, (1, 2, 1, 2) * i.horizon)
+            ),
+        }
+    )
+    what = wrong[0][3]
+    if name == "from_zero":
+        raise HiddenCheckFailure(
+            f"{what}: the plan starts from an empty warehouse (inventory 0) whatever start "
+            "is: follow the table from the inventory start"
+        )
+    if name == "never_moves":
+        raise HiddenCheckFailure(
+            f"{what}: the inventory is never updated; after period n it becomes "
+            "s + x - demands[n], and the next decision is read in that state's column"
+        )
+    if name == "inventories":
+        raise HiddenCheckFailure(
+            f"{what}: the plan holds the inventories at the start of each period, not the "
+            "productions decisions[n][s]"
+        )
+    if name == "course_demands":
+        raise HiddenCheckFailure(
+            f"{what}: the plan follows the course's DEMANDS (1, 2, 1, 2), not the demands argument"
+        )
+    failed = next((c for c in cases if c[5] is not None), None)
+    if failed is not None:
+        raise failed[5]
+    instance, _, _, what, plan, _ = wrong[0]
     if len(plan) != instance.horizon:
         raise HiddenCheckFailure(
             f"{what}: the plan should hold one production quantity per period "
             f"({instance.horizon} here), got {len(plan)}"
         )
-    if plan == [int(decisions[n, start]) for n in range(instance.horizon)]:
-        raise HiddenCheckFailure(
-            f"{what}: the inventory is never updated; after period n it becomes "
-            "s + x - demands[n], and the next decision is read in that state's column"
-        )
     raise HiddenCheckFailure(
         f"{what}: the plan does not follow the decision table; period n's decision is "
         "decisions[n][s] for the inventory s at the start of period n"
     )
+
+
+def _follow(
+    decisions: np.ndarray, start: int, demands: Sequence[int], *, stock: bool = False
+) -> list[int] | None:
+    """The productions read off ``decisions`` from ``start`` (the inventories at the start of
+    each period when ``stock``); None where the walk leaves the table (a mistaken walk may
+    reach a negative inventory, which Python reads from the end of the row, as here)."""
+    plan, s = [], start
+    for n in range(decisions.shape[0]):
+        if not -decisions.shape[1] <= s < decisions.shape[1]:
+            return None
+        x = int(decisions[n, s])
+        plan.append(s if stock else x)
+        s = s + x - demands[n]
+    return plan

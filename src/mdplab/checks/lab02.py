@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 import mdplab
+from mdplab.checks.arguments import check_kept, snapshot
 from mdplab.checks.common import (
     HiddenCheckFailure,
     as_float,
@@ -32,6 +33,14 @@ from mdplab.checks.common import (
     call_student,
     instance_rng,
     known_mistake,
+)
+from mdplab.checks.numeric import (
+    PROBABILITY_SUM_ATOL,
+    VALUE_ATOL,
+    VALUE_RTOL,
+    as_values,
+    precision_note,
+    values_close,
 )
 from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
 
@@ -85,19 +94,32 @@ def random_policy(instance: Warehouse, rng: np.random.Generator) -> list[int]:
 
 # ---------------------------------------------------------------------------- calling
 def _call(
-    function: Callable[..., Any], *args: Any, what: str, hints: Mapping[type, str] | None = None
+    function: Callable[..., Any],
+    *args: Any,
+    what: str,
+    hints: Mapping[type, str] | None = None,
+    watch: Mapping[int, str] | None = None,
+    name: str = "your function",
 ) -> Any:
     """Call student code with its warnings silenced (a test cell that writes to stderr
-    loses its points); add a hint to the failure when the exception has a usual cause."""
+    loses its points); add a hint to the failure when the exception has a usual cause.
+
+    ``watch`` maps the positions of arguments the function must leave as they were to
+    their parameter names: one that the call changed fails the check, with a message that
+    names it and says *in place*, before anything else (``name`` is the function's)."""
+    kept = snapshot(args, watch)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            return call_student(function, *args, what=what)
+            answer = call_student(function, *args, what=what)
     except HiddenCheckFailure as failure:
+        check_kept(what, name, args, kept, watch)
         for kind, hint in (hints or {}).items():
             if isinstance(failure.__cause__, kind):
                 raise HiddenCheckFailure(f"{failure} ({hint})") from failure.__cause__
         raise
+    check_kept(what, name, args, kept, watch)
+    return answer
 
 
 def _returned(value: Any, what: str) -> None:
@@ -109,13 +131,7 @@ def _float_array(value: Any, what: str, name: str = "the result") -> np.ndarray:
     _returned(value, what)
     if isinstance(value, Mapping):
         raise HiddenCheckFailure(f"{what}: {name} should be a numpy array, not a dictionary")
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise HiddenCheckFailure(
-            f"{what}: {name} should be a numpy array of numbers, got {type(value).__name__}"
-        ) from error
-    return array
+    return as_values(value, what=what if name == "the result" else f"{what}: {name}")
 
 
 def _vector(value: Any, size: int, what: str) -> np.ndarray:
@@ -129,6 +145,8 @@ def _vector(value: Any, size: int, what: str) -> np.ndarray:
                 f"{what}: the dictionary has no value for state {error}"
             ) from error
     array = _float_array(value, what)
+    if array.ndim == 2 and 1 in array.shape and array.size == size:
+        array = array.reshape(size)  # a row or column matrix of the right length
     if array.shape != (size,):
         raise HiddenCheckFailure(
             f"{what}: expected one value per state ({size} states, shape ({size},)), "
@@ -161,7 +179,8 @@ def _int_set(value: Any, what: str) -> set[int]:
     return set(quantities)
 
 
-def _close(got: Any, expected: Any, *, rtol: float = 1e-9, atol: float = 1e-9) -> bool:
+def _close(got: Any, expected: Any, *, rtol: float = VALUE_RTOL, atol: float = VALUE_ATOL) -> bool:
+    """The numeric policy's comparison (see :mod:`mdplab.checks.numeric`) by default."""
     got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
     if got.shape != expected.shape:
         return False
@@ -170,8 +189,6 @@ def _close(got: Any, expected: Any, *, rtol: float = 1e-9, atol: float = 1e-9) -
 
 
 # ---------------------------------------------------------------------------- diagnoses
-def _close_to_1e6(got: Any, expected: Any) -> bool:
-    return _close(got, expected, rtol=1e-6, atol=1e-6)
 
 
 def _action_set_problem(s: int, got: set[int], inst: Warehouse) -> str | None:
@@ -181,6 +198,17 @@ def _action_set_problem(s: int, got: set[int], inst: Warehouse) -> str | None:
         return None
     extra, missing = got - expected, expected - got
     cap, d_max = inst.capacity, inst.d_max
+    if cap != COURSE.capacity:
+        course_capacity = {
+            a
+            for a in range(d_max + COURSE.capacity + 1)
+            if s + a >= d_max and s + a - inst.d_min <= COURSE.capacity
+        }
+        if got == course_capacity:
+            return (
+                f"these are the quantities for a capacity of {COURSE.capacity}, the course's "
+                "warehouse; use the argument capacity"
+            )
     if any(a < 0 for a in extra):
         return "it includes a negative production quantity"
     if any(s + a < d_max for a in extra):
@@ -229,6 +257,16 @@ def _cost_alternatives(
     out += [
         (-right, "the cost has the wrong sign; costs are positive amounts paid"),
         (
+            unit * produced + setup * a + hold * s,
+            "setup_cost and unit_cost are swapped; the arguments come in the order "
+            "(s, a, setup_cost, unit_cost, holding_cost)",
+        ),
+        (
+            COURSE.setup_cost * produced + COURSE.unit_cost * a + COURSE.holding_cost * s,
+            "the course's costs (setup 4, unit 1, holding 1) are written in; use the "
+            "arguments setup_cost, unit_cost and holding_cost",
+        ),
+        (
             setup * produced + unit * a + hold * (s + a),
             "holding is charged on the stock after production, s + a; this lab charges it on "
             "the STARTING inventory s",
@@ -265,6 +303,11 @@ def _shifted(row: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+# What a row that both mistakes give (on some pairs) is said to be; a check that meets it
+# looks on at the other rows of the warehouse for one that tells them apart.
+AMBIGUOUS = "the next state is off by one, or the probability of demand d is put at index d"
+
+
 def _row_problem(got: np.ndarray, s: int, a: int, inst: Warehouse) -> str | None:
     """Why ``got`` is not P(. | s, a), in words; None if it is."""
     expected = inst.mdp().transition_row(s, a)
@@ -277,9 +320,22 @@ def _row_problem(got: np.ndarray, s: int, a: int, inst: Warehouse) -> str | None
         return "the row holds negative or non-finite numbers"
     if _close(got, expected):
         return None
-    for k in (1, -1):
-        if _close(got, _shifted(expected, k)) or _close(got, np.roll(expected, k)):
-            return "the next state is off by one: after demand d it is s + a - d"
+    off_by_one = any(
+        _close(got, _shifted(expected, k)) or _close(got, np.roll(expected, k)) for k in (1, -1)
+    )
+    at_demand = np.zeros_like(expected)
+    for d, p in inst.demand:
+        if d < at_demand.size:
+            at_demand[d] += p
+    at_index_d = at_demand.sum() == 1 and _close(got, at_demand)
+    if off_by_one and at_index_d:
+        return f"{AMBIGUOUS}; after demand d the next state is s + a - d"
+    if off_by_one:
+        return "the next state is off by one: after demand d it is s + a - d"
+    if at_index_d:
+        return (
+            "the probability of demand d is put at index d; it belongs to the next state s + a - d"
+        )
     support = expected > 0
     if support.sum() > 1 and _close(got, support / support.sum()):
         return "every demand value gets the same probability; use the probabilities of the pmf"
@@ -287,25 +343,80 @@ def _row_problem(got: np.ndarray, s: int, a: int, inst: Warehouse) -> str | None
     mirrored[support] = expected[support][::-1]
     if support.sum() > 1 and _close(got, mirrored):
         return "the probabilities are attached to the wrong demand values"
-    if abs(float(got.sum()) - 1.0) > 1e-9:
+    if abs(float(got.sum()) - 1.0) > PROBABILITY_SUM_ATOL:
         return "the probabilities do not sum to 1"
     return "the row is wrong: the next state is s + a - d with the probability of demand d"
 
 
 # ---------------------------------------------------------------------------- model checks
+def _feasible_on(feasible_actions: Callable[..., object], inst: Warehouse) -> None:
+    """Fail when feasible_actions is wrong for some state of ``inst``."""
+    for s in range(inst.n_states):
+        what = f"feasible_actions({s}, {inst.capacity}, {inst.pmf_text()})"
+        got = _int_set(
+            _call(
+                feasible_actions,
+                s,
+                inst.capacity,
+                inst.pmf,
+                what=what,
+                watch={2: "demand_pmf"},
+                name="feasible_actions",
+            ),
+            what,
+        )
+        problem = _action_set_problem(s, got, inst)
+        if problem:
+            raise HiddenCheckFailure(f"{what}: {problem}")
+
+
+def _cost_on(cost: Callable[..., object], cases: Iterable[tuple[int, int, float, float, float]]):
+    """Fail when cost is wrong for one of ``cases`` (s, a, setup, unit, holding)."""
+    for s, a, setup, unit, hold in cases:
+        what = f"cost({s}, {a}, {setup:g}, {unit:g}, {hold:g})"
+        got = as_float(_call(cost, s, a, setup, unit, hold, what=what, name="cost"), what=what)
+        expected = setup * (a > 0) + unit * a + hold * s
+        if values_close(got, expected):
+            continue
+        raise HiddenCheckFailure(f"{what}: {_cost_problem(got, s, a, (setup, unit, hold), None)}")
+
+
+def _row_on(transition_probabilities: Callable[..., object], inst: Warehouse, s: int, a: int):
+    """Fail when transition_probabilities(s, a, ...) is not the row P(. | s, a) of ``inst``."""
+    what = f"transition_probabilities({s}, {a}, {inst.capacity}, {inst.pmf_text()})"
+    got = _call(
+        transition_probabilities,
+        s,
+        a,
+        inst.capacity,
+        inst.pmf,
+        what=what,
+        hints=INDEX_HINT,
+        watch={3: "demand_pmf"},
+        name="transition_probabilities",
+    )
+    if isinstance(got, Mapping):
+        raise HiddenCheckFailure(
+            f"{what}: return a numpy array indexed by the next state, not a dictionary"
+        )
+    row = _float_array(got, what)
+    if row.ndim == 2 and 1 in row.shape:
+        row = row.ravel()  # a row or column matrix of the right length
+    note = precision_note(got, inst.mdp().transition_row(s, a))
+    if note:
+        raise HiddenCheckFailure(f"{what}: {note}")
+    problem = _row_problem(row, s, a, inst)
+    if problem:
+        raise HiddenCheckFailure(f"{what}: {problem}")
+
+
 def check_feasible_actions(feasible_actions: Callable[..., object]) -> None:
-    """A(s) for every state of fixed and random warehouses."""
+    """A(s) for every state of fixed and random warehouses; demand_pmf stays as it was."""
     for inst in instances(SEED, 30):
-        for s in range(inst.n_states):
-            what = f"feasible_actions({s}, {inst.capacity}, {inst.pmf_text()})"
-            got = _int_set(_call(feasible_actions, s, inst.capacity, inst.pmf, what=what), what)
-            problem = _action_set_problem(s, got, inst)
-            if problem:
-                raise HiddenCheckFailure(f"{what}: {problem}")
+        _feasible_on(feasible_actions, inst)
 
 
-def check_cost(cost: Callable[..., object]) -> None:
-    """r(s, a) for random states, quantities and costs, with and without production."""
+def _cost_cases() -> list[tuple[int, int, float, float, float]]:
     rng = instance_rng(SEED + 1)
     cases = [(0, 2, 4.0, 1.0, 1.0), (3, 0, 4.0, 1.0, 1.0), (2, 3, 2.5, 0.5, 0.25)]
     cases += [(4, 0, 3.5, 2.0, 1.5), (0, 5, 1.0, 0.0, 2.0), (5, 1, 0.0, 1.0, 1.0)]
@@ -313,13 +424,12 @@ def check_cost(cost: Callable[..., object]) -> None:
         s, a = int(rng.integers(0, 9)), int(rng.choice([0, int(rng.integers(1, 13))]))
         setup, unit, hold = (float(x) for x in rng.choice([0, 0.5, 1, 2, 3.25, 4, 7], size=3))
         cases.append((s, a, setup, unit, hold))
-    for s, a, setup, unit, hold in cases:
-        what = f"cost({s}, {a}, {setup:g}, {unit:g}, {hold:g})"
-        got = as_float(_call(cost, s, a, setup, unit, hold, what=what), what=what)
-        expected = setup * (a > 0) + unit * a + hold * s
-        if math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9):
-            continue
-        raise HiddenCheckFailure(f"{what}: {_cost_problem(got, s, a, (setup, unit, hold), None)}")
+    return cases
+
+
+def check_cost(cost: Callable[..., object]) -> None:
+    """r(s, a) for random states, quantities and costs, with and without production."""
+    _cost_on(cost, _cost_cases())
 
 
 INDEX_HINT = {IndexError: "is the next state s + a - d? For a feasible a it lies in 0..capacity"}
@@ -330,93 +440,163 @@ MODEL_INDEX_HINT = {
 
 
 def check_transition_probabilities(transition_probabilities: Callable[..., object]) -> None:
-    """P(. | s, a) for every feasible pair of fixed and random warehouses."""
+    """P(. | s, a) for every feasible pair of fixed and random warehouses; demand_pmf stays
+    as it was."""
     for inst in instances(SEED + 2, 20):
+        held = None
         for s in range(inst.n_states):
             for a in sorted(inst.actions(s)):
-                what = f"transition_probabilities({s}, {a}, {inst.capacity}, {inst.pmf_text()})"
-                got = _call(
-                    transition_probabilities,
-                    s,
-                    a,
-                    inst.capacity,
-                    inst.pmf,
-                    what=what,
-                    hints=INDEX_HINT,
-                )
-                if isinstance(got, Mapping):
-                    raise HiddenCheckFailure(
-                        f"{what}: return a numpy array indexed by the next state, not a dictionary"
-                    )
-                problem = _row_problem(_float_array(got, what).ravel(), s, a, inst)
-                if problem:
-                    raise HiddenCheckFailure(f"{what}: {problem}")
+                try:
+                    _row_on(transition_probabilities, inst, s, a)
+                except HiddenCheckFailure as failure:
+                    if AMBIGUOUS not in str(failure):
+                        raise
+                    held = held or failure
+        if held:
+            raise held
 
 
-def check_build_model(build_model: Callable[..., object]) -> None:
-    """(R, P) of fixed and random warehouses: shapes, feasibility, costs, rows."""
+def _helper_fault(
+    inst: Warehouse, helpers: Mapping[str, Callable[..., object] | None]
+) -> str | None:
+    """What is wrong with one of the student's functions that build_model relies on, on
+    ``inst`` (a failure of theirs, in their own words), or None if they are right there."""
+    checks: list[tuple[str, Callable[[Callable[..., object]], None]]] = [
+        ("feasible_actions", lambda f: _feasible_on(f, inst)),
+        (
+            "transition_probabilities",
+            lambda f: [
+                _row_on(f, inst, s, a)
+                for s in range(inst.n_states)
+                for a in sorted(inst.actions(s))
+            ],
+        ),
+        (
+            "cost",
+            lambda f: _cost_on(
+                f,
+                [
+                    (s, a, inst.setup_cost, inst.unit_cost, inst.holding_cost)
+                    for s in range(inst.n_states)
+                    for a in sorted(inst.actions(s))
+                ],
+            ),
+        ),
+    ]
+    for name, check in checks:
+        function = helpers.get(name)
+        if function is None:
+            continue
+        try:
+            check(function)
+        except HiddenCheckFailure as failure:
+            return (
+                f"build_model relies on your {name}, which is wrong here: {failure}. "
+                f"Fix {name} first"
+            )
+    return None
+
+
+def check_build_model(
+    build_model: Callable[..., object],
+    *,
+    feasible_actions: Callable[..., object] | None = None,
+    cost: Callable[..., object] | None = None,
+    transition_probabilities: Callable[..., object] | None = None,
+) -> None:
+    """(R, P) of fixed and random warehouses: shapes, feasibility, costs, rows; demand_pmf
+    stays as it was. The functions build_model uses, when given, are tried once build_model
+    is found wrong, so that a fault of theirs is named as theirs."""
+    helpers = {
+        "feasible_actions": feasible_actions,
+        "cost": cost,
+        "transition_probabilities": transition_probabilities,
+    }
     for inst in instances(SEED + 3, 14):
         what = f"build_model({inst.capacity}, {inst.costs_text()}, {inst.pmf_text()})"
-        got = _call(
-            build_model,
-            inst.capacity,
-            inst.setup_cost,
-            inst.unit_cost,
-            inst.holding_cost,
-            inst.pmf,
-            what=what,
-            hints=MODEL_INDEX_HINT,
+        try:
+            _model_on(build_model, inst, what)
+        except HiddenCheckFailure as failure:
+            fault = _helper_fault(inst, helpers)
+            if fault:
+                raise HiddenCheckFailure(f"{what}: {fault}") from failure
+            raise
+
+
+def _model_on(build_model: Callable[..., object], inst: Warehouse, what: str) -> None:
+    got = _call(
+        build_model,
+        inst.capacity,
+        inst.setup_cost,
+        inst.unit_cost,
+        inst.holding_cost,
+        inst.pmf,
+        what=what,
+        hints=MODEL_INDEX_HINT,
+        watch={4: "demand_pmf"},
+        name="build_model",
+    )
+    _returned(got, what)
+    if isinstance(got, Mapping | str) or not isinstance(got, Iterable):
+        raise HiddenCheckFailure(f"{what}: return the pair (R, P)")
+    parts = list(got)
+    if len(parts) != 2:
+        raise HiddenCheckFailure(f"{what}: return the pair (R, P), got {len(parts)} items")
+    R, P = _float_array(parts[0], what, "R"), _float_array(parts[1], what, "P")
+    S, A = inst.n_states, inst.n_actions
+    if R.shape != (S, A):
+        if R.shape == (S, S + 1) and inst.d_min != 1:
+            raise HiddenCheckFailure(
+                f"{what}: R has capacity + 2 action columns, as if the smallest demand were 1 "
+                "(the course's); the columns run over a = 0, ..., capacity + smallest demand"
+            )
+        raise HiddenCheckFailure(
+            f"{what}: R should have shape (capacity + 1, capacity + smallest demand + 1), "
+            f"got {R.shape}"
         )
-        _returned(got, what)
-        if isinstance(got, Mapping | str) or not isinstance(got, Iterable):
-            raise HiddenCheckFailure(f"{what}: return the pair (R, P)")
-        parts = list(got)
-        if len(parts) != 2:
-            raise HiddenCheckFailure(f"{what}: return the pair (R, P), got {len(parts)} items")
-        R, P = _float_array(parts[0], what, "R"), _float_array(parts[1], what, "P")
-        S, A = inst.n_states, inst.n_actions
-        if R.shape != (S, A):
+    if P.shape != (S, A, S):
+        raise HiddenCheckFailure(
+            f"{what}: P should have shape (S, A, S) with S = capacity + 1 states and A = "
+            f"capacity + smallest demand + 1 action columns, got {P.shape}"
+        )
+    if np.isnan(R).any():
+        raise HiddenCheckFailure(f"{what}: R holds nan; mark infeasible pairs with np.inf")
+    if np.isneginf(R).any():
+        raise HiddenCheckFailure(f"{what}: R holds -inf; infeasible pairs cost +np.inf")
+    R_ref, P_ref = inst.arrays()
+    for answer, reference, name in ((parts[0], R_ref, "R"), (parts[1], P_ref, "P")):
+        note = precision_note(answer, reference)
+        if note:
+            raise HiddenCheckFailure(f"{what}: {name}: {note}")
+    for s in range(S):
+        problem = _action_set_problem(s, set(np.flatnonzero(np.isfinite(R[s])).tolist()), inst)
+        if problem:
             raise HiddenCheckFailure(
-                f"{what}: R should have shape (capacity + 1, capacity + min demand + 1) = "
-                f"{(S, A)}, got {R.shape}"
+                f"{what}: in state {s}, the actions with a finite cost R[s, a] are wrong: {problem}"
             )
-        if P.shape != (S, A, S):
-            raise HiddenCheckFailure(
-                f"{what}: P should have shape (S, A, S) = {(S, A, S)}, got {P.shape}"
-            )
-        if np.isnan(R).any():
-            raise HiddenCheckFailure(f"{what}: R holds nan; mark infeasible pairs with np.inf")
-        if np.isneginf(R).any():
-            raise HiddenCheckFailure(f"{what}: R holds -inf; infeasible pairs cost +np.inf")
-        for s in range(S):
-            problem = _action_set_problem(s, set(np.flatnonzero(np.isfinite(R[s])).tolist()), inst)
-            if problem:
-                raise HiddenCheckFailure(
-                    f"{what}: in state {s}, the actions with a finite cost R[s, a] are wrong: "
-                    f"{problem}"
-                )
-        R_ref = inst.arrays()[0]
-        feasible = np.isfinite(R_ref)
-        if not _close(R[feasible], R_ref[feasible]):
-            states, actions = np.nonzero(feasible)
-            problem = _cost_problem(
-                R[feasible],
-                states,
-                actions,
-                (inst.setup_cost, inst.unit_cost, inst.holding_cost),
-                inst.mean_demand,
-            )
-            raise HiddenCheckFailure(f"{what}: the costs R[s, a] of feasible pairs: {problem}")
-        if not np.all(np.isfinite(P)):
-            raise HiddenCheckFailure(f"{what}: P holds nan or inf")
-        for s, a in zip(*np.nonzero(feasible), strict=True):
-            problem = _row_problem(P[s, a], int(s), int(a), inst)
-            if problem:
-                raise HiddenCheckFailure(f"{what}: row P[{s}, {a}]: {problem}")
-        if np.any(P[~feasible] != 0):
-            raise HiddenCheckFailure(
-                f"{what}: P[s, a] must be all zeros where a is infeasible in s"
-            )
+    feasible = np.isfinite(R_ref)
+    if not _close(R[feasible], R_ref[feasible]):
+        states, actions = np.nonzero(feasible)
+        problem = _cost_problem(
+            R[feasible],
+            states,
+            actions,
+            (inst.setup_cost, inst.unit_cost, inst.holding_cost),
+            inst.mean_demand,
+        )
+        raise HiddenCheckFailure(f"{what}: the costs R[s, a] of feasible pairs: {problem}")
+    if not np.all(np.isfinite(P)):
+        raise HiddenCheckFailure(f"{what}: P holds nan or inf")
+    held = None
+    for s, a in zip(*np.nonzero(feasible), strict=True):
+        problem = _row_problem(P[s, a], int(s), int(a), inst)
+        if problem and not problem.startswith(AMBIGUOUS):
+            raise HiddenCheckFailure(f"{what}: row P[{s}, {a}]: {problem}")
+        held = held or (problem and f"{what}: row P[{s}, {a}]: {problem}")
+    if held:
+        raise HiddenCheckFailure(held)
+    if np.any(P[~feasible] != 0):
+        raise HiddenCheckFailure(f"{what}: P[s, a] must be all zeros where a is infeasible in s")
 
 
 # ---------------------------------------------------------------------------- exact values
@@ -443,18 +623,23 @@ def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
                 np.linalg.LinAlgError: "a singular matrix: I - P_pi is singular for every "
                 "policy, so the discount beta must multiply P_pi"
             },
+            watch={0: "R", 1: "P", 2: "policy"},
+            name="evaluate_policy",
         )
         V = _vector(got, inst.n_states, what)
         expected = mdplab.evaluate(inst.mdp(), policy).values
-        if _close(V, expected, rtol=1e-6, atol=1e-6):
+        if _close(V, expected):
             continue
+        note = precision_note(got, expected)
+        if note:
+            raise HiddenCheckFailure(f"{what}: {note}")
         states = np.arange(inst.n_states)
         r_pi, P_pi = R[states, policy], P[states, policy]
         eye, beta = np.eye(inst.n_states), inst.discount
         if not np.all(np.isfinite(V)):
             raise HiddenCheckFailure(
-                f"{what}: the values are not finite; is the discount beta multiplying P_pi, "
-                "and are only the policy's own (feasible) pairs used?"
+                f"{what}: the values are not finite (inf or nan); only the policy's own pairs "
+                "(s, policy[s]) may enter r_pi and P_pi, since an infeasible pair costs inf"
             )
         alternatives = [
             (-expected, "the values have the wrong sign; they are expected costs"),
@@ -471,12 +656,23 @@ def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
                 r_pi,
                 "only the first period is counted; the discounted future beta P_pi V is missing",
             ),
+            (
+                None
+                if beta == COURSE.discount
+                else np.linalg.solve(eye - COURSE.discount * P_pi, r_pi),
+                f"these are the values for beta = {COURSE.discount:g}, the course's discount; "
+                "use the argument beta",
+            ),
         ]
-        mistake = known_mistake(V, expected, alternatives, _close_to_1e6) or (
-            "the values do not solve (I - beta P_pi) V = r_pi (an approximation must be "
-            "accurate to about 1e-6)"
+        mistake = known_mistake(V, expected, alternatives, _close)
+        if mistake is None and _close(V, expected, rtol=1e-2, atol=1e-6):
+            mistake = (
+                "the values are close, but not accurate to the 1e-5 (relative) that the check "
+                "asks; an iteration that stops too early? np.linalg.solve gives them exactly"
+            )
+        raise HiddenCheckFailure(
+            f"{what}: {mistake or 'the values do not solve (I - beta P_pi) V = r_pi'}"
         )
-        raise HiddenCheckFailure(f"{what}: {mistake}")
 
 
 # ---------------------------------------------------------------------------- simulation
@@ -571,6 +767,8 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
                 horizon,
                 instance_rng(SEED),
                 what=what,
+                watch={0: "R", 1: "P", 2: "policy"},
+                name="simulate_run",
             ),
             what=what,
         )
@@ -579,7 +777,7 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
         beta = inst.discount
         weights = beta ** np.arange(horizon + 2, dtype=float)
         expected = float(weights[:horizon] @ costs[:horizon])
-        if math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9):
+        if values_close(got, expected):
             continue
         alternatives = [
             (float(costs[:horizon].sum()), "the costs are added up without the discount beta**t"),
@@ -624,7 +822,11 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
         arguments = (R, P, policy, inst.discount, start, horizon, rng)
         # A first call alone, so that a result that is no number fails at once; then the
         # other RUNS - 1 in one request under `mdplab grade`, continuing rng's stream.
-        first = as_float(_call(simulate_run, *arguments, what=what), what=what)
+        watch = {0: "R", 1: "P", 2: "policy"}
+        first = as_float(
+            _call(simulate_run, *arguments, what=what, watch=watch, name="simulate_run"),
+            what=what,
+        )
         with np.errstate(all="ignore"):
             rest = call_repeatedly(simulate_run, RUNS - 1, *arguments, what=what)
         runs = np.array([first, *(as_float(value, what=what) for value in rest)])
@@ -634,11 +836,13 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
 
 
 def _exact_truncated(
-    inst: Warehouse, policy: list[int], start: int, horizon: int
+    inst: Warehouse, policy: list[int], start: int, horizon: int, beta: float | None = None
 ) -> tuple[float, float]:
+    """Mean and sd of a run's cost (with the discount ``beta``, the warehouse's if None)."""
     R, P = inst.arrays()
     states = np.arange(inst.n_states)
-    mean, sd = truncated_moments(R[states, policy], P[states, policy], inst.discount, horizon)
+    beta = inst.discount if beta is None else beta
+    mean, sd = truncated_moments(R[states, policy], P[states, policy], beta, horizon)
     return float(mean[start]), float(sd[start])
 
 
@@ -690,28 +894,45 @@ def _check_reproducible(
             )
 
 
-def check_policy_value_by_simulation(policy_value_by_simulation: Callable[..., object]) -> None:
-    """Deterministic warehouses (estimate exact, standard error 0), reproducibility, and
-    random ones: the estimate within six standard errors of the truncated value, and the
-    standard error within 25% of the exact sd / sqrt(n)."""
+def _pair(got: Any, what: str) -> tuple[float, float]:
+    """(estimate, standard_error) from what policy_value_by_simulation returned."""
+    _returned(got, what)
+    if isinstance(got, Mapping | str) or not isinstance(got, Iterable):
+        raise HiddenCheckFailure(f"{what}: return the pair (estimate, standard_error)")
+    parts = list(got)
+    if len(parts) != 2:
+        raise HiddenCheckFailure(f"{what}: return the pair (estimate, standard_error)")
+    return as_float(parts[0], what=what), as_float(parts[1], what=what)
 
-    def pair(got: Any, what: str) -> tuple[float, float]:
-        _returned(got, what)
-        try:
-            parts = list(got)
-        except TypeError as error:
-            raise HiddenCheckFailure(
-                f"{what}: return the pair (estimate, standard_error)"
-            ) from error
-        if len(parts) != 2:
-            raise HiddenCheckFailure(f"{what}: return the pair (estimate, standard_error)")
-        return as_float(parts[0], what=what), as_float(parts[1], what=what)
 
+ORDER = "the pair comes in the order (estimate, standard_error); yours is the other way round"
+RUN_ARGUMENTS = {0: "R", 1: "P", 2: "policy"}
+
+
+def _run_varies(simulate_run: Callable[..., object], arguments: tuple, what: str) -> bool:
+    """Whether 20 calls of the student's simulate_run with one generator differ."""
+    rng = instance_rng(SEED + 400)
+    runs = [
+        as_float(_call(simulate_run, *arguments, rng, what=what, name="simulate_run"), what=what)
+        for _ in range(20)
+    ]
+    return float(np.ptp(runs)) > 0
+
+
+def check_policy_value_by_simulation(
+    policy_value_by_simulation: Callable[..., object],
+    *,
+    simulate_run: Callable[..., object] | None = None,
+) -> None:
+    """Deterministic warehouses (estimate exact, standard error 0), reproducibility, random
+    ones (the estimate within six standard errors of the truncated value, the standard
+    error within 25% of the exact sd / sqrt(n), so that np.std's default ddof=0 passes as
+    well as ddof=1). ``simulate_run``, when given, is tried when the runs look wrong, so
+    that a fault of its own is named as its own."""
+    name = "policy_value_by_simulation"
     for inst, policy, start, horizon in _deterministic_cases(SEED + 8)[:4]:
         R, P = inst.arrays()
-        what = _simulation_what(
-            "policy_value_by_simulation", inst, policy, start, horizon, extra=", n_runs=5"
-        )
+        what = _simulation_what(name, inst, policy, start, horizon, extra=", n_runs=5")
         got = _call(
             policy_value_by_simulation,
             R,
@@ -723,35 +944,86 @@ def check_policy_value_by_simulation(policy_value_by_simulation: Callable[..., o
             5,
             instance_rng(SEED),
             what=what,
+            watch=RUN_ARGUMENTS,
+            name=name,
         )
-        estimate, standard_error = pair(got, what)
+        estimate, standard_error = _pair(got, what)
         expected, _ = _exact_truncated(inst, policy, start, horizon)
-        if not math.isclose(estimate, expected, rel_tol=1e-9, abs_tol=1e-9):
+        same = f"{what} (demand takes one value, so every run costs the same)"
+        zero = 1e-9 * (1 + abs(expected))
+        if values_close(estimate, expected) and abs(standard_error) <= zero:
+            continue
+        if (
+            abs(expected) > zero
+            and abs(estimate) <= zero
+            and values_close(standard_error, expected)
+        ):
+            raise HiddenCheckFailure(f"{same}: {ORDER}")
+        if inst.discount != COURSE.discount and values_close(
+            estimate, _exact_truncated(inst, policy, start, horizon, COURSE.discount)[0]
+        ):
             raise HiddenCheckFailure(
-                f"{what} (demand takes one value, so every run costs the same): the estimate "
-                "should be the average of the runs' discounted costs"
+                f"{same}: the estimate is the runs' cost with beta = {COURSE.discount:g}, the "
+                "course's discount: pass the argument beta on to simulate_run"
             )
-        if not math.isclose(standard_error, 0.0, abs_tol=1e-9 * (1 + abs(expected))):
+        if not values_close(estimate, expected):
+            if simulate_run is not None:
+                run_what = _simulation_what("simulate_run", inst, policy, start, horizon)
+                run = as_float(
+                    _call(
+                        simulate_run,
+                        *inst.arrays(),
+                        list(policy),
+                        inst.discount,
+                        start,
+                        horizon,
+                        instance_rng(SEED),
+                        what=run_what,
+                        name="simulate_run",
+                    ),
+                    what=run_what,
+                )
+                if values_close(run, estimate):
+                    raise HiddenCheckFailure(
+                        f"{same}: the estimate is what your simulate_run gives for one run "
+                        f"({run:g}), and that run's cost is wrong: fix simulate_run first"
+                    )
             raise HiddenCheckFailure(
-                f"{what} (demand takes one value, so every run costs the same): identical runs "
-                "have a standard error of 0"
+                f"{same}: the estimate should be the average of the runs' discounted costs"
             )
+        raise HiddenCheckFailure(f"{same}: identical runs have a standard error of 0")
     cases = _stochastic_cases(SEED + 9, 2)
-    _check_reproducible(
-        lambda inst, policy, start, horizon, rng: pair(
-            policy_value_by_simulation(
-                *inst.arrays(), list(policy), inst.discount, start, horizon, 10, rng
+    try:
+        _check_reproducible(
+            lambda inst, policy, start, horizon, rng: _pair(
+                policy_value_by_simulation(
+                    *inst.arrays(), list(policy), inst.discount, start, horizon, 10, rng
+                ),
+                name,
             ),
-            "policy_value_by_simulation",
-        ),
-        "policy_value_by_simulation",
-        cases[0],
-    )
+            name,
+            cases[0],
+        )
+    except HiddenCheckFailure:
+        if simulate_run is None:
+            raise
+        try:
+            _check_reproducible(
+                lambda inst, policy, start, horizon, rng: simulate_run(
+                    *inst.arrays(), list(policy), inst.discount, start, horizon, rng
+                ),
+                "simulate_run",
+                cases[0],
+            )
+        except HiddenCheckFailure as fault:
+            raise HiddenCheckFailure(
+                f"policy_value_by_simulation averages runs of your simulate_run, which is not "
+                f"reproducible: {fault}. Fix simulate_run first"
+            ) from fault
+        raise
     for k, (inst, policy, start, horizon) in enumerate(cases):
         R, P = inst.arrays()
-        what = _simulation_what(
-            "policy_value_by_simulation", inst, policy, start, horizon, extra=f", n_runs={RUNS}"
-        )
+        what = _simulation_what(name, inst, policy, start, horizon, extra=f", n_runs={RUNS}")
         got = _call(
             policy_value_by_simulation,
             R,
@@ -763,18 +1035,31 @@ def check_policy_value_by_simulation(policy_value_by_simulation: Callable[..., o
             RUNS,
             instance_rng(SEED + 200 + k),
             what=what,
+            watch=RUN_ARGUMENTS,
+            name=name,
         )
-        estimate, standard_error = pair(got, what)
+        estimate, standard_error = _pair(got, what)
         exact_mean, exact_sd = _exact_truncated(inst, policy, start, horizon)
         exact_se = exact_sd / math.sqrt(RUNS)
+        slack = Z_LIMIT * exact_se + 1e-9 * (1 + abs(exact_mean))
+        if abs(standard_error - exact_mean) <= slack and 0.75 <= estimate / exact_se <= 1.33:
+            raise HiddenCheckFailure(f"{what}: {ORDER}")
         if not math.isfinite(standard_error) or standard_error < 0:
             raise HiddenCheckFailure(f"{what}: the standard error must be a number >= 0")
         ratio = standard_error / exact_se
         if not 0.75 <= ratio <= 1.33:
             if ratio < 0.01:
-                message = (
-                    "the standard error is (almost) 0, as if every run cost the same; each run "
-                    "must draw its next states at random from rng"
+                message = _identical_runs(
+                    simulate_run,
+                    (
+                        inst.arrays()[0],
+                        inst.arrays()[1],
+                        list(policy),
+                        inst.discount,
+                        start,
+                        horizon,
+                    ),
+                    what,
                 )
             elif 0.75 <= ratio / math.sqrt(RUNS) <= 1.33:
                 message = (
@@ -791,9 +1076,30 @@ def check_policy_value_by_simulation(policy_value_by_simulation: Callable[..., o
                     "costs divided by sqrt(n_runs)"
                 )
             raise HiddenCheckFailure(f"{what}: {message}")
-        if abs(estimate - exact_mean) > Z_LIMIT * exact_se + 1e-9 * (1 + abs(exact_mean)):
+        if abs(estimate - exact_mean) > slack:
             raise HiddenCheckFailure(
                 f"{what}: the estimate is much further from the expected discounted cost over "
                 "the horizon than chance allows (more than six standard errors); it should be "
                 "the average of n_runs runs of simulate_run"
             )
+
+
+def _identical_runs(simulate_run: Callable[..., object] | None, arguments: tuple, what: str) -> str:
+    """Why every run came out the same, when simulate_run is known: its own fault, or a
+    generator that is not passed on."""
+    if simulate_run is None:
+        return (
+            "the runs are identical (standard error 0): each run must draw its next states "
+            "from the generator rng, passed on to every call of simulate_run"
+        )
+    if not _run_varies(simulate_run, arguments, what):
+        return (
+            "the runs are identical (standard error 0), and so are 20 runs of your "
+            "simulate_run with one generator, though the next state is random: fix "
+            "simulate_run first"
+        )
+    return (
+        "the runs are identical (standard error 0), as if each run started from a fresh "
+        "generator: pass the generator rng you were given to every call of simulate_run (a "
+        "new generator made from one seed repeats the same run)"
+    )

@@ -25,8 +25,9 @@ frequency. It never shows an expected number.
 
 from __future__ import annotations
 
+import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -34,27 +35,55 @@ from typing import Any
 import numpy as np
 
 import mdplab
-from mdplab.checks.common import HiddenCheckFailure, as_float, call_student, instance_rng
+from mdplab.checks.arguments import check_kept, snapshot
+from mdplab.checks.common import (
+    HiddenCheckFailure,
+    as_float,
+    call_student,
+    instance_rng,
+    student_error,
+)
+from mdplab.checks.numeric import describe_type, precision_note, values_close
 from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
 
 SEED = 20260321
 RTOL = 1e-6  # relative to the size of the values: solvers stop at tolerances near 1e-9
 NOISE = 1e-9  # rounding added to V* before it is handed to policy_from_lp
 
-NO_OPTIMUM = (
-    "Gurobi found no optimal solution, so there were no values to read (check "
-    "model.Status == GRB.OPTIMAL). The Bellman LP always has an optimum when it MAXIMISES "
-    "sum V subject to V(s) - beta * sum_s' P(s'|s,a) V(s') <= r(s, a); it becomes unbounded "
-    "when it minimises, when the inequalities point the other way (>=), or when the factor "
-    "beta is missing"
+# Gurobi's statuses of an LP without an optimum, in words.
+STATUS_WORDS = {
+    3: "infeasible: no solution satisfies every constraint",
+    4: "infeasible or unbounded (Gurobi stopped before telling which)",
+    5: "unbounded: the objective improves without limit",
+}
+NOT_SOLVED = (
+    "Gurobi has no solution to read: the LP was not solved to optimality (check "
+    "model.Status == GRB.OPTIMAL before reading .X or .Pi)"
 )
-NO_DUAL_OPTIMUM = (
-    "Gurobi found no optimal solution of the dual LP (check model.Status == GRB.OPTIMAL). "
-    "Without the factor beta the balance equations cannot all hold (added up over s' their "
-    "left-hand sides cancel, while the weights alpha add up to a positive number); check also "
-    "that x >= 0, that each state's equation has alpha of that state on the right, and that "
-    "the objective minimises sum r x"
+PRIMAL_UNBOUNDED = (
+    "the primal LP MAXIMISES sum V subject to V(s) - beta * sum_s' P(s'|s,a) V(s') <= "
+    "r(s, a); minimising, writing the inequalities with >=, or leaving out the factor beta "
+    "makes it unbounded"
 )
+PRIMAL_NEGATIVE = (
+    "here some optimal values are negative: variables left at Gurobi's default bound lb=0 "
+    "make this LP infeasible; use lb=-GRB.INFINITY"
+)
+PRIMAL_INFEASIBLE = (
+    "no V satisfies all the constraints: check that each reads V(s) - beta * sum_s' "
+    "P(s'|s,a) V(s') <= r(s, a), and that the variables are free (lb=-GRB.INFINITY)"
+)
+DUAL_INFEASIBLE = (
+    "the balance equations cannot all hold without the factor beta on the inflow (added up "
+    "over the states, their left-hand sides cancel, while the weights alpha add up to a "
+    "positive number), nor without alpha[s'] on the right of the equation of s'"
+)
+DUAL_UNBOUNDED = (
+    "the frequencies must satisfy x >= 0 (Gurobi's default lb=0); free variables "
+    "(lb=-GRB.INFINITY) make the dual unbounded, and the objective MINIMISES sum r x"
+)
+# What a failure says when the values themselves show that the LP had no optimum.
+NO_OPTIMUM = f"{NOT_SOLVED}. Usually {PRIMAL_UNBOUNDED}"
 
 
 # --------------------------------------------------------------------------- instances
@@ -218,58 +247,118 @@ def _call(
     function: Callable[..., Any],
     *args: Any,
     what: str,
-    hint: Callable[[BaseException], str | None] | None = None,
+    hint: Callable[[str, str], str | None] | None = None,
+    watch: Mapping[int, str] | None = None,
+    name: str = "your function",
     **kwargs: Any,
 ) -> Any:
     """Call student code with warnings silenced (a test cell that writes to stderr loses its
-    points); add a hint to the failure when the exception has a usual cause."""
+    points). When it raises, ``hint`` gets the exception's type name and message (as the
+    student's kernel reported them) and may add advice in words: what an LP status means
+    and what usually causes it, or where a shape mismatch comes from. ``watch`` maps the
+    positions of arguments the function must leave as they were to their names."""
+    kept = snapshot(args, watch)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            return call_student(function, *args, what=what, **kwargs)
+            answer = call_student(function, *args, what=what, **kwargs)
     except HiddenCheckFailure as failure:
-        advice = hint(failure.__cause__) if hint and failure.__cause__ is not None else None
+        check_kept(what, name, args, kept, watch)
+        cause = failure.__cause__
+        if hint is None or cause is None:
+            raise
+        error = student_error(function, cause)
+        advice = hint(error.kind, error.message)
         if advice:
-            raise HiddenCheckFailure(f"{failure}. {advice}") from failure.__cause__
+            raise HiddenCheckFailure(f"{failure}. {advice}") from cause
         raise
+    check_kept(what, name, args, kept, watch)
+    return answer
 
 
-def _looks_like_no_optimum(error: BaseException) -> bool:
-    text = str(error).lower()
-    return type(error).__name__ == "GurobiError" or any(
-        word in text
-        for word in ("unable to retrieve", "status", "optimal", "unbounded", "infeasible")
+def _status(message: str) -> int | None:
+    """The Gurobi status a student's error message quotes ("status 4"), if any."""
+    found = re.search(r"status\D{0,12}(\d+)", message, flags=re.IGNORECASE)
+    return int(found.group(1)) if found else None
+
+
+def _no_optimum_advice(kind: str, message: str, lp: str, negative: bool = False) -> str | None:
+    """An LP without an optimum in words, with the causes that fit its status; None when
+    the error is not about a missing optimum. ``negative``: some optimal values are < 0."""
+    status = _status(message)
+    lowered = message.lower()
+    if status in STATUS_WORDS:
+        meaning = f"Gurobi's status {status} means the LP is {STATUS_WORDS[status]}"
+        kinds = [k for k in ("infeasible", "unbounded") if k in STATUS_WORDS[status]]
+    elif "unable to retrieve attribute" in lowered or kind == "GurobiError":
+        meaning, kinds = NOT_SOLVED, ["infeasible", "unbounded"]
+    elif any(word in lowered for word in ("unbounded", "infeasible", "optimal")):
+        meaning, kinds = "the LP has no optimum", ["infeasible", "unbounded"]
+    else:
+        return None
+    if lp == "dual":
+        causes = [DUAL_INFEASIBLE if k == "infeasible" else DUAL_UNBOUNDED for k in kinds]
+    else:
+        causes = []
+        if "unbounded" in kinds:
+            causes.append(PRIMAL_UNBOUNDED)
+        if "infeasible" in kinds:
+            causes.append(PRIMAL_NEGATIVE if negative else PRIMAL_INFEASIBLE)
+    return f"{meaning}. Usually " + "; or ".join(causes)
+
+
+def _broadcast_advice(message: str, function: str) -> str | None:
+    """Where a numpy shape mismatch in the student's arithmetic usually comes from."""
+    if "could not be broadcast" not in message:
+        return None
+    advice = (
+        "A shape mismatch in your array arithmetic: R is (S, A), P is (S, A, S) with P[s, a] "
+        "the row over next states s'"
+    )
+    if function == "policy_from_lp":
+        return (
+            f"{advice}, and V has S entries: R + beta * P @ V is an (S, A) table, so subtract "
+            "V(s) row by row with V[:, None] (or loop over the states)"
+        )
+    if function == "solve_dual_lp":
+        return f"{advice}, and alpha has S entries, one per balance equation"
+    return f"{advice}: check which axis each product runs over"
+
+
+def _primal_hint(kind: str, message: str, case: Case | None = None) -> str | None:
+    negative = case is not None and float(case.values.min()) < 0
+    return _no_optimum_advice(kind, message, "primal", negative) or _broadcast_advice(
+        message, "solve_mdp_lp"
     )
 
 
-def _primal_hint(error: BaseException, case: Case | None = None) -> str | None:
-    if not _looks_like_no_optimum(error):
-        return None
-    if case is not None and float(case.values.min()) < 0:
-        return (
-            f"{NO_OPTIMUM}. Here some optimal values are negative: variables left at Gurobi's "
-            "default bound lb=0 make this LP infeasible; use lb=-GRB.INFINITY"
-        )
-    return NO_OPTIMUM
-
-
-def _warehouse_hint(error: BaseException) -> str | None:
-    if isinstance(error, KeyError | IndexError):
+def _warehouse_hint(kind: str, message: str) -> str | None:
+    if kind in ("KeyError", "IndexError"):
         return (
             "A next state s + a - d fell outside 0..capacity: does the LP include a "
             "production quantity that is infeasible (it must meet the LARGEST demand and fit "
             "after the SMALLEST one)?"
         )
-    return _primal_hint(error)
+    return _no_optimum_advice(kind, message, "primal")
 
 
-def _dual_hint(error: BaseException) -> str | None:
-    if "nan or inf" in str(error).lower():
+def _dual_hint(kind: str, message: str) -> str | None:
+    if "nan or inf" in message.lower() or "infinite" in message.lower():
         return (
             "An infinite cost reached the model: infeasible pairs (R = inf) get no variable "
             "in the dual LP"
         )
-    return NO_DUAL_OPTIMUM if _looks_like_no_optimum(error) else None
+    return _no_optimum_advice(kind, message, "dual") or _broadcast_advice(message, "solve_dual_lp")
+
+
+def _policy_hint(kind: str, message: str) -> str | None:
+    if kind in ("IndexError", "ValueError") and "could not be broadcast" not in message:
+        return (
+            "If no action was found tight in some state: values from a solver are exact "
+            "only up to rounding, so a constraint is tight when its slack is at most tol, "
+            "not exactly 0"
+        )
+    return _broadcast_advice(message, "policy_from_lp")
 
 
 def _returned(value: Any, what: str) -> None:
@@ -290,9 +379,28 @@ def _pair(value: Any, what: str, names: str) -> tuple[Any, Any]:
     return parts[0], parts[1]
 
 
+def _gurobi_objects(value: Any) -> bool:
+    """Whether ``value`` holds gurobipy objects (variables, expressions) among its items."""
+    try:
+        items = list(np.ravel(np.asarray(value, dtype=object)))
+    except (TypeError, ValueError):
+        return False
+    return any(type(item).__module__.split(".")[0] == "gurobipy" for item in items)
+
+
 def _vector(value: Any, size: int, what: str, name: str = "the values") -> np.ndarray:
-    """A vector of ``size`` floats from an array, a list or a dict {state: value}."""
+    """A vector of ``size`` floats from an array, a list, a pandas Series, a row or column
+    matrix, or a dict {state: value}."""
     _returned(value, what)
+    if isinstance(value, Iterator | set | frozenset):
+        raise HiddenCheckFailure(
+            f"{what}: {name} came back as {describe_type(value)}; return a numpy array"
+        )
+    if _gurobi_objects(value):
+        raise HiddenCheckFailure(
+            f"{what}: {name} are gurobipy variables (Var objects), not numbers; return their "
+            "values, V[s].X, read after model.optimize()"
+        )
     if isinstance(value, Mapping):
         try:
             value = [value[s] for s in range(size)]
@@ -306,6 +414,8 @@ def _vector(value: Any, size: int, what: str, name: str = "the values") -> np.nd
         raise HiddenCheckFailure(
             f"{what}: {name} should be a numpy array of numbers, got {type(value).__name__}"
         ) from error
+    if array.ndim == 2 and 1 in array.shape and array.size == size:
+        array = array.reshape(size)  # a row or column matrix counts as a vector
     if array.shape != (size,):
         raise HiddenCheckFailure(
             f"{what}: {name} should have one entry per state, shape ({size},); got shape "
@@ -344,6 +454,11 @@ def _table(value: Any, shape: tuple[int, int], what: str, name: str) -> np.ndarr
 def _actions(value: Any, size: int, what: str) -> list[int]:
     """A policy: ``size`` whole numbers (list, array or dict {state: action})."""
     _returned(value, what)
+    if isinstance(value, Iterator | set | frozenset):
+        raise HiddenCheckFailure(
+            f"{what}: the policy came back as {describe_type(value)}; return a numpy array "
+            "(a generator can be read only once)"
+        )
     if isinstance(value, Mapping):
         try:
             value = [value[s] for s in range(size)]
@@ -379,15 +494,22 @@ def _value_tol(case: Case) -> float:
 
 # --------------------------------------------------------------------------- diagnoses
 def _values_problem(
-    got: np.ndarray, case: Case, alternatives: list[tuple[np.ndarray, str]]
+    got: np.ndarray, case: Case, alternatives: list[tuple[np.ndarray, str]], raw: Any = None
 ) -> str | None:
-    """Why ``got`` is not V* of ``case``, in words; None when it is."""
+    """Why ``got`` is not V* of ``case``, in words; None when it is. ``raw`` is what the
+    student returned (its dtype may explain a small error: precision, not logic)."""
     V = case.values
     tol = _value_tol(case)
     if not np.all(np.isfinite(got)) or np.abs(got).max() > 1e12:
         return NO_OPTIMUM
-    if _close(got, V, tol):
+    if _close(got, V, tol) or values_close(got, V):
         return None
+    note = precision_note(raw, V) if raw is not None else None
+    if note:
+        return note
+    other = _course_beta_case(case)
+    if other is not None:
+        alternatives = [*alternatives, (other.values, COURSE_BETA)]
     myopic = np.where(case.feasible, case.R, np.inf).min(axis=1)
     for alternative, message in [
         *alternatives,
@@ -435,7 +557,13 @@ def _warehouse_alternatives(inst: Warehouse) -> list[tuple[np.ndarray, str]]:
     after_production = np.where(
         feasible, R + inst.holding_cost * np.arange(R.shape[1])[None, :], np.inf
     )
+    setup_always = np.where(feasible, R + inst.setup_cost * (np.arange(R.shape[1]) == 0), np.inf)
     return [
+        (
+            reference_values(setup_always, P, inst.discount),
+            "the setup cost is charged even when nothing is produced (a = 0); it is paid only "
+            "in a period with production",
+        ),
         (
             reference_values(*inst.arrays("end"), inst.discount),
             "holding is charged on the (expected) ENDING inventory s + a - E[D]; this lab "
@@ -611,15 +739,39 @@ def _policy_problem(
 
 
 # --------------------------------------------------------------------------- checks
+ORDER = "the pair comes in the order {names}; yours is the other way round"
+COURSE_BETA = (
+    f"these are the values for beta = {COURSE.discount:g}, the course's discount "
+    "(the notebook's course_beta): use the argument beta"
+)
+
+
+def _course_beta_case(case: Case) -> Case | None:
+    """``case`` with the course's discount instead of its own (None if they agree)."""
+    if case.beta == COURSE.discount:
+        return None
+    return Case(case.label, case.R, case.P, COURSE.discount)
+
+
 def check_warehouse_lp(warehouse_lp: Callable[..., object]) -> None:
     """V* on the course's warehouse and on other warehouses (capacities 1-8, demands,
-    costs and discounts drawn from the lab's seed, mixed with the run's)."""
+    costs and discounts drawn from the lab's seed, mixed with the run's); demand_pmf
+    stays as it was."""
     for inst in warehouses(SEED, 12):
         what = f"warehouse_lp({warehouse_text(inst)})"
         args = (inst.capacity, inst.setup_cost, inst.unit_cost, inst.holding_cost, inst.pmf)
-        got = _call(warehouse_lp, *args, inst.discount, what=what, hint=_warehouse_hint)
+        got = _call(
+            warehouse_lp,
+            *args,
+            inst.discount,
+            what=what,
+            hint=_warehouse_hint,
+            watch={4: "demand_pmf"},
+            name="warehouse_lp",
+        )
         V = _vector(got, inst.capacity + 1, what)
-        problem = _values_problem(V, warehouse_case(inst), _warehouse_alternatives(inst))
+        case = warehouse_case(inst)
+        problem = _values_problem(V, case, _warehouse_alternatives(inst), raw=got)
         if problem:
             raise HiddenCheckFailure(f"{what}: {problem}")
 
@@ -629,15 +781,21 @@ def _lp_cases() -> list[Case]:
 
 
 def check_solve_mdp_lp_values(solve_mdp_lp: Callable[..., object]) -> None:
-    """V* of warehouses and random MDPs (negative values, ties, beta = 0, one action)."""
+    """V* of warehouses and random MDPs (negative values, ties, beta = 0, one action); R
+    and P stay as they were."""
     for case in _lp_cases():
         what = f"solve_mdp_lp(R, P, beta) for {case.label}"
         got = _call(
-            solve_mdp_lp, *case.inputs(), what=what, hint=lambda e, c=case: _primal_hint(e, c)
+            solve_mdp_lp,
+            *case.inputs(),
+            what=what,
+            hint=lambda kind, message, c=case: _primal_hint(kind, message, c),
+            watch={0: "R", 1: "P"},
+            name="solve_mdp_lp",
         )
-        V, _ = _pair(got, what, "(V, x)")
-        V = _vector(V, case.n_states, what)
-        problem = _values_problem(V, case, [])
+        raw, _ = _pair(got, what, "(V, x)")
+        V = _vector(raw, case.n_states, what)
+        problem = _values_problem(V, case, [], raw=raw)
         if problem:
             raise HiddenCheckFailure(f"{what}: {problem}")
 
@@ -647,11 +805,25 @@ def check_solve_mdp_lp_duals(solve_mdp_lp: Callable[..., object]) -> None:
     for case in _lp_cases():
         what = f"solve_mdp_lp(R, P, beta) for {case.label}"
         got = _call(
-            solve_mdp_lp, *case.inputs(), what=what, hint=lambda e, c=case: _primal_hint(e, c)
+            solve_mdp_lp,
+            *case.inputs(),
+            what=what,
+            hint=lambda kind, message, c=case: _primal_hint(kind, message, c),
         )
         _, x = _pair(got, what, "(V, x)")
+        pairs = int(case.feasible.sum())
+        if np.ndim(x) == 1 and np.size(x) == pairs and case.R.shape != (1, pairs):
+            raise HiddenCheckFailure(
+                f"{what}: x holds one dual value per feasible pair in a flat list; return an "
+                "array of the shape of R with the dual value of the constraint of (s, a) at "
+                "x[s, a] (0 for infeasible pairs)"
+            )
         x = _table(x, case.R.shape, what, "x")
-        problem = _frequencies_problem(x, case, np.ones(case.n_states), primal=True)
+        ones = np.ones(case.n_states)
+        problem = _frequencies_problem(x, case, ones, primal=True)
+        other = _course_beta_case(case)
+        if problem and other and _frequencies_problem(x, other, ones, primal=True) is None:
+            problem = COURSE_BETA.replace("these are the values", "these are the dual values")
         if problem:
             raise HiddenCheckFailure(f"{what}: {problem}")
 
@@ -659,7 +831,7 @@ def check_solve_mdp_lp_duals(solve_mdp_lp: Callable[..., object]) -> None:
 def check_policy_from_lp(policy_from_lp: Callable[..., object]) -> None:
     """An optimal action in every state, from V* with rounding noise added (lists and
     arrays; the default tol and a smaller one); any optimal action passes where there are
-    ties."""
+    ties. R, P and V stay as they were."""
     rng = instance_rng(SEED + 2)
     for k, case in enumerate(_lp_cases()):
         V = case.values + rng.uniform(-NOISE, NOISE, size=case.n_states)
@@ -676,13 +848,9 @@ def check_policy_from_lp(policy_from_lp: Callable[..., object]) -> None:
             *case.inputs(),
             values,
             what=what,
-            hint=lambda error: (
-                "If no action was found tight in some state: values from a solver are exact "
-                "only up to rounding, so a constraint is tight when its slack is at most tol, "
-                "not exactly 0"
-                if isinstance(error, IndexError | ValueError)
-                else None
-            ),
+            hint=_policy_hint,
+            watch={0: "R", 1: "P", 3: "V"},
+            name="policy_from_lp",
             **kwargs,
         )
         actions = _actions(got, case.n_states, what)
@@ -712,21 +880,37 @@ def _alpha_text(alpha: np.ndarray) -> str:
     return "[" + ", ".join(f"{a:g}" for a in alpha) + "]"
 
 
-def _call_dual(solve_dual_lp: Callable[..., object], case: Case, alpha: np.ndarray, k: int):
+def _call_dual(
+    solve_dual_lp: Callable[..., object], case: Case, alpha: np.ndarray, k: int, *, watch: bool
+):
     what = f"solve_dual_lp(R, P, beta, alpha={_alpha_text(alpha)}) for {case.label}"
     given = alpha.tolist() if k % 2 else alpha.copy()
-    got = _call(solve_dual_lp, *case.inputs(), given, what=what, hint=_dual_hint)
+    got = _call(
+        solve_dual_lp,
+        *case.inputs(),
+        given,
+        what=what,
+        hint=_dual_hint,
+        watch={0: "R", 1: "P", 3: "alpha"} if watch else None,
+        name="solve_dual_lp",
+    )
     x, policy = _pair(got, what, "(x, policy)")
+    if np.shape(x) == (case.n_states,) and np.shape(policy) == case.R.shape:
+        raise HiddenCheckFailure(f"{what}: {ORDER.format(names='(x, policy)')}")
     return what, x, policy
 
 
 def check_dual_frequencies(solve_dual_lp: Callable[..., object]) -> None:
     """x is an optimal solution of the dual LP: x >= 0, zero on infeasible pairs, balance
-    equations with the given alpha, and sum r x = alpha . V*."""
+    equations with the given alpha, and sum r x = alpha . V*. R, P and alpha stay as they
+    were."""
     for k, (case, alpha) in enumerate(_dual_cases()):
-        what, x, _ = _call_dual(solve_dual_lp, case, alpha, k)
+        what, x, _ = _call_dual(solve_dual_lp, case, alpha, k, watch=True)
         x = _table(x, case.R.shape, what, "x")
         problem = _frequencies_problem(x, case, alpha, primal=False)
+        other = _course_beta_case(case)
+        if problem and other and _frequencies_problem(x, other, alpha, primal=False) is None:
+            problem = COURSE_BETA.replace("these are the values", "x solves the dual LP")
         if problem:
             raise HiddenCheckFailure(f"{what}: {problem}")
 
@@ -734,7 +918,7 @@ def check_dual_frequencies(solve_dual_lp: Callable[..., object]) -> None:
 def check_dual_policy(solve_dual_lp: Callable[..., object]) -> None:
     """The policy read from x is optimal in every state (any optimal action on ties)."""
     for k, (case, alpha) in enumerate(_dual_cases()):
-        what, x, policy = _call_dual(solve_dual_lp, case, alpha, k)
+        what, x, policy = _call_dual(solve_dual_lp, case, alpha, k, watch=False)
         actions = _actions(policy, case.n_states, what)
         try:
             table = _table(x, case.R.shape, what, "x")

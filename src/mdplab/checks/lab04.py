@@ -20,14 +20,20 @@ Instances, drawn from the lab's seeds (mixed with the grading run's, see
 
 Reference numbers come from :func:`mdplab.evaluate`, :func:`mdplab.greedy` and
 :func:`mdplab.policy_iteration`. Any greedy action is accepted where several are tied.
+Values follow the series' numeric policy (:mod:`mdplab.checks.numeric`). A function that
+changes an argument in place (R, P, V, policy, policy0, demand_pmf) fails with a message
+that names the argument. improve_policy builds on q_values, and policy_iteration on
+evaluate_policy, q_values and improve_policy: when a check of the former fails and one of
+the latter is wrong on the same model, the message leads with that function.
 Failure messages describe the instance and the mistake; they never show expected numbers.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -36,15 +42,23 @@ import mdplab
 from mdplab.checks.common import HiddenCheckFailure, call_student, instance_rng, known_mistake
 from mdplab.checks.common import TimeUp as _OutOfTime
 from mdplab.checks.common import time_limit as _time_limit
+from mdplab.checks.numeric import (
+    VALUE_ATOL,
+    VALUE_RTOL,
+    as_values,
+    describe_type,
+    precision_note,
+)
 from mdplab.checks.warehouses import COURSE, Warehouse, random_demand
 
 SEED = 20260404
-# Values must match to this accuracy (float32 answers pass on these magnitudes).
-VALUE_RTOL = 1e-6
-VALUE_ATOL = 1e-6
+# Values match to the series' tolerance (numeric.VALUE_RTOL, VALUE_ATOL): float32 passes.
 # An action is greedy when its Q-value is within GREEDY_RTOL * (1 + |min|) of the minimum;
-# looser than the lab's tie rule (1e-9), so any reasonable tie handling passes.
-GREEDY_RTOL = 1e-7
+# looser than the lab's tie rule (1e-9), so any reasonable tie handling passes (np.isclose,
+# float32 Q-values).
+GREEDY_RTOL = VALUE_RTOL
+# The notebook's global BETA, which a function may use by mistake instead of its argument.
+COURSE_BETA = 0.8
 # A policy is optimal when its exact values are within this of V* (relative to 1 + |V*|).
 OPTIMAL_RTOL = 1e-9
 # Seconds a single call of the student's policy_iteration may take.
@@ -218,32 +232,38 @@ def _returned(value: Any, what: str) -> None:
         raise HiddenCheckFailure(f"{what}: the function returned None; did you forget `return`?")
 
 
+def _not_a_stream(value: Any, what: str, name: str) -> None:
+    """Fail when ``value`` is a generator, an iterator or a set: no vector of the lab."""
+    if isinstance(value, Iterator | set | frozenset):
+        raise HiddenCheckFailure(
+            f"{what}: {name} is {describe_type(value)}; return a numpy array (np.array(...) "
+            "or list(...) of a generator)"
+        )
+
+
 def _vector(value: Any, size: int, what: str, name: str = "the result") -> np.ndarray:
-    """``size`` floats from an array, a list or a dict {state: value}."""
+    """``size`` floats under the series' numeric policy (any real numbers; a list, an array,
+    a row or column matrix, a pandas Series) or from a dict {state: value}."""
     _returned(value, what)
+    _not_a_stream(value, what, name)
     if isinstance(value, Mapping):
         try:
             value = [value[s] for s in range(size)]
         except KeyError as error:
             raise HiddenCheckFailure(f"{what}: {name} has no value for state {error}") from error
     try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as error:
+        return as_values(value, what=f"{what}: {name}", shape=(size,))
+    except HiddenCheckFailure as failure:
         raise HiddenCheckFailure(
-            f"{what}: {name} should be a numpy array of numbers, got {type(value).__name__}"
-        ) from error
-    if array.shape != (size,):
-        raise HiddenCheckFailure(
-            f"{what}: {name} should hold one value per state (shape ({size},)), got shape "
-            f"{array.shape}"
-        )
-    return array
+            f"{failure} ({name} should hold one value per state, shape ({size},))"
+        ) from None
 
 
 def _policy(value: Any, case: Case, what: str, name: str = "the policy") -> list[int]:
     """A policy returned by the student, as a list of feasible action columns."""
     S, A = case.R.shape
     _returned(value, what)
+    _not_a_stream(value, what, name)
     if isinstance(value, Mapping):
         try:
             value = [value[s] for s in range(S)]
@@ -254,8 +274,10 @@ def _policy(value: Any, case: Case, what: str, name: str = "the policy") -> list
     except (TypeError, ValueError) as error:
         raise HiddenCheckFailure(
             f"{what}: {name} should be an integer array with one action per state, got "
-            f"{type(value).__name__}"
+            f"{describe_type(value)}"
         ) from error
+    if array.ndim == 2 and 1 in array.shape and array.size == S:
+        array = array.ravel()  # a row or column matrix
     if array.shape != (S,):
         if array.shape == (S, A):
             raise HiddenCheckFailure(
@@ -397,6 +419,10 @@ def _evaluation_problem(V: np.ndarray, case: Case, policy: list[int]) -> str:
         ),
         (r_pi, "only the first period is counted: the discounted future beta P_pi V is missing"),
         (beta * expected, "the cost of the current period is discounted too; only the future is"),
+        (
+            _solve(eye - COURSE_BETA * P_pi, r_pi),
+            "these are the values for beta = 0.8, the notebook's BETA: use the argument beta",
+        ),
     ]
     feasible = case.feasible
     with np.errstate(all="ignore"):
@@ -430,28 +456,62 @@ def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
     policy given as a list, a dictionary, an array or a tuple."""
     for k, (case, policy) in enumerate(_evaluation_cases(SEED, 14, 14)):
         kind = CONTAINERS[k % len(CONTAINERS)]
-        what = (
-            f"evaluate_policy(R, P, beta={case.beta:g}, policy={_shown(policy, kind)}) for "
-            f"{case.text}"
-        )
-        expected = case.values(policy)
-        try:
-            got = _call(
-                evaluate_policy,
-                *case.arrays(),
-                case.beta,
-                _give(policy, kind),
-                what=what,
-                hint=_dict_hint(kind),
+        _check_evaluation_case(evaluate_policy, case, policy, kind)
+
+
+def _unchanged(function: str, what: str, arguments: Sequence[tuple[str, Any, Any]]) -> None:
+    """Fail when the student's ``function`` changed one of its ``arguments`` (name, as
+    given, as it was) in place."""
+    for name, given, original in arguments:
+        if isinstance(original, Mapping):
+            same = isinstance(given, Mapping) and dict(given) == dict(original)
+        else:
+            try:
+                same = np.array_equal(np.asarray(given), np.asarray(original))
+            except Exception:
+                same = False
+        if not same:
+            raise HiddenCheckFailure(
+                f"{what}: {function} changed its argument {name} in place; leave {name} as "
+                "it was given and put what you compute in new arrays (a copy, np.where(...))"
             )
-            V = _vector(got, case.n_states, what)
-        except HiddenCheckFailure:
-            _lab02_order(evaluate_policy, case, policy, expected, what)
-            raise
-        if _close(V, expected):
-            continue
+
+
+def _check_evaluation_case(
+    evaluate_policy: Callable[..., object], case: Case, policy: list[int], kind: str
+) -> None:
+    what = (
+        f"evaluate_policy(R, P, beta={case.beta:g}, policy={_shown(policy, kind)}) for {case.text}"
+    )
+    expected = case.values(policy)
+    R, P = case.arrays()
+    given = _give(policy, kind)
+    try:
+        got = _call(
+            evaluate_policy,
+            R,
+            P,
+            case.beta,
+            given,
+            what=what,
+            hint=_dict_hint(kind),
+        )
+        _unchanged(
+            "evaluate_policy",
+            what,
+            [("R", R, case.R), ("P", P, case.P), ("policy", given, _give(policy, kind))],
+        )
+        V = _vector(got, case.n_states, what)
+    except HiddenCheckFailure:
         _lab02_order(evaluate_policy, case, policy, expected, what)
-        raise HiddenCheckFailure(f"{what}: {_evaluation_problem(V, case, policy)}")
+        raise
+    if _close(V, expected):
+        return
+    _lab02_order(evaluate_policy, case, policy, expected, what)
+    note = precision_note(got, expected)
+    if note:
+        raise HiddenCheckFailure(f"{what}: {note}")
+    raise HiddenCheckFailure(f"{what}: {_evaluation_problem(V, case, policy)}")
 
 
 def _lab02_order(
@@ -545,6 +605,10 @@ def _gurobi_problem(V: np.ndarray, w: Warehouse, policy: list[int]) -> str:
             case.values(case.smallest_policy()),
             "these are the values of the smallest feasible policy: use the policy passed in",
         ),
+        (
+            _solve(eye - COURSE_BETA * P_pi, r_pi),
+            "these are the values for beta = 0.8, the notebook's BETA: use the argument beta",
+        ),
     ]
     return known_mistake(V, expected, alternatives, _close) or (
         "the values do not solve the policy's equations V(s) = r(s, pi(s)) + beta "
@@ -565,22 +629,31 @@ def check_evaluate_policy_gurobi(evaluate_policy_gurobi: Callable[..., object]) 
             f"evaluate_policy_gurobi({w.capacity}, {w.setup_cost:g}, {w.unit_cost:g}, "
             f"{w.holding_cost:g}, {w.pmf_text()}, {w.discount:g}, {_shown(policy, kind)})"
         )
+        demand, given = dict(w.pmf), _give(policy, kind)
         got = _call(
             evaluate_policy_gurobi,
             w.capacity,
             w.setup_cost,
             w.unit_cost,
             w.holding_cost,
-            w.pmf,
+            demand,
             w.discount,
-            _give(policy, kind),
+            given,
             what=what,
             hint=_gurobi_hint,
+        )
+        _unchanged(
+            "evaluate_policy_gurobi",
+            what,
+            [("demand_pmf", demand, dict(w.pmf)), ("policy", given, _give(policy, kind))],
         )
         V = _vector(got, w.capacity + 1, what)
         expected = warehouse_case(w).values(policy)
         if _close(V, expected):
             continue
+        note = precision_note(got, expected)
+        if note:
+            raise HiddenCheckFailure(f"{what}: {note}")
         raise HiddenCheckFailure(f"{what}: {_gurobi_problem(V, w, policy)}")
 
 
@@ -625,7 +698,7 @@ def _q_problem(Q: np.ndarray, case: Case, V: np.ndarray) -> str | None:
             "Q must be +inf at infeasible pairs (where R is inf), so that no minimum can pick "
             "them; here some infeasible pairs have a finite Q-value"
         )
-    if _close(Q[feasible], expected[feasible], rtol=1e-6, atol=1e-6):
+    if _close(Q[feasible], expected[feasible]):
         return None
     got = Q[feasible]
     with np.errstate(all="ignore"):
@@ -637,6 +710,10 @@ def _q_problem(Q: np.ndarray, case: Case, V: np.ndarray) -> str | None:
                 case.R + case.beta * V[:, None],
                 "the future is valued at the current state's V[s]; it is the expected value "
                 "sum_s' P[s, a, s'] V[s'] of the next state",
+            ),
+            (
+                case.R + COURSE_BETA * (case.P @ V),
+                "these are the Q-values for beta = 0.8, the notebook's BETA: use the argument beta",
             ),
             (
                 case.R + case.beta * np.einsum("tas,t->sa", case.P, V),
@@ -655,20 +732,34 @@ def check_q_values(q_values: Callable[..., object]) -> None:
     """Q for value vectors of policies and random vectors, on warehouses, random MDPs and
     chains; V given as a list or an array."""
     for k, (case, V, about) in enumerate(_value_cases(SEED + 2, 8, 10)):
-        given = V.tolist() if k % 2 else V.copy()
-        what = (
-            f"q_values(R, P, beta={case.beta:g}, V) for {case.text}, with V {about} given as "
-            f"a {'list' if k % 2 else 'numpy array'}"
-        )
-        got = _call(q_values, *case.arrays(), case.beta, given, what=what)
-        _returned(got, what)
-        try:
-            Q = np.asarray(got, dtype=float)
-        except (TypeError, ValueError) as error:
-            raise HiddenCheckFailure(f"{what}: return a numpy array Q[s, a]") from error
-        problem = _q_problem(Q, case, V)
-        if problem:
-            raise HiddenCheckFailure(f"{what}: {problem}")
+        _check_q_case(q_values, case, V, about, as_list=bool(k % 2))
+
+
+def _check_q_case(
+    q_values: Callable[..., object], case: Case, V: np.ndarray, about: str, *, as_list: bool
+) -> None:
+    given = V.tolist() if as_list else V.copy()
+    what = (
+        f"q_values(R, P, beta={case.beta:g}, V) for {case.text}, with V {about} given as "
+        f"a {'list' if as_list else 'numpy array'}"
+    )
+    R, P = case.arrays()
+    got = _call(q_values, R, P, case.beta, given, what=what)
+    _unchanged("q_values", what, [("R", R, case.R), ("P", P, case.P), ("V", given, V)])
+    _returned(got, what)
+    _not_a_stream(got, what, "Q")
+    try:
+        Q = np.asarray(got, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise HiddenCheckFailure(f"{what}: return a numpy array Q[s, a]") from error
+    problem = _q_problem(Q, case, V)
+    if problem:
+        feasible = case.feasible
+        if Q.shape == case.R.shape:
+            note = precision_note(np.asarray(got)[feasible], case.Q(V)[feasible])
+            if note:
+                raise HiddenCheckFailure(f"{what}: {note}")
+        raise HiddenCheckFailure(f"{what}: {problem}")
 
 
 # --------------------------------------------------------------------------- improvement
@@ -727,17 +818,61 @@ def _improvement_problem(policy: list[int], case: Case, V: np.ndarray) -> str:
     )
 
 
-def check_improve_policy(improve_policy: Callable[..., object]) -> None:
+def check_improve_policy(
+    improve_policy: Callable[..., object], q_values: Callable[..., object] | None = None
+) -> None:
     """Greedy policies for values of policies and random vectors on warehouses, random MDPs
-    and chains; any action within rounding of the minimum is accepted."""
+    and chains; any action within rounding of the minimum is accepted. A failure is led by
+    what the student's q_values (which improve_policy builds on) gets wrong on the same
+    model, if anything."""
     for k, (case, V, about) in enumerate(_value_cases(SEED + 3, 10, 12)):
-        given = V.tolist() if k % 2 else V.copy()
-        what = f"improve_policy(R, P, beta={case.beta:g}, V) for {case.text}, with V {about}"
-        got = _call(improve_policy, *case.arrays(), case.beta, given, what=what)
-        policy = _policy(got, case, what)
-        allowed = _greedy_sets(case.Q(V))
-        if any(a not in allowed[s] for s, a in enumerate(policy)):
-            raise HiddenCheckFailure(f"{what}: {_improvement_problem(policy, case, V)}")
+        try:
+            _check_improve_case(improve_policy, case, V, about, as_list=bool(k % 2))
+        except HiddenCheckFailure as failure:
+            if q_values is None:
+                raise
+            problem = _first_problem(
+                [("q_values", partial(_check_q_case, q_values, case, V, about, as_list=False))]
+            )
+            raise _blamed(failure, "improve_policy", problem) from None
+
+
+def _check_improve_case(
+    improve_policy: Callable[..., object], case: Case, V: np.ndarray, about: str, *, as_list: bool
+) -> None:
+    given = V.tolist() if as_list else V.copy()
+    what = f"improve_policy(R, P, beta={case.beta:g}, V) for {case.text}, with V {about}"
+    R, P = case.arrays()
+    got = _call(improve_policy, R, P, case.beta, given, what=what)
+    _unchanged("improve_policy", what, [("R", R, case.R), ("P", P, case.P), ("V", given, V)])
+    policy = _policy(got, case, what)
+    allowed = _greedy_sets(case.Q(V))
+    if any(a not in allowed[s] for s, a in enumerate(policy)):
+        raise HiddenCheckFailure(f"{what}: {_improvement_problem(policy, case, V)}")
+
+
+def _first_problem(checks: Sequence[tuple[str, Callable[[], None]]]) -> tuple[str, str] | None:
+    """(name, message) of the first of the student's functions whose check fails, or None."""
+    for name, check in checks:
+        try:
+            check()
+        except HiddenCheckFailure as failure:
+            return name, str(failure)
+    return None
+
+
+def _blamed(
+    failure: HiddenCheckFailure, function: str, problem: tuple[str, str] | None
+) -> HiddenCheckFailure:
+    """``failure`` of ``function``, led by the ``problem`` of a function it builds on."""
+    if problem is None:
+        return failure
+    name, message = problem
+    return HiddenCheckFailure(
+        f"{function} uses your {name}, which is wrong on this model, so {function} inherits "
+        f"its mistake. Fix {name} first: {message}. (What the check of {function} saw: "
+        f"{failure})"
+    )
 
 
 # --------------------------------------------------------------------------- iteration
@@ -762,14 +897,22 @@ def _run_pi(
     what = (
         f"policy_iteration(R, P, beta={case.beta:g}, policy0={_shown(start, kind)}) for {case.text}"
     )
+    R, P = case.arrays()
+    given = _give(start, kind)
     got = _call(
         policy_iteration,
-        *case.arrays(),
+        R,
+        P,
         case.beta,
-        _give(start, kind),
+        given,
         what=what,
-        hint=_dict_hint(kind),
+        hint=_pi_hint(kind, case),
         time_limit=TIME_LIMIT,
+    )
+    _unchanged(
+        "policy_iteration",
+        what,
+        [("R", R, case.R), ("P", P, case.P), ("policy0", given, _give(start, kind))],
     )
     _returned(got, what)
     if isinstance(got, Mapping | str) or not isinstance(got, Sequence):
@@ -778,9 +921,80 @@ def _run_pi(
         raise HiddenCheckFailure(
             f"{what}: return the triple (policy, V, history), got {len(got)} items"
         )
-    policy = _policy(got[0], case, what, "the policy returned")
+    try:
+        policy = _policy(got[0], case, what, "the policy returned")
+    except HiddenCheckFailure:
+        if _looks_like_values_then_policy(got[0], got[1], case):
+            raise HiddenCheckFailure(
+                f"{what}: the results come in the order (policy, V, history); yours returns "
+                "the values first and the policy second"
+            ) from None
+        raise
     V = _vector(got[1], case.n_states, what, "V")
     return what, policy, V, got[2]
+
+
+def _looks_like_values_then_policy(first: Any, second: Any, case: Case) -> bool:
+    """Whether ``first`` is the optimal values and ``second`` a policy (whole numbers)."""
+    try:
+        values = np.asarray(first, dtype=float).ravel()
+        actions = np.asarray(second, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return False
+    best = np.asarray(mdplab.policy_iteration(case.mdp, case.smallest_policy()).values)
+    return (
+        values.shape == actions.shape == (case.n_states,)
+        and _close(values, best)
+        and bool(np.all(actions == np.round(actions)))
+        and not _close(actions, best)
+    )
+
+
+def _pi_hint(kind: str, case: Case) -> Callable[[BaseException | None], str | None]:
+    dict_hint = _dict_hint(kind)
+
+    def hint(error: BaseException | None) -> str | None:
+        if isinstance(error, IndexError) and case.n_states != COURSE.capacity + 1:
+            return (
+                f"this model has {case.n_states} states, the course's warehouse 4: is a size "
+                "or a policy of the course written into the function? Start from policy0, "
+                "and read the number of states from R"
+            )
+        return dict_hint(error)
+
+    return hint
+
+
+def _component_problem(
+    case: Case,
+    start: list[int],
+    evaluate_policy: Callable[..., object] | None,
+    q_values: Callable[..., object] | None,
+    improve_policy: Callable[..., object] | None,
+) -> tuple[str, str] | None:
+    """(name, message) of the first of the student's evaluate_policy, q_values and
+    improve_policy that is wrong on ``case``, at the starting policy and its values."""
+    V = case.values(start)
+    checks: list[tuple[str, Callable[[], None]]] = []
+    if evaluate_policy is not None:
+        checks.append(
+            (
+                "evaluate_policy",
+                partial(_check_evaluation_case, evaluate_policy, case, start, "list"),
+            )
+        )
+    if q_values is not None:
+        about = "the values of policy0"
+        checks.append(("q_values", partial(_check_q_case, q_values, case, V, about, as_list=False)))
+    if improve_policy is not None:
+        about = "the values of policy0"
+        checks.append(
+            (
+                "improve_policy",
+                partial(_check_improve_case, improve_policy, case, V, about, as_list=False),
+            )
+        )
+    return _first_problem(checks)
 
 
 def _stopping_problem(case: Case, start: list[int], policy: list[int]) -> str:
@@ -815,30 +1029,51 @@ def _stopping_problem(case: Case, start: list[int], policy: list[int]) -> str:
     )
 
 
-def check_policy_iteration(policy_iteration: Callable[..., object]) -> None:
+Components = tuple[Callable[..., object] | None, ...]
+
+
+def check_policy_iteration(
+    policy_iteration: Callable[..., object],
+    evaluate_policy: Callable[..., object] | None = None,
+    q_values: Callable[..., object] | None = None,
+    improve_policy: Callable[..., object] | None = None,
+) -> None:
     """The final policy is optimal and V = V*, on the course's warehouse (from the smallest
-    and the largest production), slow chains, fixed and random warehouses and random MDPs."""
+    and the largest production), slow chains, fixed and random warehouses and random MDPs.
+    A failure is led by what the student's evaluate_policy, q_values or improve_policy
+    (which policy_iteration builds on) gets wrong on the same model, if anything."""
+    components = (evaluate_policy, q_values, improve_policy)
     for k, (case, start) in enumerate(_iteration_cases(SEED + 4, 8, 10)):
         kind = CONTAINERS[k % len(CONTAINERS)]
-        what, policy, V, _ = _run_pi(policy_iteration, case, start, kind)
-        best = np.asarray(mdplab.policy_iteration(case.mdp, start).values, dtype=float)
-        if not case.feasible[np.arange(case.n_states), policy].all():
-            s = int(np.flatnonzero(~case.feasible[np.arange(case.n_states), policy])[0])
-            raise HiddenCheckFailure(
-                f"{what}: the policy returned picks an infeasible action in state {s}"
-            )
-        if not _optimal(case.values(policy), best):
-            raise HiddenCheckFailure(f"{what}: {_stopping_problem(case, start, policy)}")
-        if _close(V, best):
-            continue
-        if _close(V, case.values(start)):
-            raise HiddenCheckFailure(
-                f"{what}: the policy is optimal, but V holds the values of the starting policy; "
-                "return the values of the final policy"
-            )
+        try:
+            _check_pi_case(policy_iteration, case, start, kind)
+        except HiddenCheckFailure as failure:
+            problem = _component_problem(case, start, *components)
+            raise _blamed(failure, "policy_iteration", problem) from None
+
+
+def _check_pi_case(
+    policy_iteration: Callable[..., object], case: Case, start: list[int], kind: str
+) -> None:
+    what, policy, V, _ = _run_pi(policy_iteration, case, start, kind)
+    best = np.asarray(mdplab.policy_iteration(case.mdp, start).values, dtype=float)
+    if not case.feasible[np.arange(case.n_states), policy].all():
+        s = int(np.flatnonzero(~case.feasible[np.arange(case.n_states), policy])[0])
         raise HiddenCheckFailure(
-            f"{what}: the policy is optimal, but V is not its value vector (the optimal values)"
+            f"{what}: the policy returned picks an infeasible action in state {s}"
         )
+    if not _optimal(case.values(policy), best):
+        raise HiddenCheckFailure(f"{what}: {_stopping_problem(case, start, policy)}")
+    if _close(V, best):
+        return
+    if _close(V, case.values(start)):
+        raise HiddenCheckFailure(
+            f"{what}: the policy is optimal, but V holds the values of the starting policy; "
+            "return the values of the final policy"
+        )
+    raise HiddenCheckFailure(
+        f"{what}: the policy is optimal, but V is not its value vector (the optimal values)"
+    )
 
 
 def _history_steps(history: Any, case: Case, what: str) -> list[tuple[list[int], np.ndarray]]:
@@ -862,51 +1097,73 @@ def _history_steps(history: Any, case: Case, what: str) -> list[tuple[list[int],
     return steps
 
 
-def check_policy_iteration_history(policy_iteration: Callable[..., object]) -> None:
+def check_policy_iteration_history(
+    policy_iteration: Callable[..., object],
+    evaluate_policy: Callable[..., object] | None = None,
+    q_values: Callable[..., object] | None = None,
+    improve_policy: Callable[..., object] | None = None,
+) -> None:
     """history: starts with policy0 and its values, every V_k is the value of policy_k, every
     next policy is greedy for the previous values and differs from it, and the last pair is
-    the result returned."""
-    cases = _iteration_cases(SEED + 5, 4, 5)
-    for k, (case, start) in enumerate(cases):
+    the result returned. A failure is led by what the student's evaluate_policy, q_values
+    or improve_policy gets wrong on the same model, if anything."""
+    components = (evaluate_policy, q_values, improve_policy)
+    for k, (case, start) in enumerate(_iteration_cases(SEED + 5, 4, 5)):
         kind = CONTAINERS[(k + 1) % len(CONTAINERS)]
-        what, policy, V, history = _run_pi(policy_iteration, case, start, kind)
-        steps = _history_steps(history, case, what)
-        policies = [p for p, _ in steps]
-        if len(steps) > 1 and all(p == policy for p in policies) and policy != list(start):
+        try:
+            _check_history_case(policy_iteration, case, start, kind)
+        except HiddenCheckFailure as failure:
+            problem = _component_problem(case, start, *components)
+            raise _blamed(failure, "policy_iteration", problem) from None
+
+
+def _check_history_case(
+    policy_iteration: Callable[..., object], case: Case, start: list[int], kind: str
+) -> None:
+    what, policy, V, history = _run_pi(policy_iteration, case, start, kind)
+    steps = _history_steps(history, case, what)
+    policies = [p for p, _ in steps]
+    if len(steps) > 1 and all(p == policy for p in policies) and policy != list(start):
+        raise HiddenCheckFailure(
+            f"{what}: every entry of history shows the final policy; store a copy of each "
+            "policy (policy.copy()), not the array that the loop keeps changing"
+        )
+    if policies[0] != list(start):
+        raise HiddenCheckFailure(
+            f"{what}: history[0] should hold the starting policy policy0 (and its values)"
+        )
+    for j, (step_policy, step_values) in enumerate(steps):
+        if not case.feasible[np.arange(case.n_states), step_policy].all():
             raise HiddenCheckFailure(
-                f"{what}: every entry of history shows the final policy; store a copy of each "
-                "policy (policy.copy()), not the array that the loop keeps changing"
+                f"{what}: the policy in history[{j}] picks an infeasible action"
             )
-        if policies[0] != list(start):
+        if not _close(step_values, case.values(step_policy)):
+            advice = (
+                f"{what}: the values in history[{j}] are not its own: they are not the "
+                "values of the policy stored next to them; each pair is (policy_k, V_k) "
+                "with V_k = V of policy_k"
+            )
+            if j + 1 < len(steps) and _close(step_values, case.values(steps[j + 1][0])):
+                advice += " (they are the values of the next policy in history)"
+            elif j >= 1 and _close(step_values, case.values(steps[j - 1][0])):
+                advice += " (they are the values of the previous policy in history)"
+            raise HiddenCheckFailure(advice)
+    for j in range(len(steps) - 1):
+        if policies[j + 1] == policies[j]:
             raise HiddenCheckFailure(
-                f"{what}: history[0] should hold the starting policy policy0 (and its values)"
+                f"{what}: history[{j}] and history[{j + 1}] hold the same policy; each "
+                "policy is evaluated and recorded once, and the loop stops when the "
+                "improved policy equals the current one"
             )
-        for j, (step_policy, step_values) in enumerate(steps):
-            if not case.feasible[np.arange(case.n_states), step_policy].all():
-                raise HiddenCheckFailure(
-                    f"{what}: the policy in history[{j}] picks an infeasible action"
-                )
-            if not _close(step_values, case.values(step_policy)):
-                raise HiddenCheckFailure(
-                    f"{what}: the values in history[{j}] are not the values of the policy "
-                    f"stored next to them; each pair is (policy_k, V_k) with V_k = V of policy_k"
-                )
-        for j in range(len(steps) - 1):
-            if policies[j + 1] == policies[j]:
-                raise HiddenCheckFailure(
-                    f"{what}: history[{j}] and history[{j + 1}] hold the same policy; each "
-                    "policy is evaluated and recorded once, and the loop stops when the "
-                    "improved policy equals the current one"
-                )
-            allowed = _greedy_sets(case.Q(steps[j][1]))
-            bad = [s for s, a in enumerate(policies[j + 1]) if a not in allowed[s]]
-            if bad:
-                raise HiddenCheckFailure(
-                    f"{what}: the policy in history[{j + 1}] is not greedy for the values in "
-                    f"history[{j}] (state {bad[0]}); each new policy improves on the previous "
-                    "one's values"
-                )
-        if policies[-1] != policy or not _close(steps[-1][1], V):
+        allowed = _greedy_sets(case.Q(steps[j][1]))
+        bad = [s for s, a in enumerate(policies[j + 1]) if a not in allowed[s]]
+        if bad:
             raise HiddenCheckFailure(
-                f"{what}: the last pair of history should be the final (policy, V) returned"
+                f"{what}: the policy in history[{j + 1}] is not greedy for the values in "
+                f"history[{j}] (state {bad[0]}); each new policy improves on the previous "
+                "one's values"
             )
+    if policies[-1] != policy or not _close(steps[-1][1], V):
+        raise HiddenCheckFailure(
+            f"{what}: the last pair of history should be the final (policy, V) returned"
+        )

@@ -43,21 +43,40 @@ def check_lab(lab: Lab, layout: Layout, entries: list[str] | None = None, *, log
     unknown = set(entries or []) - set(catalogue)
     if unknown:
         raise ValueError(f"{lab.name}: no catalogue entries {sorted(unknown)}")
-    chosen = [("reference", {}, ())]
+    chosen = [("reference", {}, (), {})]
     chosen += [
-        (name, catalogue[name].answers, catalogue[name].fails)
+        (name, catalogue[name].answers, catalogue[name].fails, catalogue[name].says)
         for name in (entries or list(catalogue))
     ]
     all_as_declared = True
-    for name, answers, fails in chosen:
+    for name, answers, fails, says in chosen:
         results = check_answers(lab, layout, answers)
         failed = sorted(r.grade_id for r in results if not r.passed)
-        as_declared = failed == sorted(fails)
+        unsaid = missing_words(results, says)
+        as_declared = failed == sorted(fails) and not unsaid
         all_as_declared &= as_declared
         log(f"{'ok  ' if as_declared else 'FAIL'} {name}: fails {failed or 'nothing'}")
         for result in results:
             if not result.passed:
                 log(f"       {result.grade_id}: {result.error[:300]}")
-        if not as_declared:
+        if failed != sorted(fails):
             log(f"       declared: fails {sorted(fails) or 'nothing'}")
+        for grade_id, words in unsaid.items():
+            log(f"       {grade_id}: the message lacks {words}")
     return all_as_declared
+
+
+def missing_words(
+    results: list[TestCellResult], says: dict[str, tuple[str, ...]]
+) -> dict[str, list[str]]:
+    """For each failed cell with declared words, the words its message lacks (compared
+    case-insensitively); cells that lack none are left out."""
+    missing = {}
+    for result in results:
+        wanted = says.get(result.grade_id, ())
+        if result.passed or not wanted:
+            continue
+        lacking = [w for w in wanted if w.lower() not in result.error.lower()]
+        if lacking:
+            missing[result.grade_id] = lacking
+    return missing

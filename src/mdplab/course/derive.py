@@ -54,6 +54,20 @@ def reference_answers(master: nbformat.NotebookNode) -> dict[str, str]:
     }
 
 
+def exercise_titles(notebook: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id -> the title of every graded cell, as the lab's points table names it
+    ("Exercise 1: one Bellman sweep"); a graded cell without a title keeps its grade_id.
+    Read from the instructor's copy (master or release): a submission's metadata is the
+    student's to change."""
+    titles = {}
+    for cell in notebook.cells:
+        grading = cell.metadata.get("nbgrader", {})
+        if grading.get("grade") and grading.get("grade_id"):
+            title = cell.metadata.get("mdplab", {}).get("title")
+            titles[grading["grade_id"]] = str(title or grading["grade_id"])
+    return titles
+
+
 def fill_answers(
     student: nbformat.NotebookNode, answers: Mapping[str, str]
 ) -> nbformat.NotebookNode:

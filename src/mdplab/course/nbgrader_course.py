@@ -123,6 +123,9 @@ class WorkingCourse:
             )
         return SubmissionScore(student_id, cells)
 
+    def released_notebook(self, lab: Lab) -> Path:
+        return self.root / "release" / lab.assignment / lab.notebook
+
     def autograded_notebook(self, lab: Lab, student_id: str) -> Path:
         return self.root / "autograded" / student_id / lab.assignment / lab.notebook
 

@@ -5,11 +5,35 @@ The grader installs the source of this module in the sandboxed kernel as the mod
 ``mdplab_agent`` (the kernel cannot import mdplab) and runs :func:`session`, a request
 loop over a Unix socket: each request looks a name up in the student's namespace and
 describes it, calls it, or calls it a number of times with the same arguments (one round
-trip where a Monte Carlo check would otherwise make a thousand). Values cross as tagged
-JSON: numbers, strings, containers, numpy arrays and scalars, and numpy random generators
-(whose state travels back after a call, so a generator passed twice continues where it
-stopped, as it would in one process).
-Anything else crosses as an opaque description and cannot pass a check.
+trip where a Monte Carlo check would otherwise make a thousand).
+
+What the wire promises: a test cell's verdict under the grader is the verdict the same
+cell gives in the student's own kernel. So values cross as what they are (tagged JSON,
+:func:`encode` and :func:`decode`):
+
+- numbers as numbers of their own type: int, float, complex, ``Fraction`` and ``Decimal``
+  exactly, numpy scalars of every numeric dtype bit for bit (float16 and longdouble
+  included); other ``numbers`` types as the nearest of those (an ``Integral`` as int, a
+  ``Rational`` as Fraction, a ``Real`` as float, a ``Complex`` as complex);
+- arrays as arrays: ndarrays of numbers bit for bit, of other items item by item;
+  ``np.matrix`` and masked arrays (with their mask) as themselves, other ndarray
+  subclasses, objects with ``__array__`` (pandas) and the buffer protocol as ndarrays
+  (converted in the kernel only: the grader never calls ``__array__`` on what it
+  decoded), ``array.array`` and ``memoryview`` as themselves, bytes as bytes;
+- containers (list, tuple, dict and its Counter, OrderedDict and defaultdict of a builtin
+  factory, set, frozenset, range) with their items, and numpy random generators with
+  their state;
+- anything else (a generator, a function, an object of the student's class) as an
+  :class:`Opaque` description, which fails with a TypeError in the student's terms as
+  soon as a check uses it as data.
+
+The arguments of a call cross the other way the same way, the same grader object passed
+twice as one kernel object (``$ref``), and after every call (and every batch of calls) the
+new state of each argument the student's code changed travels back and is written into
+the grader's own objects (:mod:`mdplab.grading.judge`), as if the function had run in the
+grader's process: an array changed in place, a list appended to, a generator drawn from.
+An exception the student's function raises travels back with its type, its message and
+the line of the notebook cell it was raised in (:func:`cell_line`).
 
 Nothing here is trusted by the grader: student code can replace any of it, but whatever it
 sends back is only data, which the checks in the grader's own process judge.
@@ -17,15 +41,20 @@ sends back is only data, which the checks in the grader's own process judge.
 
 from __future__ import annotations
 
+import array
 import base64
 import contextlib
 import copy
+import decimal
+import fractions
 import io
 import json
 import math
+import numbers
 import re
-from collections import Counter
-from collections.abc import Iterator
+import sys
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 MAX_DEPTH = 32
@@ -45,106 +74,450 @@ REPEAT_BYTES = 4 * 1024 * 1024
 # (400,000 of them took the grader past its time limit). Real answers have almost none.
 MAX_SAME_HASH = 16
 # Digits of an int sent as text: Python converts text to int in quadratic time, and no
-# answer in these labs is a number of a thousand digits.
+# answer in these labs is a number of a thousand digits. A Fraction's numerator and
+# denominator are ints of this bound too.
 MAX_INT_DIGITS = 1000
+# A Decimal crosses as its text, of at most this many characters, and with an exponent of
+# at most MAX_INT_DIGITS either way: int(), Fraction() or arithmetic on Decimal("1e999999")
+# would build numbers of a million digits in the grader.
+MAX_DECIMAL_TEXT = MAX_INT_DIGITS + 40
 # Characters kept of a type name or a description that a reply gives.
 MAX_TEXT = 200
+# Distinct type names an Opaque's class is named after (see Opaque); past this, "value".
+MAX_KINDS = 256
+# Characters kept of an exception's message.
+MAX_MESSAGE = 2000
 # The bit generators a reply may name (numpy's own); any other name stays a name.
 BIT_GENERATORS = frozenset({"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"})
 # numpy's dtype strings for plain numbers: bool, signed and unsigned ints, floats, complex.
 _NUMBER_DTYPE = re.compile(r"[<>|=]?[biufc][0-9]{1,2}")
+_INT_TEXT = re.compile(rf"-?[0-9]{{1,{MAX_INT_DIGITS}}}")
+# array.array's typecodes of numbers ("u" and "w" hold characters).
+_TYPECODES = frozenset("bBhHiIlLqQfd")
+# The default factories of a defaultdict that cross by name: builtins, never looked up.
+_FACTORIES: dict[str, Any] = {
+    "None": None,
+    "int": int,
+    "float": float,
+    "complex": complex,
+    "bool": bool,
+    "str": str,
+    "list": list,
+    "tuple": tuple,
+    "dict": dict,
+    "set": set,
+    "frozenset": frozenset,
+}
+# The files IPython compiles notebook cells to: ipykernel's /tmp/ipykernel_<pid>/<hash>.py,
+# older IPython's (and Colab's) <ipython-input-<n>-<hash>>.
+CELL_FILE = re.compile(
+    r"(?:^|[\\/])ipykernel_[0-9]+[\\/][0-9]+\.py$|^<ipython-input-[0-9]+-[0-9a-f]+>$"
+)
 
 
+# ------------------------------------------------------------------------ Opaque values
 class Opaque:
-    """A value the wire cannot carry: its type and a short repr, and nothing usable."""
+    """A value the wire does not carry as data (a generator, a function, an object of the
+    student's class, or a value past the wire's limits): its type's name and a short repr.
 
-    __slots__ = ("text", "type_name")
+    Using it as data (``float()``, ``int()``, ``np.asarray``, arithmetic, ordering, ``len``,
+    iteration, indexing, attributes) raises a TypeError (an AttributeError for attributes)
+    that names the value in the student's terms, such as "your `f` returned a generator;
+    return a list or an array". ``==`` and ``hash`` are those of any object, and it is true.
 
-    def __init__(self, type_name: str, text: str) -> None:
-        self.type_name, self.text = type_name[:MAX_TEXT], text[:MAX_TEXT]
+    Each instance is of a subclass named after the type it describes, so that a check
+    which says ``type(value).__name__`` says "generator", as it would in the student's
+    kernel. ``isinstance(value, Opaque)`` holds for all of them.
+    """
+
+    __slots__ = ("subject", "text", "type_name", "why")
+
+    def __new__(
+        cls, type_name: str = "value", text: str = "", why: str = "", subject: str = ""
+    ) -> Opaque:
+        return object.__new__(_kind(type_name) if cls is Opaque else cls)
+
+    def __init__(
+        self, type_name: str = "value", text: str = "", why: str = "", subject: str = ""
+    ) -> None:
+        """``why``: "iterator" for a generator or another iterator, "limit" for a value past
+        the wire's limits, "" otherwise. ``subject`` says whose value it is, as in "your
+        `f` returned" (the default) or "your `x` is"."""
+        self.type_name, self.text = str(type_name)[:MAX_TEXT], str(text)[:MAX_TEXT]
+        self.why = why if why in {"iterator", "limit"} else ""
+        self.subject = str(subject)[:MAX_TEXT] or "your function returned"
+
+    def complaint(self) -> str:
+        """Why this value cannot be used as data, in the student's terms."""
+        if self.why == "iterator":
+            kind = self.type_name
+            what = "a generator" if kind == "generator" else f"an iterator ({kind})"
+            return f"{self.subject} {what}; return a list or an array"
+        if self.why == "limit":
+            return f"{self.subject} {_a(self.type_name)} the grader cannot read ({self.text})"
+        return f"{self.subject} {_a(self.type_name)}, not a number or an array"
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(self.complaint())
 
     def __repr__(self) -> str:
         return f"<{self.type_name} from the notebook: {self.text}>"
 
-    def __float__(self) -> float:
-        raise TypeError(f"a {self.type_name} is not a number")
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise TypeError(self.complaint())
+        return repr(self)
 
-    def __int__(self) -> int:
-        raise TypeError(f"a {self.type_name} is not a whole number")
+    def __bool__(self) -> bool:  # as any object; defined since __len__ refuses
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in Opaque.__slots__:
+            raise AttributeError(name)
+        raise AttributeError(f"{self.complaint()} (it has no attribute {name!r})")
+
+    def __reduce__(self) -> tuple:
+        return (Opaque, (self.type_name, self.text, self.why, self.subject))
+
+    # Everything that uses a value as data refuses: as a number, an array or a container,
+    # in arithmetic and in ordering.
+    __float__ = __int__ = __index__ = __complex__ = __array__ = _refuse
+    __round__ = __trunc__ = __floor__ = __ceil__ = _refuse
+    __len__ = __iter__ = __reversed__ = __contains__ = _refuse
+    __getitem__ = __setitem__ = __delitem__ = _refuse
+    __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __neg__ = __pos__ = __abs__ = __invert__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+    __matmul__ = __rmatmul__ = __truediv__ = __rtruediv__ = _refuse
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __divmod__ = __rdivmod__ = _refuse
+    __pow__ = __rpow__ = __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = _refuse
+    __and__ = __rand__ = __xor__ = __rxor__ = __or__ = __ror__ = _refuse
 
 
-def encode(value: Any, depth: int = 0) -> Any:
-    """``value`` as JSON-ready data with type tags (see the module docstring)."""
-    if depth > MAX_DEPTH:
-        return {"$opaque": type(value).__name__, "repr": "nested too deeply"}
-    if value is None or isinstance(value, bool | str):
+_KINDS: dict[str, type] = {}
+
+
+def _kind(type_name: Any) -> type:
+    """The subclass of Opaque named ``type_name`` (made once; at most MAX_KINDS names)."""
+    name = "".join(c for c in str(type_name)[:MAX_TEXT] if c.isprintable()) or "value"
+    kind = _KINDS.get(name)
+    if kind is None:
+        if len(_KINDS) >= MAX_KINDS:  # a reply naming a million types must not make them
+            return _kind("value") if name != "value" else Opaque
+        kind = type(name, (Opaque,), {"__slots__": (), "__module__": "builtins"})
+        kind.__qualname__ = name
+        _KINDS[name] = kind
+    return kind
+
+
+_kind("value")  # made first: it stands in for names past MAX_KINDS
+
+
+def _a(name: str) -> str:
+    """``name`` with its article: "a generator", "an int", "an ndarray"."""
+    spoken_vowel = name[:1].lower() in set("aeiou") or name.startswith("nd")
+    return f"an {name}" if spoken_vowel else f"a {name}"
+
+
+# ------------------------------------------------------------------------ encoding
+def encode(value: Any, depth: int = 0, memo: dict[int, tuple[int, Any]] | None = None) -> Any:
+    """``value`` as JSON-ready data with type tags (see the module docstring). Never raises:
+    a value whose own methods fail crosses as an Opaque description.
+
+    With a ``memo`` (:func:`encode_arguments`), each list, dict, set, bytearray, array and
+    generator is encoded once and named by an ``id``; meeting it again gives a ``$ref``.
+    """
+    kind = type(value)
+    if value is None or kind is bool or kind is str:
         return value
-    if isinstance(value, int):
-        if abs(value) < 2**53:
-            return value
-        if value.bit_length() > 3.3 * MAX_INT_DIGITS:  # log2(10) < 3.33: within the bound
-            return {"$opaque": "int", "repr": f"a number of {value.bit_length()} bits"}
-        return {"$int": str(value)}
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"$float": repr(value)}
+    if kind is int:
+        return _encode_int(value)
+    if kind is float:
+        return _encode_float(value)
+    if depth > MAX_DEPTH:
+        return _described(value, "nested too deeply", "limit")
+    if memo is not None:
+        seen = memo.get(id(value))
+        if seen is not None:
+            return {"$ref": seen[0]}
+    try:
+        if kind is list or kind is tuple or kind is dict:  # the commonest: straight there
+            if len(value) > MAX_ITEMS:
+                return _described(value, f"{len(value)} items, too many", "limit")
+            return _encode_container(value, depth, memo)
+        return _encode_other(value, depth, memo)
+    except Exception:  # a student's object whose methods raise: described, not carried
+        return _described(value, "could not be read", "")
+
+
+def encode_arguments(args: Sequence, kwargs: dict) -> tuple[Any, Any]:
+    """The arguments of a call, encoded together so that an object passed twice (or held
+    twice by the arguments) arrives in the kernel as one object (:func:`decode_arguments`).
+    """
+    memo: dict[int, tuple[int, Any]] = {}  # holds each object, so no id is reused meanwhile
+    return encode(list(args), 0, memo), encode(dict(kwargs), 0, memo)
+
+
+def _encode_int(value: int) -> Any:
+    if abs(value) < 2**53:
+        return value
+    if value.bit_length() > 3.3 * MAX_INT_DIGITS:  # log2(10) < 3.33: within the bound
+        return _opaque_body("int", f"a number of {value.bit_length()} bits", "limit")
+    return {"$int": str(value)}
+
+
+def _encode_float(value: float) -> Any:
+    return value if math.isfinite(value) else {"$float": repr(value)}
+
+
+def _opaque_body(type_name: str, text: str, why: str = "") -> dict:
+    body = {"$opaque": type_name, "repr": text}
+    if why:
+        body["why"] = why
+    return body
+
+
+def _described(value: Any, text: str | None = None, why: str = "") -> dict:
+    """An Opaque description of ``value``: its type's name and ``text`` or a short repr."""
+    return _opaque_body(type(value).__qualname__, _short_repr(value) if text is None else text, why)
+
+
+def _remember(value: Any, memo: dict[int, tuple[int, Any]] | None, body: dict) -> dict:
+    """``body`` named by an ``id`` in ``memo``, which ``value`` now belongs to. Called
+    before the items are encoded, so that an item which holds ``value`` refers to it."""
+    if memo is not None:
+        number = len(memo)
+        memo[id(value)] = (number, value)
+        body["id"] = number
+    return body
+
+
+def _encode_other(value: Any, depth: int, memo: dict | None) -> Any:
+    if isinstance(value, Opaque):
+        return _opaque_body(value.type_name, value.text, value.why)
+    if isinstance(value, str):  # a subclass (numpy's str_): its text
+        return str.__str__(value)
     np = _numpy()
     if np is not None:
-        tagged = _encode_numpy(value, np, depth)
+        tagged = _encode_numpy(value, np, depth, memo)
         if tagged is not None:
             return tagged
+    tagged = _encode_number(value)
+    if tagged is not None:
+        return tagged
+    if isinstance(value, bytes | bytearray):
+        if len(value) > 8 * MAX_ITEMS:
+            return _described(value, f"{len(value)} bytes, too many", "limit")
+        data = base64.b64encode(value).decode()
+        if isinstance(value, bytes):
+            return {"$bytes": data}
+        return _remember(value, memo, {"$bytearray": data})
     if isinstance(value, list | tuple | set | frozenset | range | dict):
         size = len(value)
         if size > MAX_ITEMS:
-            return {"$opaque": type(value).__name__, "repr": f"{size} items, too many"}
-    if isinstance(value, range):
-        return {"$range": [value.start, value.stop, value.step]}
-    if isinstance(value, list):
-        return {"$list": [encode(v, depth + 1) for v in value]}
-    if isinstance(value, tuple):
-        return {"$tuple": [encode(v, depth + 1) for v in value]}
-    if isinstance(value, set | frozenset):
-        return {"$set": [encode(v, depth + 1) for v in value]}
-    if isinstance(value, dict):
-        return {"$dict": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
-    return {"$opaque": type(value).__qualname__, "repr": _short_repr(value)}
+            return _described(value, f"{size} items, too many", "limit")
+        return _encode_container(value, depth, memo)
+    if isinstance(value, array.array):
+        if value.typecode not in _TYPECODES or len(value) > MAX_ITEMS:
+            return _described(value)
+        data = base64.b64encode(value.tobytes()).decode()
+        return _remember(value, memo, {"$array": value.typecode, "data": data})
+    if np is not None:
+        if isinstance(value, memoryview):
+            inner = _encode_plain_array(np.asarray(value), np, depth, None)
+            return {"$memoryview": inner, "readonly": bool(value.readonly)}
+        if not isinstance(value, type) and hasattr(type(value), "__array__"):
+            # pandas, xarray, a student's class: what np.asarray makes of it, in the kernel
+            converted = np.asarray(value)
+            if isinstance(converted, np.ndarray):
+                return _encode_array(converted, np, depth, None)
+        try:
+            view = memoryview(value)  # the buffer protocol (mmap, ctypes arrays, ...)
+        except TypeError:
+            view = None
+        if view is not None:
+            return _encode_array(np.asarray(view), np, depth, None)
+    if isinstance(value, Iterator):
+        return _described(value, None, "iterator")
+    return _described(value)
 
 
-def _encode_numpy(value: Any, np: Any, depth: int) -> Any:
-    if isinstance(value, np.random.Generator):
-        bit_generator = value.bit_generator
-        return {"$rng": type(bit_generator).__name__, "state": encode(bit_generator.state)}
-    if isinstance(value, np.ndarray):
-        if value.size > MAX_ITEMS:
-            return {"$opaque": "ndarray", "repr": f"shape {value.shape}, too large"}
-        if value.dtype.kind in "biufc":
-            data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()
-            return {"$nd": value.dtype.str, "shape": list(value.shape), "data": data}
-        return {
-            "$ndlist": list(value.shape),
-            "items": [encode(v, depth + 1) for v in value.ravel().tolist()],
-        }
-    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
-        data = base64.b64encode(np.asarray(value).tobytes()).decode()
-        return {"$npscalar": value.dtype.str, "data": data}
+def _encode_number(value: Any) -> Any:
+    """A number of any kind, tagged as the nearest type the wire carries; None otherwise."""
+    if isinstance(value, int):  # a subclass (IntEnum): its value
+        return _encode_int(int(value))
+    if isinstance(value, float):
+        return _encode_float(float(value))
+    if isinstance(value, fractions.Fraction):
+        return _encode_fraction(value.numerator, value.denominator)
+    if isinstance(value, decimal.Decimal):
+        return _encode_decimal(value)
+    if isinstance(value, complex):
+        return {"$complex": [_encode_float(value.real), _encode_float(value.imag)]}
+    if not isinstance(value, numbers.Number):
+        return None
+    if isinstance(value, numbers.Integral):
+        return _encode_int(int(value))
+    if isinstance(value, numbers.Rational):
+        return _encode_fraction(int(value.numerator), int(value.denominator))
+    if isinstance(value, numbers.Real):
+        return _encode_float(float(value))
+    if isinstance(value, numbers.Complex):
+        number = complex(value)
+        return {"$complex": [_encode_float(number.real), _encode_float(number.imag)]}
     return None
 
 
-def decode(data: Any, depth: int = 0) -> Any:
+def _encode_fraction(numerator: int, denominator: int) -> Any:
+    if denominator <= 0:
+        return _opaque_body("Fraction", "unreadable", "")
+    if max(numerator.bit_length(), denominator.bit_length()) > 3.3 * MAX_INT_DIGITS:
+        return _opaque_body("Fraction", "a fraction of too many digits", "limit")
+    return {"$fraction": [str(numerator), str(denominator)]}
+
+
+def _encode_decimal(value: decimal.Decimal) -> Any:
+    text = str(value)
+    if len(text) > MAX_DECIMAL_TEXT or not _decimal_in_bounds(value):
+        return _opaque_body("Decimal", text[:40] + "...", "limit")
+    return {"$decimal": text}
+
+
+def _decimal_in_bounds(value: decimal.Decimal) -> bool:
+    if not value.is_finite():
+        return True
+    exponent = value.as_tuple().exponent
+    return (
+        isinstance(exponent, int)
+        and abs(exponent) <= MAX_INT_DIGITS
+        and abs(value.adjusted()) <= MAX_INT_DIGITS
+    )
+
+
+def _encode_container(value: Any, depth: int, memo: dict | None) -> Any:
+    if isinstance(value, range):
+        return {"$range": [value.start, value.stop, value.step]}
+    if isinstance(value, list):
+        body = _remember(value, memo, {"$list": None})
+        body["$list"] = [encode(v, depth + 1, memo) for v in value]
+        return body
+    if isinstance(value, tuple):
+        return {"$tuple": [encode(v, depth + 1, memo) for v in value]}
+    if isinstance(value, frozenset):
+        return {"$frozenset": [encode(v, depth + 1, memo) for v in value]}
+    if isinstance(value, set):
+        body = _remember(value, memo, {"$set": None})
+        body["$set"] = [encode(v, depth + 1, memo) for v in value]
+        return body
+    body = _remember(value, memo, {"$dict": None})
+    body["$dict"] = [
+        [encode(k, depth + 1, memo), encode(v, depth + 1, memo)] for k, v in value.items()
+    ]
+    if isinstance(value, Counter):
+        body["kind"] = "Counter"
+    elif isinstance(value, OrderedDict):
+        body["kind"] = "OrderedDict"
+    elif isinstance(value, defaultdict):
+        factory = value.default_factory
+        names = [name for name, known in _FACTORIES.items() if known is factory]
+        if names:  # another factory (a lambda) is code: the dict crosses as a plain dict
+            body["kind"], body["default"] = "defaultdict", names[0]
+    return body
+
+
+def _encode_numpy(value: Any, np: Any, depth: int, memo: dict | None) -> Any:
+    if isinstance(value, np.random.Generator):
+        bit_generator = value.bit_generator
+        body = _remember(value, memo, {"$rng": type(bit_generator).__name__})
+        body["state"] = encode(bit_generator.state)
+        return body
+    if isinstance(value, np.ndarray):
+        return _encode_array(value, np, depth, memo)
+    if isinstance(value, np.generic):
+        if value.dtype.kind in "biufc":
+            data = base64.b64encode(np.asarray(value).tobytes()).decode()
+            return {"$npscalar": value.dtype.str, "data": data}
+        return _described(value)  # a datetime64 or a record: not numbers
+    return None
+
+
+def _encode_array(value: Any, np: Any, depth: int, memo: dict | None) -> Any:
+    """An ndarray or a subclass of it: a masked array with its mask, a matrix as one, any
+    other subclass as a plain ndarray; read-only if it was."""
+    masked = sys.modules.get("numpy.ma")  # not imported: then no value is a masked array
+    if masked is not None and isinstance(value, masked.MaskedArray):
+        body = _remember(value, memo, {"$masked": None})
+        body["$masked"] = _encode_plain_array(masked.getdata(value), np, depth, memo)
+        body["mask"] = _encode_plain_array(masked.getmaskarray(value), np, depth, None)
+        fill = value.fill_value
+        if isinstance(fill, np.generic) and fill.dtype.kind in "biufc":
+            body["fill"] = encode(fill)
+    else:
+        named = _remember(value, memo, {})  # before its items, which may hold it
+        body = _encode_plain_array(np.asarray(value), np, depth, memo)
+        body.update(named)
+        if isinstance(value, np.matrix):
+            body["kind"] = "matrix"
+    if not value.flags.writeable:
+        body["readonly"] = True
+    return body
+
+
+def _encode_plain_array(value: Any, np: Any, depth: int, memo: dict | None) -> dict:
+    """A plain ndarray: its bytes if it holds plain numbers, else its items one by one."""
+    if value.size > MAX_ITEMS:
+        return _opaque_body("ndarray", f"shape {value.shape}, too large", "limit")
+    if value.dtype.kind in "biufc" and value.dtype.fields is None:
+        data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()
+        return {"$nd": value.dtype.str, "shape": list(value.shape), "data": data}
+    return {
+        "$ndlist": list(value.shape),
+        "items": [encode(v, depth + 1, memo) for v in value.ravel().tolist()],
+    }
+
+
+# ------------------------------------------------------------------------ decoding
+def decode(data: Any, depth: int = 0, *, subject: str = "") -> Any:
     """The value ``encode`` described. Anything else (unknown tags, bodies of the wrong
     type, types no reply may name, more than :data:`MAX_REPLY_ITEMS` items) becomes an
     :class:`Opaque`, and nothing but an ``Exception`` can come out of decoding: the data
-    may have been written by student code."""
-    return decode_many([data], depth)[0]
+    may have been written by student code. ``subject`` is whose value it is, for the
+    messages of the Opaque values in it ("your `f` returned")."""
+    return decode_many([data], depth, subject=subject)[0]
 
 
-def decode_many(items: list, depth: int = 0) -> list:
+def decode_many(items: list, depth: int = 0, *, subject: str | Sequence[str] = "") -> list:
     """``[decode(item) for item in items]``, with one budget of items for them all (the
-    results of one batch are one reply)."""
+    results of one batch are one reply). ``subject``: one for all, or one for each item."""
+    subjects = [subject] * len(items) if isinstance(subject, str) else list(subject)
     decoder = _Decoder(MAX_REPLY_ITEMS)
     try:
-        return [decoder.value(item, depth) for item in items]
+        out = []
+        for item, whose in zip(items, subjects, strict=True):
+            decoder.subject = whose
+            out.append(decoder.value(item, depth))
+        return out
     except _TooMany:
-        return [Opaque("value", "more items than one reply may hold") for _ in items]
+        return [
+            Opaque("value", "more items than one reply may hold", "limit", whose)
+            for whose in subjects
+        ]
+
+
+def decode_arguments(args: Any, kwargs: Any) -> tuple[list, dict]:
+    """The arguments :func:`encode_arguments` encoded, in the kernel: an object the grader
+    passed twice is one object here (``$ref``). Raises ValueError for data that is not a
+    list of arguments and a dict of keyword arguments."""
+    decoder = _Decoder(MAX_REPLY_ITEMS, refs=True)
+    try:
+        positional, keywords = decoder.value(args, 0), decoder.value(kwargs, 0)
+    except _TooMany:
+        raise ValueError("more arguments than a request may hold") from None
+    if not isinstance(positional, list) or not isinstance(keywords, dict):
+        raise ValueError("unreadable arguments")
+    if not all(isinstance(key, str) for key in keywords):
+        raise ValueError("unreadable keyword arguments")
+    return positional, keywords
 
 
 class _TooMany(Exception):
@@ -154,102 +527,229 @@ class _TooMany(Exception):
 class _Decoder:
     """One reply's decoding: work and memory linear in the reply's size. Every item
     counts against ``budget``; no type is looked up by a name the reply gives beyond
-    numpy's plain numbers and bit generators, and nothing is imported."""
+    numpy's plain numbers and bit generators and the builtin factories of a defaultdict,
+    and nothing is imported but numpy's own ``numpy.ma`` for a masked array. Only the
+    kernel's decoding of the grader's arguments (``refs``) follows ``$ref``: in a reply,
+    references would let a small reply stand for a value of exponential size."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, *, refs: bool = False, subject: str = "") -> None:
         self.left = budget
+        self.refs: dict[int, Any] | None = {} if refs else None
+        self.subject = subject
 
     def spend(self, count: int) -> None:
         self.left -= count
         if self.left < 0:
             raise _TooMany()
 
+    def opaque(self, type_name: str, text: str, why: str = "") -> Opaque:
+        return Opaque(type_name, text, why, self.subject)
+
+    def keep(self, data: dict, value: Any) -> Any:
+        """``value``, which ``$ref`` may now name by the ``id`` ``data`` gives it."""
+        if self.refs is not None:
+            number = data.get("id")
+            if _is_int(number) and number not in self.refs:
+                self.refs[number] = value
+        return value
+
     def value(self, data: Any, depth: int) -> Any:
         self.spend(1)
         if depth > MAX_DEPTH:
-            return Opaque("value", "nested too deeply")
+            return self.opaque("value", "nested too deeply", "limit")
         if data is None or isinstance(data, bool | int | float | str):
             return data
         if isinstance(data, list):  # plain JSON lists only come from hand-made replies
             return [self.value(v, depth + 1) for v in data]
         if not isinstance(data, dict) or len(data) == 0:
-            return Opaque(type(data).__name__, "unreadable")
+            return self.opaque(type(data).__name__, "unreadable")
         tag = next(iter(data))
         try:
             return self.tagged(str(tag), data[tag], data, depth)
         except _TooMany:
             raise
         except Exception as error:  # a body of the wrong type or shape: data, not a value
-            return Opaque("value", f"an unreadable {str(tag)[:40]}: {type(error).__name__}")
+            return self.opaque("value", f"an unreadable {str(tag)[:40]}: {type(error).__name__}")
 
     def tagged(self, tag: str, body: Any, data: dict, depth: int) -> Any:
-        if tag in {"$list", "$tuple", "$set"}:
-            items = [self.value(v, depth + 1) for v in _list(body)]
-            if tag == "$list":
-                return items
-            if tag == "$tuple":
-                return tuple(items)
-            return set(items) if _hashes_spread(items) else _colliding("set", len(items))
-        if tag == "$dict":
-            pairs = [_list(pair) for pair in _list(body)]
-            if any(len(pair) != 2 for pair in pairs):
-                return Opaque("dict", "unreadable")
-            keys = [self.value(k, depth + 1) for k, _ in pairs]
-            values = [self.value(v, depth + 1) for _, v in pairs]
-            if not _hashes_spread(keys):
-                return _colliding("dict", len(keys))
-            return dict(zip(keys, values, strict=True))
+        if tag in {"$list", "$tuple", "$set", "$frozenset", "$dict"}:
+            return self.container(tag, body, data, depth)
         if tag == "$int":
             if not isinstance(body, str) or len(body) > MAX_INT_DIGITS + 1:
-                return Opaque("int", "too many digits")
+                return self.opaque("int", "too many digits", "limit")
             return int(body)
         if tag == "$float":
-            return float(body) if isinstance(body, str) and len(body) <= 40 else Opaque("float", "")
+            if isinstance(body, str) and len(body) <= 40:
+                return float(body)
+            return self.opaque("float", "unreadable")
+        if tag in {"$fraction", "$decimal", "$complex"}:
+            return self.number(tag, body, depth)
+        if tag in {"$bytes", "$bytearray"}:
+            raw = _bytes(body)
+            self.spend(len(raw) // 8)
+            return raw if tag == "$bytes" else self.keep(data, bytearray(raw))
+        if tag == "$array":
+            if not isinstance(body, str) or body not in _TYPECODES:
+                return self.opaque("array", "unreadable")
+            raw, out = _bytes(data.get("data")), array.array(body)
+            if len(raw) % out.itemsize:
+                return self.opaque("array", "its data does not fit its type")
+            self.spend(len(raw) // out.itemsize)
+            out.frombytes(raw)
+            return self.keep(data, out)
         if tag == "$range":
             bounds = _list(body)
             if not 1 <= len(bounds) <= 3 or not all(_is_int(b) for b in bounds):
-                return Opaque("range", "unreadable")
+                return self.opaque("range", "unreadable")
             span = range(*bounds)
             try:
                 too_long = len(span) > MAX_ITEMS
             except OverflowError:
                 too_long = True
-            return Opaque("range", "too many items") if too_long else span
+            return self.opaque("range", "too many items", "limit") if too_long else span
         if tag == "$opaque":
-            return Opaque(_text(body, "value"), _text(data.get("repr", ""), ""))
+            why = data.get("why")
+            return self.opaque(
+                _text(body, "value"), _text(data.get("repr", ""), ""), _text(why, "")
+            )
+        if tag == "$ref":
+            if self.refs is None or not _is_int(body) or body not in self.refs:
+                return self.opaque("value", "a reference to a value not sent")
+            return self.refs[body]
         np = _numpy()
         if np is None:
-            return Opaque("value", f"{tag[:40]} without numpy")
+            return self.opaque("value", f"{tag[:40]} without numpy")
+        return self.numpy_value(np, tag, body, data, depth)
+
+    def container(self, tag: str, body: Any, data: dict, depth: int) -> Any:
+        raw = _list(body)
+        if tag == "$list":
+            out = self.keep(data, [])
+            out.extend(self.value(v, depth + 1) for v in raw)
+            return out
+        if tag == "$dict":
+            pairs = [_list(pair) for pair in raw]
+            if any(len(pair) != 2 for pair in pairs):
+                return self.opaque("dict", "unreadable")
+            mapping = self.keep(data, _mapping(data))
+            keys = [self.value(k, depth + 1) for k, _ in pairs]
+            values = [self.value(v, depth + 1) for _, v in pairs]
+            if not _hashes_spread(keys):
+                return self.colliding("dict", len(keys))
+            for key, item in zip(keys, values, strict=True):
+                mapping[key] = item
+            return mapping
+        items = [self.value(v, depth + 1) for v in raw]
+        if tag == "$tuple":
+            return tuple(items)
+        if not _hashes_spread(items):
+            return self.colliding(tag[1:], len(items))
+        return self.keep(data, set(items)) if tag == "$set" else frozenset(items)
+
+    def colliding(self, kind: str, size: int) -> Opaque:
+        return self.opaque(kind, f"{size} items, too many of them with the same hash", "limit")
+
+    def number(self, tag: str, body: Any, depth: int) -> Any:
+        if tag == "$fraction":
+            parts = _list(body)
+            if len(parts) != 2 or not all(
+                isinstance(p, str) and _INT_TEXT.fullmatch(p) for p in parts
+            ):
+                return self.opaque("Fraction", "unreadable")
+            numerator, denominator = int(parts[0]), int(parts[1])
+            if denominator <= 0:
+                return self.opaque("Fraction", "unreadable")
+            return fractions.Fraction(numerator, denominator)
+        if tag == "$decimal":
+            if not isinstance(body, str) or len(body) > MAX_DECIMAL_TEXT:
+                return self.opaque("Decimal", "too many digits", "limit")
+            number = decimal.Decimal(body)  # InvalidOperation (an Exception) for junk
+            if not _decimal_in_bounds(number):
+                return self.opaque("Decimal", "an exponent too large", "limit")
+            return number
+        parts = [self.value(part, depth + 1) for part in _list(body)]
+        if len(parts) != 2 or not all(type(p) in {int, float} for p in parts):
+            return self.opaque("complex", "unreadable")
+        return complex(parts[0], parts[1])
+
+    def numpy_value(self, np: Any, tag: str, body: Any, data: dict, depth: int) -> Any:
         if tag == "$nd":
             dtype, shape = _number_dtype(np, body), _shape(data.get("shape"))
             raw = _bytes(data.get("data"))
             count = math.prod(shape)
             if len(raw) != count * dtype.itemsize:
-                return Opaque("ndarray", "its data does not fit its shape")
+                return self.opaque("ndarray", "its data does not fit its shape")
             self.spend(count)
-            return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+            return self.finish(np, np.frombuffer(raw, dtype=dtype).reshape(shape).copy(), data)
         if tag == "$ndlist":
             shape = _shape(body)
             items = _list(data.get("items"))
             if len(items) != math.prod(shape):
-                return Opaque("ndarray", "its items do not fit its shape")
+                return self.opaque("ndarray", "its items do not fit its shape")
             out = np.empty(len(items), dtype=object)
             for index, item in enumerate(items):  # one by one: a list stays an item
                 out[index] = self.value(item, depth + 1)
-            return out.reshape(shape)
+            return self.finish(np, out.reshape(shape), data)
+        if tag == "$masked":
+            values = self.value(body, depth + 1)
+            mask = self.value(data.get("mask"), depth + 1)
+            if type(values) is not np.ndarray or type(mask) is not np.ndarray:
+                return self.opaque("MaskedArray", "unreadable")
+            if mask.dtype != np.bool_ or mask.shape != values.shape:
+                return self.opaque("MaskedArray", "its mask does not fit its data")
+            import numpy.ma  # numpy's own module, whatever the reply says
+
+            out = numpy.ma.MaskedArray(values, mask=mask)
+            if "fill" in data:
+                fill = self.value(data["fill"], depth + 1)
+                if isinstance(fill, np.generic):
+                    with contextlib.suppress(Exception):  # numpy refuses a fill of the wrong kind
+                        out.fill_value = fill
+            return self.finish(np, out, data)
+        if tag == "$memoryview":
+            inner = self.value(body, depth + 1)
+            if type(inner) is not np.ndarray or inner.dtype.kind not in "biufc":
+                return self.opaque("memoryview", "unreadable")
+            if data.get("readonly") is True:
+                inner.flags.writeable = False
+            return memoryview(inner)
         if tag == "$npscalar":
             dtype, raw = _number_dtype(np, body), _bytes(data.get("data"))
             if len(raw) != dtype.itemsize:
-                return Opaque("number", "unreadable")
+                return self.opaque("number", "unreadable")
             return np.frombuffer(raw, dtype=dtype)[0]
         if tag == "$rng":
             if body not in BIT_GENERATORS:
-                return Opaque("Generator", _text(body, ""))
+                return self.opaque("Generator", _text(body, ""))
             state = self.value(data.get("state"), depth + 1)
             bit_generator = getattr(np.random, body)(0)
             bit_generator.state = state  # numpy checks it, and raises ValueError or TypeError
-            return np.random.Generator(bit_generator)
-        return Opaque("value", f"unknown tag {tag[:40]}")
+            return self.keep(data, np.random.Generator(bit_generator))
+        return self.opaque("value", f"unknown tag {tag[:40]}")
+
+    def finish(self, np: Any, out: Any, data: dict) -> Any:
+        """A decoded array as what it was: a matrix, read-only, named for ``$ref``."""
+        if data.get("kind") == "matrix":
+            if out.ndim != 2:
+                return self.opaque("matrix", "not two-dimensional")
+            out = np.asmatrix(out)
+        if data.get("readonly") is True:
+            out.flags.writeable = False
+        return self.keep(data, out)
+
+
+def _mapping(data: dict) -> dict:
+    """The empty mapping of the kind ``data`` names: dict unless it names one of the
+    collections' dicts (a defaultdict only with a builtin factory)."""
+    kind = data.get("kind")
+    if kind == "Counter":
+        return Counter()
+    if kind == "OrderedDict":
+        return OrderedDict()
+    default = data.get("default")
+    if kind == "defaultdict" and isinstance(default, str) and default in _FACTORIES:
+        return defaultdict(_FACTORIES[default])
+    return {}
 
 
 def _list(body: Any) -> list:
@@ -299,17 +799,18 @@ def _hashes_spread(items: list) -> bool:
     return max(counts.values(), default=0) <= MAX_SAME_HASH
 
 
-def _colliding(kind: str, size: int) -> Opaque:
-    return Opaque(kind, f"{size} items, too many of them with the same hash")
-
-
 def _numpy() -> Any:
-    try:
-        import numpy
+    global _NUMPY
+    if _NUMPY is None:  # looked up once: encoding asks for every value
+        try:
+            import numpy
+        except ImportError:  # a kernel without numpy still answers for plain values
+            return None
+        _NUMPY = numpy
+    return _NUMPY
 
-        return numpy
-    except ImportError:  # a kernel without numpy still answers for plain values
-        return None
+
+_NUMPY: Any = None
 
 
 def _short_repr(value: Any) -> str:
@@ -320,7 +821,22 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-# --------------------------------------------------------------------- in the kernel
+# ------------------------------------------------------------------------ in the kernel
+def cell_line(error: BaseException) -> int | None:
+    """The line, within its notebook cell, that ``error`` was raised from: that of the
+    innermost frame of its traceback whose code was compiled from a cell (see
+    :data:`CELL_FILE`), or None when none was (a function defined in a module)."""
+    line = None
+    trace, frames = error.__traceback__, 0
+    while trace is not None and frames < 10_000:
+        filename = trace.tb_frame.f_code.co_filename
+        if isinstance(filename, str) and CELL_FILE.search(filename):
+            number = trace.tb_lineno
+            line = number if isinstance(number, int) and number > 0 else line
+        trace, frames = trace.tb_next, frames + 1
+    return line
+
+
 def describe(name: str, namespace: dict) -> dict:
     """What ``name`` is in the student's namespace, as the judge needs to bind it."""
     if name not in namespace:
@@ -334,74 +850,113 @@ def describe(name: str, namespace: dict) -> dict:
 
 
 def call(name: str, args: Any, kwargs: Any, namespace: dict) -> dict:
-    """Call the student's ``name`` with the decoded arguments."""
+    """Call the student's ``name`` with the decoded arguments. The reply holds the result
+    or the exception (:func:`_failure`), and ``changed``: the new state of each argument
+    the call changed (see :func:`_changed`)."""
     function = namespace.get(name)
     if function is None or not callable(function):
         return {"error": {"type": "NameError", "message": f"name '{name}' is not defined"}}
-    args, kwargs = decode(args), decode(kwargs)
+    try:
+        args, kwargs = decode_arguments(args, kwargs)
+    except ValueError as error:
+        return {"error": {"type": "ValueError", "message": f"the grader's request: {error}"}}
+    before = _snapshot(args, kwargs)
     try:
         result = function(*args, **kwargs)
     except KeyboardInterrupt:  # the grader's own interrupt (a time limit): let it through
         raise
     except BaseException as error:  # SystemExit too: a function that exits has failed
-        return {"error": {"type": type(error).__name__, "message": str(error)[:2000]}}
-    return {"result": encode(result), "generators": _generator_states(args, kwargs)}
+        return {"error": _failure(error), "changed": _changed(before, args, kwargs)}
+    return {"result": encode(result), "changed": _changed(before, args, kwargs)}
 
 
-def repeat(name: str, count: Any, args: Any, kwargs: Any, namespace: dict) -> dict:
-    """Call the student's ``name`` ``count`` times, as ``count`` ``call`` requests would:
-    each call gets fresh copies of the arguments (a function that changes its arguments
-    does not change the next call's), except the numpy generators passed as arguments,
-    which are the same objects throughout, so each call continues their stream. Each
-    result is encoded as soon as its call returns. The reply lists the results, or the
-    first exception with the ``index`` of the call that raised it (and the generators'
-    states from before that call, as ``call`` sends none back when it fails). A batch
-    whose results pass :data:`REPEAT_BYTES` stops early with the results so far; the
-    grader asks again for the rest."""
+def repeat(
+    name: str, count: Any, args: Any, kwargs: Any, namespace: dict, fresh: Any = None
+) -> dict:
+    """Call the student's ``name`` ``count`` times, as a loop in the grader's process would:
+    every call gets the same argument objects, so a call sees what the calls before it
+    did to them (a generator continues its stream; a list one call appended to is longer
+    at the next). Each result is encoded as soon as its call returns. The reply lists the
+    results, or the first exception with the ``index`` of the call that raised it and the
+    results before it; either way ``changed`` gives the arguments' state as the batch left
+    them (as the failing call left them). A batch whose results pass
+    :data:`REPEAT_BYTES` stops early with the results so far; the grader asks again for
+    the rest, with the arguments as they now are.
+
+    ``fresh`` lists the arguments (positions, keywords) that the loop would make anew on
+    every pass, such as ``[1, 0]`` in ``[f([1, 0]) for _ in range(n)]``: each call gets a
+    shallow copy of them (a new list of the same items, as the display makes), and they
+    are never sent back (the grader holds no name for them)."""
     function = namespace.get(name)
     if function is None or not callable(function):
         return {"error": {"type": "NameError", "message": f"name '{name}' is not defined"}}
-    np = _numpy()
-    given = (decode(args), decode(kwargs))  # never given to the student's code itself
-    # Copying maps each generator passed as an argument to itself: one stream throughout.
-    generators = {
-        id(value): value
-        for value in [*given[0], *given[1].values()]
-        if np is not None and isinstance(value, np.random.Generator)
-    }
+    try:
+        args, kwargs = decode_arguments(args, kwargs)
+    except ValueError as error:
+        return {"error": {"type": "ValueError", "message": f"the grader's request: {error}"}}
+    renewed = {k for k in fresh if type(k) in {int, str}} if isinstance(fresh, list) else set()
+    before = _snapshot(args, kwargs, renewed)
     results: list = []
     size = 0
     for index in range(max(int(count), 0)):
-        call_args, call_kwargs = copy.deepcopy(given, dict(generators))
-        before = _generator_states(call_args, call_kwargs)
         try:
-            result = function(*call_args, **call_kwargs)
+            if renewed:
+                call_args = [copy.copy(a) if i in renewed else a for i, a in enumerate(args)]
+                call_kwargs = {k: copy.copy(v) if k in renewed else v for k, v in kwargs.items()}
+                result = function(*call_args, **call_kwargs)
+            else:
+                result = function(*args, **kwargs)
         except KeyboardInterrupt:  # the grader's own interrupt (a time limit): let it through
             raise
         except BaseException as error:  # SystemExit too: a function that exits has failed
-            message = str(error)[:2000]
             return {
-                "error": {"type": type(error).__name__, "message": message, "index": index},
+                "error": {**_failure(error), "index": index},
                 "results": results,
-                "generators": before,
+                "changed": _changed(before, args, kwargs),
             }
         encoded = encode(result)
         results.append(encoded)
         size += len(json.dumps(encoded, allow_nan=False))
         if size > REPEAT_BYTES:
             break
-    return {"results": results, "generators": _generator_states(*given)}
+    return {"results": results, "changed": _changed(before, args, kwargs)}
 
 
-def _generator_states(args: Any, kwargs: Any) -> list:
-    """The state of each generator among the arguments, None for the other arguments."""
-    np = _numpy()
+def _failure(error: BaseException) -> dict:
+    """An exception of the student's code as the reply gives it: its type's name, its
+    message, and the line of the student's cell it was raised from (or None)."""
+    try:
+        message = str(error)[:MAX_MESSAGE]
+    except Exception:  # a broken __str__: the type still says what happened
+        message = ""
+    return {
+        "type": type(error).__name__,
+        "message": message,
+        "student": True,
+        "line": cell_line(error),
+    }
+
+
+def _snapshot(
+    args: list, kwargs: dict, skip: set | frozenset = frozenset()
+) -> list[tuple[int | str, str]]:
+    """Each argument's key (its position, or its keyword) and its encoding, as text; the
+    keys in ``skip`` left out."""
+    keyed = [*enumerate(args), *kwargs.items()]
     return [
-        encode(a.bit_generator.state)
-        if np is not None and isinstance(a, np.random.Generator)
-        else None
-        for a in [*args, *kwargs.values()]
+        (key, json.dumps(encode(value), allow_nan=False)) for key, value in keyed if key not in skip
     ]
+
+
+def _changed(before: list[tuple[int | str, str]], args: list, kwargs: dict) -> list:
+    """``[key, encoding]`` of each argument of ``before`` whose encoding differs now: the
+    arguments the student's code changed, and only those (a reply stays small)."""
+    changed = []
+    for key, text in before:
+        after = encode(args[key] if isinstance(key, int) else kwargs[key])
+        if json.dumps(after, allow_nan=False) != text:
+            changed.append([key, after])
+    return changed
 
 
 def answer(request: dict, namespace: dict) -> dict:
@@ -410,12 +965,16 @@ def answer(request: dict, namespace: dict) -> dict:
     if op == "describe":
         return describe(str(request.get("name")), namespace)
     if op == "repeat":
+        # ``fresh`` only when the request has one: the fields of a plain request stay as
+        # they were.
+        fresh = {"fresh": request["fresh"]} if "fresh" in request else {}
         return repeat(
             str(request.get("name")),
             request.get("count"),
             request.get("args"),
             request.get("kwargs"),
             namespace,
+            **fresh,
         )
     return call(str(request.get("name")), request.get("args"), request.get("kwargs"), namespace)
 

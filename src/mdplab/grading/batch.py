@@ -49,6 +49,7 @@ from traitlets.config import Config
 
 from mdplab.checks.common import run_seed, use_run_seed
 from mdplab.course.authoring import skipped_when_grading
+from mdplab.course.derive import exercise_titles
 from mdplab.course.layout import Lab, Layout
 from mdplab.course.nbgrader_course import NbgraderError, WorkingCourse
 from mdplab.grading.collect import Collection, Placed, Refused, collect
@@ -472,9 +473,17 @@ def _outcome(
     cells = json.loads(report_file.read_text())["cells"] if report_file.exists() else []
     problems = [c for c in cells if c["status"] in {"timeout", "died", "output-cap", "not-run"}]
     status = PARTLY if problems else GRADED
-    notes = [_problem_text(c) for c in problems[:3]]
+    titles = exercise_titles(nbformat.read(course.released_notebook(lab), as_version=4))
+    notes = [_problem_text(c, titles) for c in problems[:3]]
     if len(problems) > 3:
         notes.append(f"and {len(problems) - 3} more")
+    lost = [
+        titles.get(c.grade_id, c.grade_id)
+        for c in score.cells
+        if c.autograded and c.score is not None and c.score < c.max_score
+    ]
+    if lost:
+        notes.insert(0, "points lost in " + "; ".join(lost))
     if repairs:
         notes.append(f"{len(repairs)} repair(s) to the file")
     return Outcome(
@@ -492,8 +501,8 @@ def _outcome(
     )
 
 
-def _problem_text(cell: dict) -> str:
-    where = cell["grade_id"] or f"cell {cell['index']}"
+def _problem_text(cell: dict, titles: dict[str, str]) -> str:
+    where = titles.get(cell["grade_id"], cell["grade_id"]) or f"cell {cell['index']}"
     what = {
         "timeout": "ran out of time",
         "died": "crashed the kernel",

@@ -3,9 +3,11 @@
 A visible test such as ``[simulate_run(R, P, policy, 0.5, 0, 13, rng) for _ in range(1000)]``
 calls the student's function a thousand times with the same arguments. Run in the grader
 (:mod:`mdplab.grading.judge`), each call is a round trip to the kernel; the same loop in
-one ``repeat`` request (:meth:`~mdplab.grading.judge.RemoteFunction.repeat`) gives the same
-results, since each call there gets fresh copies of the arguments and the generators among
-them continue their stream from call to call, as they do here.
+one ``repeat`` request (:meth:`~mdplab.grading.judge.RemoteFunction.repeat_with`) gives
+the same results: the calls of a batch share their arguments as the passes of the loop do
+(a change one call makes is seen by the next, and the generators continue their stream),
+and an argument the loop makes anew on every pass (a list display ``[1, 0]``, an
+operation such as ``V * 2``) is copied anew for every call.
 
 :func:`batch_loops` rewrites such a list comprehension (in the instructor's test code only)
 into a call of :func:`repeat_or_loop` that receives two closures: one that evaluates the
@@ -16,8 +18,11 @@ or if evaluating the parts once fails, the original comprehension runs unchanged
 Rewritten are comprehensions ``[f(a, ..., k=v, ...) for x in range(n)]`` with no condition,
 whose ``f``, ``n`` and arguments are names other than ``x``, constants, and tuples, lists,
 unary and binary operations of those: expressions whose value is the same on every pass,
-and whose evaluation has no effect. A call among the arguments (``np.random.default_rng(7)``
-makes a new generator on every pass) keeps the loop as it is.
+and whose evaluation has no effect. (A list or an operation inside a tuple argument is
+shared by the calls of a batch: a shallow copy of the tuple does not renew it. No test
+cell passes one that a student's function could change.) A call among the arguments
+(``np.random.default_rng(7)`` makes a new generator on every pass) keeps the loop as it
+is.
 """
 
 from __future__ import annotations
@@ -34,12 +39,12 @@ def repeat_or_loop(parts: Callable[[], tuple], loop: Callable[[], list]) -> list
     from mdplab.grading.judge import RemoteFunction  # judge imports this module
 
     try:
-        function, count, args, kwargs = parts()
+        function, count, args, kwargs, fresh = parts()
     except Exception:  # let the original loop raise it, where and as it would have
         return loop()
     if not isinstance(function, RemoteFunction) or type(count) is not int or count < 0:
         return loop()
-    return function.repeat(count, *args, **kwargs)
+    return function.repeat_with(count, args, kwargs, fresh=fresh)
 
 
 def batch_loops(tree: ast.Module) -> ast.Module:
@@ -65,8 +70,17 @@ class _Rewriter(ast.NodeTransformer):
             keys=[ast.Constant(k.arg) for k in call.keywords],
             values=[k.value for k in call.keywords],
         )
+        made_anew = [
+            ast.Constant(index) for index, arg in enumerate(call.args) if _made_anew(arg)
+        ] + [ast.Constant(k.arg) for k in call.keywords if _made_anew(k.value)]
         parts = ast.Tuple(
-            elts=[call.func, count, ast.Tuple(elts=list(call.args), ctx=ast.Load()), keywords],
+            elts=[
+                call.func,
+                count,
+                ast.Tuple(elts=list(call.args), ctx=ast.Load()),
+                keywords,
+                ast.Tuple(elts=made_anew, ctx=ast.Load()),
+            ],
             ctx=ast.Load(),
         )
         return ast.Call(
@@ -117,6 +131,12 @@ def _stable(node: ast.expr, variable: str) -> bool:
     if isinstance(node, ast.BinOp):
         return _stable(node.left, variable) and _stable(node.right, variable)
     return False
+
+
+def _made_anew(node: ast.expr) -> bool:
+    """Whether the loop makes a new object of ``node`` on every pass (a list, the result
+    of an operation), which a batch must then copy for every call."""
+    return isinstance(node, ast.List | ast.UnaryOp | ast.BinOp)
 
 
 def _closure(body: ast.expr) -> ast.Lambda:

@@ -160,9 +160,11 @@ def _summary(outcome: Graded, notice: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _test_result(cell: NotebookNode, grade: CellGrade) -> str:
-    """A test cell's title, points and the message of each failure: never its code."""
-    title = cell.metadata["nbgrader"].get("grade_id", "tests")
+def _test_result(cell: NotebookNode, grade: CellGrade, titles: Mapping[str, str]) -> str:
+    """A test cell's title (the points table's, from the release), points and the message
+    of each failure: never its code."""
+    grade_id = cell.metadata["nbgrader"].get("grade_id", "tests")
+    title = titles.get(grade_id, grade_id)
     points = grade.score or 0.0
     maximum = grade.max_score
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
@@ -173,9 +175,9 @@ def _test_result(cell: NotebookNode, grade: CellGrade) -> str:
     else:
         kind, label = "mdp-failed", "failed"
     lines = [
-        f'<section class="mdp-grader {kind}" aria-label="Grader: tests {_esc(title)}, {label}">',
+        f'<section class="mdp-grader {kind}" aria-label="Grader: {_esc(title)}, {label}">',
         f'<p class="mdp-badge">Grader · {label}</p>',
-        f"<h2>Tests <code>{_esc(title)}</code>: {points:g} / {maximum:g} point(s)</h2>",
+        f"<h2>{_esc(title)}: {points:g} / {maximum:g} point(s)</h2>",
     ]
     for error in errors:
         text = f"{error.get('ename', '')}: {error.get('evalue', '')}"
@@ -196,7 +198,10 @@ def _is_test_cell(cell: NotebookNode) -> bool:
 
 
 def _cells(
-    notebook: NotebookNode, earned: Mapping[str, CellGrade], render: Callable[[NotebookNode], str]
+    notebook: NotebookNode,
+    earned: Mapping[str, CellGrade],
+    render: Callable[[NotebookNode], str],
+    titles: Mapping[str, str],
 ) -> str:
     """Each cell of the notebook: test cells as the grader's result, the others by
     ``render``. A test cell the gradebook does not know (a student may copy nbgrader's
@@ -210,7 +215,7 @@ def _cells(
             grade = earned.get(grade_id)
             if grade is not None and grade_id not in shown:
                 shown.add(grade_id)
-                parts.append(_test_result(cell, grade))
+                parts.append(_test_result(cell, grade, titles))
             else:
                 parts.append(_cell("", _omitted("a cell marked as tests, not graded")))
         else:
@@ -478,18 +483,28 @@ def _plain_cell(cell: NotebookNode) -> str:
 
 
 # ------------------------------------------------------------------------- pages
-def build_page(notebook: NotebookNode, outcome: Graded, earned: Mapping[str, CellGrade]) -> str:
+def build_page(
+    notebook: NotebookNode,
+    outcome: Graded,
+    earned: Mapping[str, CellGrade],
+    titles: Mapping[str, str] | None = None,
+) -> str:
     """The feedback page of a graded notebook: the grader's summary, then the student's
-    cells with every test cell replaced by its result."""
+    cells with every test cell replaced by its result, under its exercise title
+    (``titles``: grade_id -> title, from the release; the grade_id where none)."""
     return _document(
         f"Feedback: {outcome.lab}, {outcome.student_id}",
         _summary(outcome),
-        _cells(notebook, earned, _rich_cell),
+        _cells(notebook, earned, _rich_cell, titles or {}),
     )
 
 
 def plain_page(
-    notebook: NotebookNode, outcome: Graded, earned: Mapping[str, CellGrade], reason: str
+    notebook: NotebookNode,
+    outcome: Graded,
+    earned: Mapping[str, CellGrade],
+    reason: str,
+    titles: Mapping[str, str] | None = None,
 ) -> str:
     """The page as escaped text, for a notebook that :func:`build_page` could not render
     in time: the same frame, score and test results, and the student's cells as text."""
@@ -497,7 +512,7 @@ def plain_page(
     return _document(
         f"Feedback: {outcome.lab}, {outcome.student_id}",
         _summary(outcome, notice),
-        _cells(notebook, earned, _plain_cell),
+        _cells(notebook, earned, _plain_cell, titles or {}),
     )
 
 

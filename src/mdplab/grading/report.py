@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from mdplab.course.derive import exercise_titles
 from mdplab.grading import feedback_page
 from mdplab.grading.batch import FAILED, GradingRun, Outcome
 from mdplab.grading.text import printable, spreadsheet_cell
@@ -93,6 +94,7 @@ class _Page:
     notebook: NotebookNode
     earned: dict
     target: Path
+    titles: dict[str, str]  # grade_id -> exercise title, from the release
 
     @property
     def partial(self) -> Path:
@@ -124,6 +126,7 @@ def write_feedback(
         for o in run.outcomes
         if o.status != FAILED and course.autograded_notebook(lab, o.student_id).exists()
     ]
+    titles = exercise_titles(nbformat.read(course.released_notebook(lab), as_version=4))
     feedback_page.warm()  # before the forks, so that each child inherits it ready
     context = multiprocessing.get_context("fork")
     queue, running = list(wanted), list[_Child]()
@@ -132,7 +135,7 @@ def write_feedback(
         while queue and len(running) < max(run.jobs, 1):
             outcome = queue.pop(0)
             try:
-                page = _prepare(run, outcome, folder)
+                page = _prepare(run, outcome, folder, titles)
             except Exception as error:  # one page must not stop the others
                 problems.append(f"{outcome.student_id}: page NOT written: {_describe(error)}")
                 continue
@@ -156,13 +159,13 @@ def write_feedback(
     return written, problems
 
 
-def _prepare(run: GradingRun, outcome: Outcome, folder: Path) -> _Page:
+def _prepare(run: GradingRun, outcome: Outcome, folder: Path, titles: dict[str, str]) -> _Page:
     """Read what a page shows, in this process: cheap, and needed for a fallback page."""
     score = run.course.score(run.lab, outcome.student_id)
     notebook = nbformat.read(run.course.autograded_notebook(run.lab, outcome.student_id), 4)
     target = folder / outcome.student_id / f"{outcome.lab}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    return _Page(outcome, notebook, {c.grade_id: c for c in score.cells}, target)
+    return _Page(outcome, notebook, {c.grade_id: c for c in score.cells}, target, titles)
 
 
 def _start(context: ForkContext, page: _Page, seconds: float) -> _Child:
@@ -179,7 +182,7 @@ def _start(context: ForkContext, page: _Page, seconds: float) -> _Child:
 def _render(page: _Page, channel: Connection) -> None:
     """In the child: write the page beside its target; report what went wrong, if anything."""
     try:
-        body = feedback_page.build_page(page.notebook, page.outcome, page.earned)
+        body = feedback_page.build_page(page.notebook, page.outcome, page.earned, page.titles)
         page.partial.write_text(body, encoding="utf-8")
     except BaseException as error:
         channel.send(_describe(error))
@@ -215,7 +218,9 @@ def _settle(page: _Page, reason: str) -> tuple[bool, str]:
         if not reason:
             os.replace(page.partial, page.target)
             return True, ""
-        text = feedback_page.plain_page(page.notebook, page.outcome, page.earned, reason)
+        text = feedback_page.plain_page(
+            page.notebook, page.outcome, page.earned, reason, page.titles
+        )
         page.target.write_text(text, encoding="utf-8")
     except Exception as error:
         return False, f"{student}: page NOT written: {_describe(error)}"
