@@ -1132,11 +1132,12 @@ def _check_history_case(
         raise HiddenCheckFailure(
             f"{what}: history[0] should hold the starting policy policy0 (and its values)"
         )
-    for j, (step_policy, step_values) in enumerate(steps):
+    for j, step_policy in enumerate(policies):
         if not case.feasible[np.arange(case.n_states), step_policy].all():
             raise HiddenCheckFailure(
                 f"{what}: the policy in history[{j}] picks an infeasible action"
             )
+    for j, (step_policy, step_values) in enumerate(steps):
         if not _close(step_values, case.values(step_policy)):
             advice = (
                 f"{what}: the values in history[{j}] are not its own: they are not the "
