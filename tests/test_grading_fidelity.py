@@ -383,8 +383,15 @@ def test_a_value_that_is_not_data_fails_in_the_students_terms_when_used_as_data(
     for use, how in _uses().items():
         with pytest.raises(TypeError) as raised:
             how(back)
-        assert words in str(raised.value), use
+        # A use the value's own type has no method for fails with Python's own words,
+        # which name the type.
+        message = str(raised.value)
+        native = message == _native_error(how, value) or f"'{type(value).__name__}'" in message
+        assert words in message or native, use
         assert "Opaque" not in str(raised.value), use
+    # It has the container and iterator methods its type has, so hasattr answers alike.
+    for method in agent.PROTOCOL:
+        assert hasattr(back, method) == hasattr(value, method), method
     with pytest.raises(AttributeError, match=re.escape(words.split(";")[0])):
         back.shape  # noqa: B018 - the attribute a check reads
     # Still an object: equal to itself only, hashable, true, printable.
@@ -394,6 +401,14 @@ def test_a_value_that_is_not_data_fails_in_the_students_terms_when_used_as_data(
     assert type(back).__name__ == type(value).__name__
     with pytest.raises(HiddenCheckFailure, match=f"got {type(value).__name__}$"):
         as_float(back, what="f()")
+
+
+def _native_error(use, value) -> str:
+    try:
+        use(value)
+    except Exception as error:  # any failure: its words are compared
+        return str(error)
+    return ""
 
 
 def test_whose_value_it_is_is_said():
@@ -438,6 +453,22 @@ def test_past_the_limits_numbers_stay_descriptions():
         {"$bytes": "not base64!"},
     ):
         assert isinstance(decode(tagged), Opaque), tagged
+
+
+def test_a_replys_list_of_methods_is_read_as_data_only():
+    """``has`` names methods of PROTOCOL only: any other name, a list of a million names,
+    or a value that is not a list changes nothing."""
+    everything = decode({"$opaque": "thing", "repr": "", "has": "__len__"})
+    assert all(hasattr(everything, method) for method in agent.PROTOCOL)
+    hostile = ["__init__", "__call__", "__getattribute__", "__del__", 7, None]
+    odd = decode({"$opaque": "thing", "repr": "", "has": [*hostile, "__len__"]})
+    assert hasattr(odd, "__len__") and not hasattr(odd, "__iter__")
+    assert not callable(odd) and type(odd).__init__ is Opaque.__init__
+    many = decode({"$opaque": "thing", "repr": "", "has": ["__iter__"] * 10**6 + ["__len__"]})
+    assert hasattr(many, "__iter__") and not hasattr(many, "__len__")
+    for index in range(agent.MAX_KINDS + 10):  # no more classes than MAX_KINDS
+        decode({"$opaque": f"kind{index}", "repr": "", "has": ["__len__"]})
+    assert len(agent._KINDS) <= agent.MAX_KINDS
 
 
 # ---------------------------------------------------------------------------- aliasing

@@ -54,7 +54,7 @@ import numbers
 import re
 import sys
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 MAX_DEPTH = 32
@@ -85,6 +85,17 @@ MAX_DECIMAL_TEXT = MAX_INT_DIGITS + 40
 MAX_TEXT = 200
 # Distinct type names an Opaque's class is named after (see Opaque); past this, "value".
 MAX_KINDS = 256
+# The container and iterator methods an Opaque has when the value it describes has them.
+PROTOCOL = (
+    "__len__",
+    "__iter__",
+    "__next__",
+    "__reversed__",
+    "__contains__",
+    "__getitem__",
+    "__setitem__",
+    "__delitem__",
+)
 # Characters kept of an exception's message.
 MAX_MESSAGE = 2000
 # The bit generators a reply may name (numpy's own); any other name stays a name.
@@ -127,25 +138,42 @@ class Opaque:
 
     Each instance is of a subclass named after the type it describes, so that a check
     which says ``type(value).__name__`` says "generator", as it would in the student's
-    kernel. ``isinstance(value, Opaque)`` holds for all of them.
+    kernel. The subclass has just the container and iterator methods (:data:`PROTOCOL`)
+    that the value's own type has, each refusing, so that ``hasattr(value, "__len__")``
+    and ``hasattr(value, "__next__")`` answer as in the student's kernel: a generator has
+    ``__iter__`` and ``__next__`` and no ``__len__``, and ``len()`` of it fails with
+    Python's own words. ``isinstance(value, Opaque)`` holds for all of them.
     """
 
-    __slots__ = ("subject", "text", "type_name", "why")
+    __slots__ = ("has", "subject", "text", "type_name", "why")
 
     def __new__(
-        cls, type_name: str = "value", text: str = "", why: str = "", subject: str = ""
+        cls,
+        type_name: str = "value",
+        text: str = "",
+        why: str = "",
+        subject: str = "",
+        has: Iterable[str] | None = None,
     ) -> Opaque:
-        return object.__new__(_kind(type_name) if cls is Opaque else cls)
+        kind = _kind(type_name, _protocol(has)) if cls is Opaque else cls
+        return object.__new__(kind)
 
     def __init__(
-        self, type_name: str = "value", text: str = "", why: str = "", subject: str = ""
+        self,
+        type_name: str = "value",
+        text: str = "",
+        why: str = "",
+        subject: str = "",
+        has: Iterable[str] | None = None,
     ) -> None:
         """``why``: "iterator" for a generator or another iterator, "limit" for a value past
         the wire's limits, "" otherwise. ``subject`` says whose value it is, as in "your
-        `f` returned" (the default) or "your `x` is"."""
+        `f` returned" (the default) or "your `x` is". ``has``: which of :data:`PROTOCOL`
+        the value's type has; all of them when not known."""
         self.type_name, self.text = str(type_name)[:MAX_TEXT], str(text)[:MAX_TEXT]
         self.why = why if why in {"iterator", "limit"} else ""
         self.subject = str(subject)[:MAX_TEXT] or "your function returned"
+        self.has = _protocol(has)
 
     def complaint(self) -> str:
         """Why this value cannot be used as data, in the student's terms."""
@@ -168,7 +196,7 @@ class Opaque:
             raise TypeError(self.complaint())
         return repr(self)
 
-    def __bool__(self) -> bool:  # as any object; defined since __len__ refuses
+    def __bool__(self) -> bool:  # as any object, whether or not it has a __len__
         return True
 
     def __getattr__(self, name: str) -> Any:
@@ -177,14 +205,12 @@ class Opaque:
         raise AttributeError(f"{self.complaint()} (it has no attribute {name!r})")
 
     def __reduce__(self) -> tuple:
-        return (Opaque, (self.type_name, self.text, self.why, self.subject))
+        return (Opaque, (self.type_name, self.text, self.why, self.subject, self.has))
 
-    # Everything that uses a value as data refuses: as a number, an array or a container,
-    # in arithmetic and in ordering.
+    # Everything that uses a value as data refuses: as a number or an array, in arithmetic
+    # and in ordering. The container methods are the subclass's (see _kind).
     __float__ = __int__ = __index__ = __complex__ = __array__ = _refuse
     __round__ = __trunc__ = __floor__ = __ceil__ = _refuse
-    __len__ = __iter__ = __reversed__ = __contains__ = _refuse
-    __getitem__ = __setitem__ = __delitem__ = _refuse
     __lt__ = __le__ = __gt__ = __ge__ = _refuse
     __neg__ = __pos__ = __abs__ = __invert__ = _refuse
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
@@ -194,23 +220,46 @@ class Opaque:
     __and__ = __rand__ = __xor__ = __rxor__ = __or__ = __ror__ = _refuse
 
 
-_KINDS: dict[str, type] = {}
+def _protocol(has: Iterable[str] | None) -> tuple[str, ...]:
+    """The names of :data:`PROTOCOL` in ``has`` (all of them for None), in its order; a
+    reply's list is read up to twice PROTOCOL's length, so a long one costs nothing."""
+    if has is None:
+        return PROTOCOL
+    if isinstance(has, str | bytes) or not isinstance(has, Iterable):
+        return PROTOCOL
+    given = set()
+    for count, name in enumerate(has):
+        if count >= 2 * len(PROTOCOL):
+            break
+        if isinstance(name, str):
+            given.add(name)
+    return tuple(name for name in PROTOCOL if name in given)
 
 
-def _kind(type_name: Any) -> type:
-    """The subclass of Opaque named ``type_name`` (made once; at most MAX_KINDS names)."""
+def protocol_of(value: Any) -> tuple[str, ...]:
+    """Which of :data:`PROTOCOL` the type of ``value`` has."""
+    return tuple(name for name in PROTOCOL if hasattr(type(value), name))
+
+
+_KINDS: dict[tuple[str, tuple[str, ...]], type] = {}
+
+
+def _kind(type_name: Any, has: tuple[str, ...] = PROTOCOL) -> type:
+    """The subclass of Opaque named ``type_name`` with the refusing methods ``has`` (made
+    once; at most MAX_KINDS of them)."""
     name = "".join(c for c in str(type_name)[:MAX_TEXT] if c.isprintable()) or "value"
-    kind = _KINDS.get(name)
+    kind = _KINDS.get((name, has))
     if kind is None:
         if len(_KINDS) >= MAX_KINDS:  # a reply naming a million types must not make them
-            return _kind("value") if name != "value" else Opaque
-        kind = type(name, (Opaque,), {"__slots__": (), "__module__": "builtins"})
+            return _KINDS[("value", PROTOCOL)]
+        methods = dict.fromkeys(has, Opaque._refuse)
+        kind = type(name, (Opaque,), {"__slots__": (), "__module__": "builtins", **methods})
         kind.__qualname__ = name
-        _KINDS[name] = kind
+        _KINDS[(name, has)] = kind
     return kind
 
 
-_kind("value")  # made first: it stands in for names past MAX_KINDS
+_kind("value")  # made first: it stands in for kinds past MAX_KINDS
 
 
 def _a(name: str) -> str:
@@ -270,16 +319,20 @@ def _encode_float(value: float) -> Any:
     return value if math.isfinite(value) else {"$float": repr(value)}
 
 
-def _opaque_body(type_name: str, text: str, why: str = "") -> dict:
+def _opaque_body(type_name: str, text: str, why: str = "", has: tuple[str, ...] = PROTOCOL) -> dict:
     body = {"$opaque": type_name, "repr": text}
     if why:
         body["why"] = why
+    if has != PROTOCOL:
+        body["has"] = list(has)
     return body
 
 
 def _described(value: Any, text: str | None = None, why: str = "") -> dict:
-    """An Opaque description of ``value``: its type's name and ``text`` or a short repr."""
-    return _opaque_body(type(value).__qualname__, _short_repr(value) if text is None else text, why)
+    """An Opaque description of ``value``: its type's name, ``text`` or a short repr, and
+    which container and iterator methods its type has."""
+    text = _short_repr(value) if text is None else text
+    return _opaque_body(type(value).__qualname__, text, why, protocol_of(value))
 
 
 def _remember(value: Any, memo: dict[int, tuple[int, Any]] | None, body: dict) -> dict:
@@ -294,7 +347,7 @@ def _remember(value: Any, memo: dict[int, tuple[int, Any]] | None, body: dict) -
 
 def _encode_other(value: Any, depth: int, memo: dict | None) -> Any:
     if isinstance(value, Opaque):
-        return _opaque_body(value.type_name, value.text, value.why)
+        return _opaque_body(value.type_name, value.text, value.why, value.has)
     if isinstance(value, str):  # a subclass (numpy's str_): its text
         return str.__str__(value)
     np = _numpy()
@@ -542,8 +595,8 @@ class _Decoder:
         if self.left < 0:
             raise _TooMany()
 
-    def opaque(self, type_name: str, text: str, why: str = "") -> Opaque:
-        return Opaque(type_name, text, why, self.subject)
+    def opaque(self, type_name: str, text: str, why: str = "", has: Any = None) -> Opaque:
+        return Opaque(type_name, text, why, self.subject, has)
 
     def keep(self, data: dict, value: Any) -> Any:
         """``value``, which ``$ref`` may now name by the ``id`` ``data`` gives it."""
@@ -608,9 +661,12 @@ class _Decoder:
                 too_long = True
             return self.opaque("range", "too many items", "limit") if too_long else span
         if tag == "$opaque":
-            why = data.get("why")
+            why, has = data.get("why"), data.get("has")
             return self.opaque(
-                _text(body, "value"), _text(data.get("repr", ""), ""), _text(why, "")
+                _text(body, "value"),
+                _text(data.get("repr", ""), ""),
+                _text(why, ""),
+                has if isinstance(has, list) else None,
             )
         if tag == "$ref":
             if self.refs is None or not _is_int(body) or body not in self.refs:
