@@ -19,8 +19,10 @@ import tomllib
 import nbformat
 import pytest
 from course_helpers import LAYOUT, answered
+from traitlets.config import Config
 
 from mdplab.course import check as plain_run
+from mdplab.course.authoring import skipped_when_grading
 from mdplab.course.catalogue import CatalogueEntry, catalogue_path, load_catalogue, named_share
 from mdplab.course.check import check_answers, missing_words
 from mdplab.course.layout import Lab
@@ -65,9 +67,15 @@ _courses: dict[str, WorkingCourse] = {}
 
 
 def course_for(lab: Lab, tmp_path_factory) -> WorkingCourse:
+    """A course that grades ``lab`` as ``mdplab grade`` does: its illustrations skipped."""
     if lab.name not in _courses:
-        course = WorkingCourse(tmp_path_factory.mktemp(lab.assignment), LAYOUT.nbgrader_config)
-        course.add_master(lab, nbformat.read(LAYOUT.master(lab), as_version=4))
+        master = nbformat.read(LAYOUT.master(lab), as_version=4)
+        overrides = Config()
+        overrides.SandboxedExecute.skip_cells = skipped_when_grading(master)
+        course = WorkingCourse(
+            tmp_path_factory.mktemp(lab.assignment), LAYOUT.nbgrader_config, overrides
+        )
+        course.add_master(lab, master)
         course.generate(lab)
         _courses[lab.name] = course
     return _courses[lab.name]

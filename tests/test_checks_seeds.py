@@ -49,6 +49,9 @@ matplotlib.use("Agg")  # the labs' cells run headless here
 LABS = LAYOUT.all_labs()
 REFERENCE = CatalogueEntry("correct.reference", "the worked solution", {}, ())
 RUN_SEEDS = (1, 20260101, 987654321987654321)
+# The run seeds the whole catalogue is graded under (each costs minutes in CI): a small one
+# and one past 2**64, whose digits instance_seed must fold in.
+CATALOGUE_SEEDS = (1, 987654321987654321)
 
 
 # ---------------------------------------------------------------------------- the labs
@@ -325,13 +328,14 @@ def test_a_run_seed_renews_every_hidden_instance(lab: Lab, monkeypatch: pytest.M
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("lab", "seed"),
-    [(lab, seed) for lab in LABS for seed in (None, *RUN_SEEDS)],
-    ids=[f"{lab.name}-{seed}" for lab in LABS for seed in (None, *RUN_SEEDS)],
+    [(lab, seed) for lab in LABS for seed in CATALOGUE_SEEDS],
+    ids=[f"{lab.name}-{seed}" for lab in LABS for seed in CATALOGUE_SEEDS],
 )
 def test_the_catalogue_is_graded_as_declared_under_any_run_seed(lab: Lab, seed: int | None):
     """As ``mdplab check`` requires, with the run's seed set: the reference and the
     correct answers fail nothing, each wrong answer fails exactly the cells it declares
-    (fresh instances must still catch every catalogued mistake)."""
+    (fresh instances must still catch every catalogued mistake). Without a run seed, the
+    catalogue test grades each entry through nbgrader and in a plain kernel."""
     with run_seed(seed):
         wrong = {
             entry.name: (failing(lab, entry), sorted(entry.fails))

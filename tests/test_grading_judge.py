@@ -203,8 +203,10 @@ def test_a_hostile_agent_cannot_end_the_batch_with_no_answer(judge, kernel):
         "agent.repeat = lambda name, count, args, kwargs, ns: {{'results': {}}}\n"
     )
     for results in ("[]", "[1.0] * (count + 1)"):
+        judge._session()  # the agent is installed, whichever test ran before
         judge._end_session()
-        assert kernel.run_cell(patch.format(results), 10).status == "ok"
+        ran = kernel.run_cell(patch.format(results), 10)
+        assert ran.status == "ok", ran
         judge.deadline = time.monotonic() + 30
         with pytest.raises(Exception, match="an unreadable reply"):
             RemoteFunction("slow", judge).repeat(4)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mdplab.course.authoring import build_master
+from mdplab.course.authoring import build_master, skipped_when_grading
 from mdplab.course.catalogue import load_catalogue
 from mdplab.course.derive import fill_answers
 from mdplab.course.execute import execute_notebook
+from mdplab.course.handin import HAND_IN_ID
 from mdplab.course.layout import Lab, Layout
 
 
@@ -22,8 +23,18 @@ class TestCellResult:
 
 
 def check_answers(lab: Lab, layout: Layout, answers: dict[str, str]) -> list[TestCellResult]:
-    """Run the master with ``answers`` in its answer cells; the outcome of each test cell."""
-    notebook = fill_answers(build_master(lab, layout), answers)
+    """Run the master with ``answers`` in its answer cells; the outcome of each test cell.
+
+    The read-only illustrations marked ``autograde="skip"`` are left out, as ``mdplab
+    grade`` leaves them out: no later cell reads their names (the build checks it), so no
+    test cell's outcome depends on them, and with a wrong answer they may run until their
+    time limit (a value iteration that never converges, drawn three times)."""
+    master = build_master(lab, layout)
+    skipped = {*skipped_when_grading(master), HAND_IN_ID}  # the hand-in check grades nothing
+    for cell in master.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in skipped:
+            cell.source = ""
+    notebook = fill_answers(master, answers)
     execute_notebook(notebook, cwd=layout.labs, allow_errors=True)
     results = []
     for cell in notebook.cells:
