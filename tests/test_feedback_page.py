@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from mdplab.course.handin import HAND_IN_ID
 from mdplab.course.nbgrader_course import CellScore, SubmissionScore
 from mdplab.grading import feedback_page
 from mdplab.grading.batch import GradingRun, Outcome
@@ -376,6 +377,26 @@ def test_the_summary_shows_score_status_and_message_escaped():
     assert "<dt>Status</dt><dd>graded</dd>" in header
     assert "reached the limit of 64 processes &lt;i&gt;" in header
     assert "<title>Feedback: lab09_example, student&lt;1&gt;</title>" in page
+
+
+def test_the_summary_lists_each_repair_in_words_and_drops_the_hand_in_check():
+    repaired = outcome()
+    repaired.repairs = [
+        "stage_cost appeared 2 times (cells 4 and 9); kept cell 9, the last one changed",
+        "restored the grading metadata of cell 12 (test_stage_cost) <script>",
+    ]
+    notebook = payload_notebook()
+    hand_in = nbformat.v4.new_code_cell("def hand_in_check(data):\n    ...  # 300 lines")
+    hand_in.metadata["nbgrader"] = {"grade_id": HAND_IN_ID, "locked": True}
+    hand_in.outputs = [nbformat.v4.new_output("stream", text="Hand-in check skipped: no file.")]
+    notebook.cells.append(hand_in)
+    page = build_page(notebook, repaired, EARNED)
+    header = grader_blocks(page)[0]
+    assert "repaired your file before grading it (2 repairs)" in header
+    assert "<li>stage_cost appeared 2 times (cells 4 and 9); kept cell 9" in header
+    assert "(test_stage_cost) &lt;script&gt;</li>" in header
+    assert "hand_in_check" not in page and "Hand-in check skipped" not in page
+    assert "repaired" not in grader_blocks(build_page(notebook, outcome(), EARNED))[0]
 
 
 def test_a_page_is_the_same_byte_for_byte_when_made_again():

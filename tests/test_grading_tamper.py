@@ -229,7 +229,8 @@ def test_each_submission_gets_its_status_and_score(batch, key):
 
 
 def test_the_batch_reports_failures_and_lists_unplaced_files(batch):
-    assert batch["code"] == 1  # some submissions failed, and the exit code says so
+    # Every file has its status, failed ones included: the grader itself did not fail.
+    assert batch["code"] == 0
     expected = {_row_key(k) for k, e in GRADED.items() if e["expect"]["status"] != "unplaced"}
     assert set(batch["rows"]) == expected  # no invented student, nobody missing
 

@@ -44,7 +44,8 @@ def batch(request):
 
 
 def test_the_batch_ran_as_a_non_root_user_with_per_kernel_budgets(batch):
-    assert batch["code"] == 1, batch["printed"][-3000:]  # some entries fail, by design
+    # Some entries fail by design; each has its status, so the command succeeds.
+    assert batch["code"] == 0, batch["printed"][-3000:]
     assert "[ok] process-count limit: per-kernel cgroup (pids.max)" in batch["printed"]
     assert batch["left"] == [], "a process of the instructor survived the batch"
 

@@ -1,6 +1,12 @@
 """The ``mdplab`` command: ``mdplab build`` writes every generated file of the course,
 ``mdplab build --check`` lists stale ones, ``mdplab check LAB`` runs a lab's hidden tests on
-its reference and catalogue answers, ``mdplab demo`` is the README's main job."""
+its reference and catalogue answers, ``mdplab demo`` is the README's main job, and
+``mdplab grade`` grades a class's submissions.
+
+Exit codes: 0 when the command did its work (for ``grade``: every file has its status in
+grades.csv, failed files included); 1 when something it checks is wrong (stale files, a
+catalogue entry graded otherwise than declared) or the grader itself failed; 2 for a
+mistake in the command line or the course's files, with a message that names it."""
 
 from __future__ import annotations
 
@@ -11,8 +17,21 @@ from pathlib import Path
 from mdplab.course.layout import Layout
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that ends each option's line with its default, when it has one to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mdplab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="mdplab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     build_cmd = commands.add_parser("build", help="generate masters, labs, solutions, samples")
     build_cmd.add_argument("labs", nargs="*", help="lab00 or lab00_orientation (default: all)")
@@ -26,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     check_cmd.add_argument("lab", help="lab00 or lab00_orientation")
     check_cmd.add_argument("entries", nargs="*", help="catalogue entries (default: all)")
     grade_cmd = commands.add_parser(
-        "grade", help="grade a folder or LMS zip of submissions through nbgrader, safely"
+        "grade",
+        help="grade a folder or LMS zip of submissions through nbgrader, safely",
+        description="Grade a lab's submissions: grades.csv, feedback pages and an nbgrader "
+        "gradebook in --out. Exit code 0 when every file has its status (failed files "
+        "included), 1 when the grader itself failed, 2 for a mistake in the command.",
+        formatter_class=_DefaultsShown,
     )
     grade_cmd.add_argument("lab", help="lab01 or lab01_dp_review")
     grade_cmd.add_argument("submissions", nargs="+", type=Path, help=".ipynb, folders, .zip")
@@ -34,9 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument(
         "--pattern",
         help="regex for file names with groups 'student' and optionally 'lab' "
-        "(default: Canvas names)",
+        "(when not given: Canvas's names, student_userid_submissionid_file)",
     )
-    grade_cmd.add_argument("--jobs", type=int, default=None, help="workers (default: cores)")
+    grade_cmd.add_argument(
+        "--student",
+        nargs="+",
+        metavar="NAME",
+        help="grade only these students' files (the others keep their last outcome)",
+    )
+    grade_cmd.add_argument(
+        "--force", action="store_true", help="grade again the files unchanged since the last run"
+    )
+    grade_cmd.add_argument(
+        "--jobs", type=int, default=None, help="workers (when not given: the machine's cores)"
+    )
     grade_cmd.add_argument("--cell-timeout", type=float, default=120.0, help="seconds")
     grade_cmd.add_argument("--notebook-timeout", type=float, default=900.0, help="seconds")
     grade_cmd.add_argument("--memory-mb", type=int, default=4096, help="per process")
@@ -47,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         "--seed",
         type=int,
         default=None,
-        help="seed of the hidden checks' instances (default: fresh for each run; the journal "
-        "and the start of the output give it, to regrade with the same instances)",
+        help="seed of the hidden checks' instances (when not given: fresh for each run; the "
+        "journal and the start of the output give it, to regrade with the same instances)",
     )
     grade_cmd.add_argument(
         "--run-all-cells",
@@ -122,7 +157,7 @@ def _data(layout: Layout, check: bool) -> int:
 def _grade(layout: Layout, args: argparse.Namespace) -> int:
     import re
 
-    from mdplab.grading.batch import FAILED, Options, grade
+    from mdplab.grading.batch import Options, grade
     from mdplab.grading.report import write_all
     from mdplab.grading.sandbox import Limits
 
@@ -138,10 +173,21 @@ def _grade(layout: Layout, args: argparse.Namespace) -> int:
         pattern=re.compile(args.pattern) if args.pattern else None,
         run_all_cells=args.run_all_cells,
         seed=args.seed,
+        force=args.force,
+        students=frozenset(args.student) if args.student else None,
     )
     run = grade(layout, layout.lab(args.lab), args.submissions, args.out, options)
     write_all(run, args.out)
-    return 1 if any(o.status == FAILED for o in run.outcomes) else 0
+    return 0  # every file has its status, a failed one too: grades.csv says which
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mdplab")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 if __name__ == "__main__":

@@ -75,6 +75,8 @@ class Outcome:
     message: str
     file: str = ""
     manual_pending: float = 0.0
+    # The points of the written answers, which a person grades: max_score counts them too.
+    manual_max: float = 0.0
     seconds: float = 0.0
     fingerprint: str = ""
     repairs: list[str] = field(default_factory=list)
@@ -105,6 +107,10 @@ class Options:
     run_all_cells: bool = False
     # The hidden checks' seed; None draws a fresh one for this run.
     seed: int | None = None
+    # Grade again the files that are unchanged since the last run (the journal keeps them).
+    force: bool = False
+    # Grade only these students' files; the others keep what the journal holds for them.
+    students: frozenset[str] | None = None
 
 
 # What a grading worker may allocate beyond what it holds when it starts (the modules the
@@ -157,6 +163,7 @@ def _grade(
     others = len(collection.placed) - len(placed)
     if others:
         log(f"{others} submission(s) of other labs are left for their own run")
+    chosen = _chosen(placed, _refused_of(collection, lab), options.students)
     master = nbformat.read(layout.master(lab), as_version=4)
     course = _prepare_course(layout, lab, master, out, options)
     release = nbformat.read(course.root / "release" / lab.assignment / lab.notebook, 4)
@@ -171,8 +178,13 @@ def _grade(
     for item in placed:
         fingerprint = _fingerprint(item.path, grader_id)
         previous = journal.get(item.student_id, lab.name)
+        if item.student_id not in chosen:
+            if previous:
+                outcomes.append(previous)
+            continue
         if (
-            previous
+            not options.force
+            and previous
             and previous.fingerprint == fingerprint
             and _still_valid(previous, course, lab, item)
         ):
@@ -180,7 +192,11 @@ def _grade(
             outcomes.append(previous)
             continue
         pending.append((item, fingerprint))
+    if options.students is not None:
+        log(f"grading {len(chosen)} chosen student(s); the others keep their last outcome")
     for refused in _refused_here(collection, lab, placed):
+        if refused.student_id not in chosen:
+            continue
         outcome = Outcome(
             refused.student_id or "", lab.name, None, _max_score(course, lab), FAILED,
             f"refused: {refused.reason} ({_base_name(refused.source)})", seed=seed,
@@ -217,6 +233,22 @@ def _terminal_safe(log: Callable[[str], None]) -> Callable[[str], None]:
         log(printable(text, keep_newlines=True))
 
     return safe
+
+
+def _chosen(
+    placed: list[Placed], refused: list[Refused], students: frozenset[str] | None
+) -> set[str]:
+    """The student ids to grade: all of them, or those of ``students`` (``--student``),
+    each of which must have handed something in for this lab."""
+    present = {p.student_id for p in placed} | {r.student_id for r in refused if r.student_id}
+    if students is None:
+        return present
+    unknown = sorted(students - present)
+    if unknown:
+        raise ValueError(
+            "no submission of this lab from " + ", ".join(printable(u) for u in unknown)
+        )
+    return set(students)
 
 
 def _refused_of(collection: Collection, lab: Lab) -> list[Refused]:
@@ -472,7 +504,9 @@ def _outcome(
     score = course.score(lab, item.student_id)
     cells = json.loads(report_file.read_text())["cells"] if report_file.exists() else []
     problems = [c for c in cells if c["status"] in {"timeout", "died", "output-cap", "not-run"}]
-    status = PARTLY if problems else GRADED
+    # Partly graded means a test cell could not be judged; a problem elsewhere (the
+    # student's own cell ran out of time) is noted, and the tests still graded the file.
+    status = PARTLY if any(c.get("kind") == "test" for c in problems) else GRADED
     titles = exercise_titles(nbformat.read(course.released_notebook(lab), as_version=4))
     notes = [_problem_text(c, titles) for c in problems[:3]]
     if len(problems) > 3:
@@ -485,7 +519,8 @@ def _outcome(
     if lost:
         notes.insert(0, "points lost in " + "; ".join(lost))
     if repairs:
-        notes.append(f"{len(repairs)} repair(s) to the file")
+        more = f" (and {len(repairs) - 1} more repairs)" if len(repairs) > 1 else ""
+        notes.append(f"repaired the file: {repairs[0]}{more}")
     return Outcome(
         item.student_id,
         lab.name,
@@ -495,6 +530,7 @@ def _outcome(
         "; ".join(notes),
         item.file_name,
         manual_pending=score.pending_manual,
+        manual_max=score.max_score - score.auto_max_score,
         fingerprint=fingerprint,
         repairs=repairs,
         cells=cells,
@@ -502,7 +538,8 @@ def _outcome(
 
 
 def _problem_text(cell: dict, titles: dict[str, str]) -> str:
-    where = titles.get(cell["grade_id"], cell["grade_id"]) or f"cell {cell['index']}"
+    # Cells are counted from 1, as a person counts the cells of a notebook.
+    where = titles.get(cell["grade_id"]) or f"cell {cell['index'] + 1}"
     what = {
         "timeout": "ran out of time",
         "died": "crashed the kernel",

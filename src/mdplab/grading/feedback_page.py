@@ -39,6 +39,8 @@ from pygments.lexer import Lexer
 from pygments.lexers import PythonLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from mdplab.course.handin import HAND_IN_ID
+
 __all__ = ["CSP", "build_page", "image_url", "markdown", "plain_page", "sanitise", "warm"]
 
 
@@ -52,6 +54,7 @@ class Graded(Protocol):
     status: str
     message: str
     manual_pending: float
+    repairs: list[str]
 
 
 class CellGrade(Protocol):
@@ -149,6 +152,16 @@ def _summary(outcome: Graded, notice: str = "") -> str:
         lines.append(f"<p>{pending} point(s) of written answers are graded by hand.</p>")
     if outcome.message:
         lines.append(f'<p class="mdp-detail">{_esc(outcome.message)}</p>')
+    repairs = outcome.repairs
+    if repairs:
+        lines.append(
+            f"<p>The grader repaired your file before grading it ({len(repairs)} "
+            f"repair{'s' if len(repairs) > 1 else ''}); keep your cells as the lab gives "
+            "them, so that no repair is needed:</p>"
+        )
+        lines.append(
+            '<ul class="mdp-repairs">' + "".join(f"<li>{_esc(r)}</li>" for r in repairs) + "</ul>"
+        )
     lines.append("</header>")
     if notice:
         lines += [
@@ -210,6 +223,8 @@ def _cells(
     parts = []
     shown: set[str] = set()
     for cell in notebook.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == HAND_IN_ID:
+            continue  # the check a student runs before handing in: it says nothing here
         if _is_test_cell(cell):
             grade_id = cell.metadata["nbgrader"].get("grade_id", "")
             grade = earned.get(grade_id)

@@ -46,20 +46,24 @@ def write_csv(outcomes: Sequence[Outcome], path: Path) -> None:
         writer.writerow(COLUMNS)
         for o in outcomes:
             score = "" if o.score is None else f"{o.score:g}"
-            message = o.message
-            if o.manual_pending:
-                message = "; ".join(
-                    filter(None, [message, f"{o.manual_pending:g} written point(s) to grade"])
-                )
+            message = _with_written_points(o)
             texts = [spreadsheet_cell(t) for t in (o.student_id, o.lab, o.status, message)]
             writer.writerow([*texts[:2], score, f"{o.max_score:g}", *texts[2:]])
 
 
+def _with_written_points(outcome: Outcome) -> str:
+    """The outcome's message, and the written points that still wait for a person."""
+    pending = outcome.manual_pending and f"{outcome.manual_pending:g} written point(s) to grade"
+    return "; ".join(filter(None, [outcome.message, pending]))
+
+
 def summary(outcomes: Sequence[Outcome]) -> str:
-    """A fixed-width table, one line per submission, and the counts by status. Student
+    """A fixed-width table, one line per submission: the autograded score out of the
+    autograded points, the written points still to grade, the status and the message;
+    then the counts by status. Student
     text is printed with its control characters escaped, so that it cannot move the
     terminal's cursor or reorder the line."""
-    header = ("student", "lab", "score", "status", "message")
+    header = ("student", "lab", "autograded", "written", "status", "message")
     rows = []
     for o in outcomes:
         message = printable(o.message)
@@ -67,7 +71,8 @@ def summary(outcomes: Sequence[Outcome]) -> str:
             (
                 printable(o.student_id),
                 printable(o.lab),
-                "-" if o.score is None else f"{o.score:g} / {o.max_score:g}",
+                "-" if o.score is None else f"{o.score:g} / {o.max_score - o.manual_max:g}",
+                f"{o.manual_pending:g} point(s) to grade" if o.manual_pending else "-",
                 o.status,
                 message if len(message) <= 90 else message[:87] + "...",
             )
