@@ -4,10 +4,14 @@ Run nbgrader from this folder (``cd autograder && nbgrader ...``) or through ``m
 which loads this file and points ``CourseDirectory.root`` at the working course it uses.
 """
 
+from pathlib import Path
+
 c = get_config()  # noqa: F821 -- nbgrader injects get_config when it loads this file
 
 c.CourseDirectory.course_id = "mdp-labs"
-c.CourseDirectory.root = "."
+# The folder of this file, absolute: nbgrader warns about a relative root at every command,
+# and a working course (which holds a copy of this file) is found wherever it is moved.
+c.CourseDirectory.root = str(Path(__file__).resolve().parent)
 
 # Student notebooks show a stub that fails loudly until the TODO is done.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
