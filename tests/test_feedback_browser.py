@@ -6,7 +6,8 @@ element of the notebook, and checks that no payload left any of its traces: a di
 changed title or window.name, a request (to a local server that records hits, or anywhere
 else). A control page without the sanitiser and the policy shows that the harness does see
 a script that runs, and a page with a script slipped past the sanitiser shows that the
-Content-Security-Policy alone stops it.
+Content-Security-Policy alone stops it. A page of the labs' formulas shows them as MathML
+that Chromium lays out, with no request but the page's own.
 
 Needs Playwright for Python and Debian's Chromium (``apt-get install -y chromium``): CI
 (``CI=true``) fails without them, elsewhere the tests are skipped.
@@ -15,6 +16,7 @@ Needs Playwright for Python and Debian's Chromium (``apt-get install -y chromium
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from test_feedback_page import EARNED, outcome, payload_notebook, script
 
@@ -265,4 +268,70 @@ def test_the_grader_block_looks_unlike_the_forged_one(browser, tmp_path):
     )
     assert framing == [[], True]
     assert grader.bounding_box()["x"] + 40 < forged.bounding_box()["x"]
+    context.close()
+
+
+# ---------------------------------------------------------------------------- formulas
+# Formulas as the labs write them: inline, display, over several lines, with a TeX line
+# break at the end of a line, and an aligned block.
+LAB_MARKDOWN = r"""
+## Policy evaluation
+
+For a stationary policy $\pi$, the value satisfies
+$V^\pi(s) = c(s,\pi(s)) + \beta \sum_{s'} P(s' \mid s,\pi(s)) V^\pi(s')$ for every state $s$.
+
+$$f_n(s)=\min_{x}\{\dots\}$$
+
+$$
+A(s) \;=\; \big\{\, a \in \{0, 1, 2, \dots\} \;:\; s + a \ge d_{\max} \ \text{ and } \
+s + a - d_{\min} \le C \,\big\},
+\qquad
+P(s' \mid s, a) \;=\; p_D(s + a - s') ,
+$$
+
+The Bellman optimality operator $(TV)(s) = \min_{a \in A(s)} \big[r(s, a) + \beta
+\sum_{s'} P(s' \mid s, a) V(s')\big]$ is a contraction with modulus $\beta$, and
+$\|V\|_\infty \le \frac{c_{\max}}{1 - \beta}$.
+
+$$
+\begin{aligned}
+\max\;& V_0 + V_1 \quad \text{subject to} \\
+s = 0:\;& V_0 \le 6 + 0.8\,(\tfrac12 V_0 + \tfrac12 V_1)
+\end{aligned}
+$$
+"""
+
+
+def test_formulas_are_laid_out_by_the_browser_with_nothing_loaded(browser, tmp_path):
+    """The formulas of a page are MathML that Chromium lays out itself: no TeX is left in
+    the visible text, every formula has a size, a fraction stands over its denominator,
+    and the page asks for nothing but itself."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(LAB_MARKDOWN)])
+    path = _write(tmp_path, "formulas.html", build_page(notebook, outcome(), EARNED))
+    context = _needs(browser).new_context()
+    page = context.new_page()
+    requests: list[str] = []
+    failed: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.goto(path.as_uri())
+    page.wait_for_timeout(300)  # anything the page would fetch late, it has asked for now
+
+    text = page.inner_text("body")
+    assert "$" not in text
+    assert "\\" not in text, re.findall(r"\\\S+", text)  # no \sum, \beta, \min, \{ …
+    boxes = page.locator("main math").evaluate_all(
+        """ms => ms.map(m => { const r = m.getBoundingClientRect();
+            return [m.getAttribute('display'), r.width, r.height]; })"""
+    )
+    assert [kind for kind, _, _ in boxes] == ["inline"] * 3 + ["block"] * 2 + ["inline"] * 3 + [
+        "block"
+    ]
+    assert all(width > 0 and height > 0 for _, width, height in boxes), boxes
+    # MathML layout, not text in unknown elements: the numerator sits above the denominator.
+    numerator, denominator = (
+        page.locator("main mfrac").first.locator(":scope > *").nth(i).bounding_box() for i in (0, 1)
+    )
+    assert numerator["y"] + numerator["height"] <= denominator["y"] + 1
+    assert requests == [path.as_uri()] and failed == []
     context.close()

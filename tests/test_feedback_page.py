@@ -20,12 +20,21 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from latex2mathml.converter import convert_to_element
 
 from mdplab.course.handin import HAND_IN_ID
 from mdplab.course.nbgrader_course import CellScore, SubmissionScore
 from mdplab.grading import feedback_page
 from mdplab.grading.batch import GradingRun, Outcome
-from mdplab.grading.feedback_page import CSP, build_page, image_url, markdown, plain_page
+from mdplab.grading.feedback_page import (
+    CSP,
+    build_page,
+    image_url,
+    markdown,
+    plain_page,
+    sanitise,
+)
+from mdplab.grading.math_markup import MAX_TEX, to_mathml
 from mdplab.grading.report import summary, write_csv, write_feedback
 
 LAB = "lab09_example"
@@ -210,9 +219,11 @@ def elements(page: str) -> _Elements:
 
 
 OWN_CLASSES = re.compile(r"mdp-[a-z-]+( mdp-[a-z-]+)*")  # the page's own, and pygments' below
+# <math> is allowed, for formulas, but none of MathML's elements that act or load.
 FORBIDDEN_TAGS = {
     "script", "iframe", "object", "embed", "base", "form", "input", "button", "link", "svg",
-    "math", "template", "noscript", "textarea", "frame", "frameset", "applet", "section",
+    "template", "noscript", "textarea", "frame", "frameset", "applet", "section", "maction",
+    "annotation-xml", "mglyph", "malignmark",
 }  # fmt: skip
 
 
@@ -248,7 +259,9 @@ def assert_inert(page: str) -> None:
                     assert tag == "img", (tag, value)
         if tag == "pre" and "mdp-code" in attrs.get("class", ""):
             in_code = True
-        if "class" in attrs and not OWN_CLASSES.fullmatch(attrs["class"]):
+        if "class" in attrs and (tag, attrs["class"]) == ("code", "tex"):
+            pass  # a formula shown as TeX: the one class student content may carry
+        elif "class" in attrs and not OWN_CLASSES.fullmatch(attrs["class"]):
             assert in_code and tag == "span" and re.fullmatch(r"[a-z0-9]{1,3}", attrs["class"]), (
                 tag,
                 attrs,
@@ -308,13 +321,15 @@ def test_images_are_validated_data_urls_and_svg_is_never_inline():
     assert image_url("image/svg+xml", "<svg/>") == "data:image/svg+xml;base64,PHN2Zy8+"
 
 
-def test_markdown_is_rendered_and_formulas_stay_raw_tex():
+def test_markdown_is_rendered_and_formulas_become_mathml():
     rendered = markdown(
         "**bold** and $x_1 * y_2$ and $$\\sum_i a_i * b_i$$\n\n| a | b |\n|---|---|\n| 1 | 2 |"
         "\n\n[ok](https://example.org/) ~~gone~~"
     )
     assert "<strong>bold</strong>" in rendered
-    assert "$x_1 * y_2$" in rendered and "$$\\sum_i a_i * b_i$$" in rendered
+    assert "$" not in rendered and "<em>" not in rendered  # the * stay in the formulas
+    assert '<math display="inline"><mrow><msub><mi>x</mi><mn>1</mn></msub><mo>*</mo>' in rendered
+    assert '<math display="block"><mrow><munder><mo>∑</mo><mi>i</mi></munder>' in rendered
     assert "<table>" in rendered and "<del>gone</del>" in rendered
     assert '<a href="https://example.org/" rel="noopener noreferrer nofollow">ok</a>' in rendered
 
@@ -328,6 +343,171 @@ def test_markdown_links_to_javascript_and_data_lose_their_target():
         "<a href='vbscript:msgbox(1)'>x</a>",
     ):
         assert "href" not in markdown(text), text
+
+
+# ---------------------------------------------------------------------------- formulas
+HOSTILE_TEX = [
+    r"$\href{javascript:alert(1)}{x}$",
+    r"$<script>alert(1)</script>$",
+    r"$\text{<img src=x onerror=alert(1)>}$",
+    r"$\style{background:url(//evil)}{x}$",
+    r"$\text{</math><img src=x onerror=alert(1)>}$",
+    r"$\text{\"><svg onload=alert(1)>}$",
+    r"$\color{red}{x} \colorbox{green}{Grader} \rule{1em}{1em}$",
+    r"$\href{http://evil.example/}{\text{click}}$",
+    r"$$\style{background-image:url(http://evil.example/x.png)}{x}$$",
+    "\\begin{align}\n\\text{<script>alert(1)</script>} &= 1\n\\end{align}",
+]
+
+
+def assert_harmless(fragment: str) -> None:
+    """No element or attribute of ``fragment`` runs script, loads or links anything."""
+    parsed = elements(fragment)
+    tags = {tag for tag, _ in parsed.elements}
+    assert not tags & FORBIDDEN_TAGS and "img" not in tags and "a" not in tags, tags
+    for tag, attrs in parsed.elements:
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            assert name not in ("href", "src", "style", "xlink:href", "mathcolor"), (tag, name)
+            assert not re.search(r"url\(|javascript:|//", value), (tag, name, value)
+    # Text may keep "onerror" (as text); a target of a link or a style may not stay at all.
+    assert "evil" not in fragment and "javascript" not in fragment
+
+
+@pytest.mark.parametrize("tex", HOSTILE_TEX)
+def test_hostile_tex_becomes_harmless_mathml(tex):
+    rendered = markdown(tex)
+    assert "<math" in rendered  # converted, not dropped: the attack is in the conversion
+    assert_harmless(rendered)
+    # The generator alone is safe too, before the sanitiser sees its output.
+    body = tex.strip("$") if tex.startswith("$") else tex
+    mathml = to_mathml(body, display=tex.startswith("$$"))
+    assert mathml is not None
+    assert_harmless(mathml)
+    # Nothing for the sanitiser to take out (it writes a no-break space as &nbsp;).
+    assert sanitise(mathml) == mathml.replace("\xa0", "&nbsp;")
+
+
+def test_text_in_a_formula_stays_text():
+    rendered = markdown(r"$\text{<img src=x onerror=alert(1)>}$")
+    assert "<mtext>&lt;img&nbsp;src=x&nbsp;onerror=alert(1)&gt;</mtext>" in rendered
+    assert "<mo>&lt;</mo><mi>s</mi><mi>c</mi>" in markdown("$<script>$")
+
+
+def test_big_delimiters_are_characters_not_tex():
+    """latex2mathml leaves the delimiter of \\big\\{ as TeX; the page shows the brace."""
+    rendered = markdown(r"$\big\{ x \Bigr\| \big\langle y \big\}$")
+    assert "\\" not in rendered
+    assert [m.group(1) for m in re.finditer(r"<mo [^>]*>(.)</mo>", rendered)] == list("{‖⟨}")
+
+
+def test_mathml_a_student_writes_is_sanitised_like_the_rest():
+    rendered = markdown(
+        '<math><mi href="javascript:alert(1)" onclick="alert(1)" style="color:red">x</mi>'
+        '<maction actiontype="statusline"><mi>y</mi><mtext>status</mtext></maction>'
+        '<semantics><mi>z</mi><annotation-xml encoding="text/html"><img src=x onerror=alert(1)>'
+        '</annotation-xml></semantics><mglyph src="http://evil.example/x.png"></mglyph>'
+        '<mspace width="url(//evil.example)" height="1em"></mspace></math>'
+    )
+    assert_harmless(rendered)
+    assert rendered == (
+        "<p><math><mi>x</mi><mi>y</mi><mtext>status</mtext><semantics><mi>z</mi></semantics>"
+        '<mspace height="1em"></mspace></math></p>\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "tex", [r"$\mathrm$", "$x^$", r"$\left( x$", r"$\begin{align} x$", "${$", r"$\sqrt[$"]
+)
+def test_tex_that_cannot_be_converted_is_shown_as_tex(tex):
+    rendered = markdown(f"before {tex} after <b>kept</b>")
+    assert rendered == f'<p>before <code class="tex">{tex}</code> after <b>kept</b></p>\n'
+
+
+def test_tex_that_cannot_be_converted_is_escaped():
+    rendered = markdown(r"$\left( <img src=x onerror=alert(1)>$")
+    assert rendered == (
+        '<p><code class="tex">$\\left( &lt;img src=x onerror=alert(1)&gt;$</code></p>\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "tex",
+    [
+        "{" * 20_000,  # far past the length cap
+        "x+" * 100_000,  # a 200 kB formula
+        "{" * 999 + "x" + "}" * 999,  # under the cap, too deep for latex2mathml's recursion
+        r"\sqrt" * 330 + "x",
+    ],
+    ids=["20000-braces", "200-kB", "nested-999", "sqrt-330"],
+)
+def test_a_huge_or_deep_formula_is_bounded_and_shown_as_tex(tex):
+    to_mathml.cache_clear()
+    start = time.perf_counter()
+    rendered = markdown(f"see ${tex}$ and $x$")
+    assert time.perf_counter() - start < 2.0
+    assert rendered.startswith(f'<p>see <code class="tex">${tex[:100]}')
+    formula = '<math display="inline"><mrow><mi>x</mi></mrow></math>'
+    assert rendered.endswith(f"</code> and {formula}</p>\n")
+
+
+def test_deep_nesting_is_caught_where_latex2mathml_overflows():
+    """The case the length cap does not cover: latex2mathml itself runs out of stack."""
+    tex = "{" * 999 + "x" + "}" * 999
+    assert len(tex) <= MAX_TEX
+    with pytest.raises(RecursionError):
+        convert_to_element(tex)
+    assert to_mathml(tex, display=False) is None
+    assert to_mathml("{" * (MAX_TEX + 1), display=True) is None  # refused unparsed
+    assert to_mathml("{{{x}}}", display=True) is not None  # and the interpreter is fine
+
+
+@pytest.mark.parametrize(
+    ("text", "formulas"),
+    [
+        ("It costs $4 and $5.", 0),
+        ("From $3.50 to $4.20 a day.", 0),
+        ("Between $4 and $ 5, or $ 6 and 7$.", 0),
+        ("Pay $5 and then $x$ more.", 1),
+        ("Escaped \\$x\\$ dollars, and $y$.", 1),
+        ("$x$5 is not a formula, $x$ is.", 1),
+        ("A formula over\n$two\nlines$, and $120 a day.", 1),
+    ],
+)
+def test_dollar_amounts_stay_text(text, formulas):
+    rendered = markdown(text)
+    assert rendered.count("<math") == formulas, rendered
+    assert "<code" not in rendered
+    shown = re.sub(r"<math.*?</math>", "", rendered, flags=re.DOTALL)
+    assert shown.count("$") == text.replace("\\$", "$").count("$") - 2 * formulas
+
+
+def test_equation_environments_are_display_math():
+    rendered = markdown(
+        "\\begin{align}\na &= b \\\\\nc &= d\n\\end{align}\n\n"
+        "\\begin{equation*} E = mc^2 \\end{equation*}\n\n"
+        "$$\n\\begin{aligned}\nx &= 1 \\\\\ny &= 2\n\\end{aligned}\n$$"
+    )
+    assert rendered.count('<math display="block">') == 3, rendered
+    assert rendered.count("<mtable") == 2 and "\\" not in rendered and "&amp;" not in rendered
+
+
+def test_a_backslash_at_the_end_of_a_line_is_a_space_and_a_double_one_a_new_row():
+    spaced = markdown("$$a \\text{ and } \\\nb$$")
+    assert "\\" not in spaced and "<mtext>&nbsp;</mtext><mi>b</mi>" in spaced
+    assert '<mi>a</mi><mspace linebreak="newline"></mspace><mi>b</mi>' in markdown("$$a\\\\\nb$$")
+
+
+def test_a_page_of_formulas_loads_nothing():
+    """No MathJax, no CDN, no URL at all: formulas are MathML, laid out by the browser."""
+    cell = nbformat.v4.new_markdown_cell(
+        "$V^\\pi(s) = c(s,\\pi(s)) + \\beta \\sum_{s'} P(s' \\mid s,\\pi(s)) V^\\pi(s')$\n\n"
+        "$$f_n(s)=\\min_{x}\\{\\dots\\}$$"
+    )
+    page = build_page(nbformat.v4.new_notebook(cells=[cell]), outcome(), EARNED)
+    assert_inert(page)
+    assert page.count("<math") == 2
+    assert not re.search(r"mathjax|katex|cdn|https?:|//", page, re.IGNORECASE)
 
 
 def test_the_grader_blocks_are_the_only_framed_ones_and_forgeries_are_plain():
@@ -406,8 +586,26 @@ def test_a_page_is_the_same_byte_for_byte_when_made_again():
 
 @pytest.mark.parametrize(
     "line",
-    ["[" * 150_000, "[](" * 50_000, " $$\n" * 37_500, "$`a" * 50_000, "*_" * 75_000],
-    ids=["brackets", "empty-links", "indented-dollars", "dollar-backticks", "emphasis"],
+    [
+        "[" * 150_000,
+        "[](" * 50_000,
+        " $$\n" * 37_500,
+        "$`a" * 50_000,
+        "*_" * 75_000,
+        "\\begin{align}" * 11_500,
+        "$x_1$ " * 25_000,
+        "".join(f"$x_{{{i}}}$ " for i in range(15_000)),
+    ],
+    ids=[
+        "brackets",
+        "empty-links",
+        "indented-dollars",
+        "dollar-backticks",
+        "emphasis",
+        "unended-environments",
+        "one-formula-repeated",
+        "distinct-formulas",
+    ],
 )
 def test_a_150_kb_markdown_cell_renders_in_seconds(line):
     """nbconvert's classic template took 242 s here on the first; mistune's math plugin

@@ -49,10 +49,13 @@ def test_help_shows_each_default_and_the_instructors_options(capsys):
 def test_the_table_shows_autograded_points_and_written_points_apart():
     perfect = Outcome("alice", "lab00", 4.0, 5.0, GRADED, "", manual_pending=1.0, manual_max=1.0)
     marked = Outcome("bob", "lab00", 2.0, 5.0, GRADED, "points lost in Exercise 1", manual_max=1)
-    lines = summary([perfect, marked]).splitlines()
-    assert lines[0].split() == ["student", "lab", "autograded", "written", "status", "message"]
+    late = Outcome("carol", "lab00", 4.0, 5.0, GRADED, "", lms_late=True, late_penalty=0.4)
+    lines = summary([perfect, marked, late]).splitlines()
+    header = ["student", "lab", "autograded", "written", "late", "status", "message"]
+    assert lines[0].split() == header
     assert "4 / 4" in lines[2] and "1 point(s) to grade" in lines[2]
     assert "2 / 4" in lines[3] and "to grade" not in lines[3]
+    assert "-0.4 point(s)" in lines[4]
 
 
 def _submit(folder: Path, student: str, answers: dict[str, str] | None = None) -> None:

@@ -3,10 +3,10 @@ custom naming pattern."""
 
 from __future__ import annotations
 
+import calendar
 import os
 import re
 import stat
-import time
 import zipfile
 from pathlib import Path
 
@@ -144,7 +144,7 @@ def test_a_bulk_download_zip_is_extracted_into_staging(tmp_path):
         assert staging.resolve() in placed.path.resolve().parents
         assert placed.path.read_bytes() == (LAB00 / placed.file_name).read_bytes()
         assert placed.source == f"submissions.zip:submissions/{placed.file_name}"
-        assert placed.recency.modified == time.mktime((*JAN, 0, 0, -1))
+        assert placed.recency.modified == calendar.timegm((*JAN, 0, 0, 0))  # read as UTC
     assert reasons(collection) == {
         "submissions.zip:notes/hopperg_1003_5009_my_homework.ipynb": (
             "not a lab of this course: my_homework.ipynb"

@@ -1,7 +1,10 @@
 """The ``mdplab`` command: ``mdplab build`` writes every generated file of the course,
 ``mdplab build --check`` lists stale ones, ``mdplab check LAB`` runs a lab's hidden tests on
 its reference and catalogue answers, ``mdplab demo`` is the README's main job, and
-``mdplab grade`` grades a class's submissions.
+``mdplab grade`` grades a class's submissions. For a term: ``mdplab class init DIR`` makes
+one course for every lab, ``mdplab grade LAB FILES --class DIR`` grades into it,
+``mdplab formgrader DIR`` opens nbgrader's formgrader on it and ``mdplab export DIR``
+writes the final grades and Canvas's import file.
 
 Exit codes: 0 when the command did its work (for ``grade``: every file has its status in
 grades.csv, failed files included); 1 when something it checks is wrong (stale files, a
@@ -11,6 +14,7 @@ mistake in the command line or the course's files, with a message that names it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -22,7 +26,8 @@ class _DefaultsShown(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+        shown = action.default not in (None, False, [], argparse.SUPPRESS)
+        if shown and action.option_strings:
             text += " (default: %(default)s)"
         return text
 
@@ -54,7 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     grade_cmd.add_argument("lab", help="lab01 or lab01_dp_review")
     grade_cmd.add_argument("submissions", nargs="+", type=Path, help=".ipynb, folders, .zip")
-    grade_cmd.add_argument("--out", type=Path, required=True, help="results folder")
+    where = grade_cmd.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="results folder of a one-off run")
+    where.add_argument(
+        "--class",
+        dest="classroom",
+        type=Path,
+        metavar="DIR",
+        help="a class made by `mdplab class init`: grade into its one gradebook",
+    )
+    grade_cmd.add_argument(
+        "--due",
+        metavar="WHEN",
+        help="with --class: set the lab's due date first, e.g. 2027-02-01T23:59 (in the "
+        "class's time zone); late files lose points as class.toml's [late] says",
+    )
     grade_cmd.add_argument(
         "--pattern",
         help="regex for file names with groups 'student' and optionally 'lab' "
@@ -91,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         help='also run the read-only cells the lab marks autograde="skip" (figures and '
         "demonstrations that nothing graded depends on)",
     )
+    _term_commands(commands)
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -101,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command in ("export", "formgrader"):
+        return _term(None, args)  # a class is a folder of its own: no repository needed
     layout = Layout.find()
     if args.command == "build":
         from mdplab.course.build import build, stale_files
@@ -125,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0 if check_lab(layout.lab(args.lab), layout, args.entries) else 1
     if args.command == "grade":
         return _grade(layout, args)
+    if args.command == "class":
+        return _term(layout, args)
     if args.command == "data":
         return _data(layout, args.check)
     if args.command == "demo":
@@ -176,9 +200,101 @@ def _grade(layout: Layout, args: argparse.Namespace) -> int:
         force=args.force,
         students=frozenset(args.student) if args.student else None,
     )
-    run = grade(layout, layout.lab(args.lab), args.submissions, args.out, options)
-    write_all(run, args.out)
+    lab = layout.lab(args.lab)
+    out = args.out
+    if args.classroom is not None:
+        from mdplab.term.classroom import ClassCourse
+
+        classroom = ClassCourse(args.classroom)
+        if args.due:
+            when = classroom.set_due(lab, args.due)
+            print(f"{lab.name} is due {when.isoformat(timespec='minutes')} UTC")
+        options = dataclasses.replace(options, classroom=classroom)
+        out = classroom.lab_folder(lab)
+    elif args.due:
+        raise ValueError("--due needs --class: a one-off run has no due dates")
+    run = grade(layout, lab, args.submissions, out, options)
+    write_all(run, out)
     return 0  # every file has its status, a failed one too: grades.csv says which
+
+
+def _term_commands(commands: argparse._SubParsersAction) -> None:
+    """``class init``, ``export`` and ``formgrader``: the commands of a term."""
+    class_cmd = commands.add_parser("class", help="a class: one course for every lab")
+    class_commands = class_cmd.add_subparsers(dest="class_command", required=True)
+    init_cmd = class_commands.add_parser(
+        "init",
+        help="make a class folder: every lab released, one gradebook",
+        formatter_class=_DefaultsShown,
+    )
+    init_cmd.add_argument("folder", type=Path, help="a new or empty folder")
+    init_cmd.add_argument(
+        "--roster", type=Path, help="CSV with Canvas's columns Student, ID (a gradebook export)"
+    )
+    init_cmd.add_argument(
+        "--due",
+        nargs="+",
+        default=[],
+        metavar="LAB=WHEN",
+        help="due dates, e.g. lab01=2027-02-01T23:59 (also in class.toml later)",
+    )
+    init_cmd.add_argument(
+        "--late-percent-per-day",
+        type=float,
+        default=10.0,
+        help="share of the autograded points a late file loses per started day",
+    )
+    init_cmd.add_argument("--timezone", default="UTC", help="of due dates without an offset")
+    export_cmd = commands.add_parser(
+        "export", help="a class's final grades (per lab, term) and Canvas's import CSV"
+    )
+    export_cmd.add_argument("folder", type=Path, help="the class folder")
+    export_cmd.add_argument(
+        "--lab", nargs="+", default=[], help="these labs only (default: every lab graded so far)"
+    )
+    formgrader_cmd = commands.add_parser(
+        "formgrader", help="open nbgrader's formgrader on a class (manual grading)"
+    )
+    formgrader_cmd.add_argument("folder", type=Path, help="the class folder")
+    formgrader_cmd.add_argument("--port", type=int, help="(default: Jupyter's, 8888 or free)")
+    formgrader_cmd.add_argument(
+        "--no-browser", action="store_true", help="print the address instead of opening it"
+    )
+
+
+def _term(layout: Layout | None, args: argparse.Namespace) -> int:
+    from mdplab.term.classroom import ClassCourse
+
+    if args.command == "class":
+        assert layout is not None
+        due = {}
+        for item in args.due:
+            lab, sep, when = item.partition("=")
+            if not sep:
+                raise ValueError(f"--due {item!r}: write LAB=WHEN, e.g. lab01=2027-02-01T23:59")
+            due[lab] = when
+        classroom = ClassCourse.init(
+            layout,
+            args.folder,
+            roster=args.roster,
+            due=due,
+            percent_per_day=args.late_percent_per_day,
+            timezone=args.timezone,
+        )
+        print(
+            f"class ready in {classroom.root}: {len(classroom.labs())} labs, "
+            f"{len(classroom.roster)} student(s) on the roster; edit class.toml for due dates"
+        )
+        return 0
+    classroom = ClassCourse(args.folder)
+    if args.command == "export":
+        from mdplab.term.export import describe, export
+
+        print(describe(export(classroom, [classroom.lab(key) for key in args.lab])))
+        return 0
+    from mdplab.term.formgrader import run_formgrader
+
+    return run_formgrader(classroom, port=args.port, browser=not args.no_browser)
 
 
 def _version() -> str:

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -44,6 +45,8 @@ class CellScore:
 class SubmissionScore:
     student_id: str
     cells: tuple[CellScore, ...]
+    # What nbgrader's AssignLatePenalties took off, on the points the autograder gave.
+    late_penalty: float = 0.0
 
     @property
     def auto_score(self) -> float:
@@ -69,7 +72,9 @@ class WorkingCourse:
     def __init__(self, root: Path, config_file: Path, overrides: Config | None = None) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(config_file, self.root / "nbgrader_config.py")
+        own = self.root / "nbgrader_config.py"
+        if config_file.resolve() != own:  # a class folder holds its own configuration
+            shutil.copyfile(config_file, own)
         self._config_file = config_file
         self.overrides = overrides or Config()
 
@@ -95,11 +100,23 @@ class WorkingCourse:
         _check(self._api().generate_assignment(lab.assignment, force=True), "generate_assignment")
         return self.root / "release" / lab.assignment / lab.notebook
 
-    def submit(self, lab: Lab, student_id: str, notebook: nbformat.NotebookNode) -> None:
+    def submit(
+        self,
+        lab: Lab,
+        student_id: str,
+        notebook: nbformat.NotebookNode,
+        submitted_at: datetime | None = None,
+    ) -> None:
+        """Place a notebook where autograde looks for it. ``submitted_at`` (UTC) goes into
+        nbgrader's ``timestamp.txt``, from which autograde learns how late the file is;
+        without it, nbgrader counts the file as on time."""
         folder = self.root / "submitted" / student_id / lab.assignment
         if folder.exists():
             shutil.rmtree(folder)
         write_notebook(notebook, folder / lab.notebook)
+        if submitted_at is not None:
+            stamp = submitted_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+            (folder / "timestamp.txt").write_text(stamp + "\n")
 
     def autograde(self, lab: Lab, student_id: str) -> SubmissionScore:
         _check(self._api().autograde(lab.assignment, student_id, force=True), "autograde")
@@ -121,7 +138,8 @@ class WorkingCourse:
                 )
                 for grade in sorted(notebook.grades, key=lambda g: g.name)
             )
-        return SubmissionScore(student_id, cells)
+            penalty = float(notebook.late_submission_penalty or 0.0)
+        return SubmissionScore(student_id, cells, penalty)
 
     def released_notebook(self, lab: Lab) -> Path:
         return self.root / "release" / lab.assignment / lab.notebook

@@ -25,6 +25,7 @@ can never pass for a new one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -40,6 +41,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from multiprocessing.connection import wait
 from pathlib import Path
 
@@ -59,6 +61,8 @@ from mdplab.grading.kernel import box_parent
 from mdplab.grading.repair import SubmissionError, read_submission, repair
 from mdplab.grading.sandbox import Isolation, Limits, probe
 from mdplab.grading.text import printable
+from mdplab.term.classroom import ClassCourse
+from mdplab.term.late import Lateness, lateness
 
 GRADED, PARTLY, FAILED = "graded", "partly graded", "failed"
 
@@ -82,6 +86,12 @@ class Outcome:
     repairs: list[str] = field(default_factory=list)
     cells: list[dict] = field(default_factory=list)
     seed: int | None = None  # the hidden checks' seed of the run that graded it
+    # What the LMS's file name said: the Canvas user id, and whether Canvas marked the file
+    # late (None: the name is not an LMS's). nbgrader's late penalty, in points.
+    lms_user_id: str = ""
+    lms_late: bool | None = None
+    late_penalty: float = 0.0
+    submitted_at: str = ""  # the time nbgrader was given (ISO, UTC), "" for none
 
 
 @dataclass
@@ -111,6 +121,9 @@ class Options:
     force: bool = False
     # Grade only these students' files; the others keep what the journal holds for them.
     students: frozenset[str] | None = None
+    # A class (``mdplab class init``): its one course and gradebook, its due dates and
+    # late policy, instead of a course of this run's own.
+    classroom: ClassCourse | None = None
 
 
 # What a grading worker may allocate beyond what it holds when it starts (the modules the
@@ -160,6 +173,9 @@ def _grade(
     collection = collect(sources, layout.all_labs(), out / "incoming", options.pattern)
     log(collection.describe())
     placed = [p for p in collection.placed if p.lab.name == lab.name]
+    if options.classroom is not None:
+        options.classroom.sync()
+        placed = [_as_known(p, options.classroom) for p in placed]
     others = len(collection.placed) - len(placed)
     if others:
         log(f"{others} submission(s) of other labs are left for their own run")
@@ -167,16 +183,20 @@ def _grade(
     master = nbformat.read(layout.master(lab), as_version=4)
     course = _prepare_course(layout, lab, master, out, options)
     release = nbformat.read(course.root / "release" / lab.assignment / lab.notebook, 4)
+    due = options.classroom.due(lab) if options.classroom else None
     grader_id = _grader_id(layout, lab, options)
     journal = Journal(out / "journal.jsonl")
     _use_wal(course)
+    _record_lms_ids(course, placed)
+    late = {p.student_id: lateness(p.recency.modified, p.lms_late, due) for p in placed}
     seed = secrets.randbits(48) if options.seed is None else options.seed
     use_run_seed(seed)
 
     outcomes: list[Outcome] = []
     pending: list[tuple[Placed, str]] = []
     for item in placed:
-        fingerprint = _fingerprint(item.path, grader_id)
+        # A new due date or late policy changes the grade: the file is graded again.
+        fingerprint = _fingerprint(item.path, grader_id + repr(late[item.student_id]))
         previous = journal.get(item.student_id, lab.name)
         if item.student_id not in chosen:
             if previous:
@@ -215,13 +235,44 @@ def _grade(
         preload(_instructor_cells(master))
         log(f"hidden checks' seed for this run: {seed} (--seed {seed} draws the same instances)")
     log(f"grading {len(pending)} submission(s) of {lab.name} with {options.jobs} worker(s)")
-    for outcome in _run_workers(course, lab, release, out, pending, options, log):
+    lms = {p.student_id: p for p in placed}
+    for outcome in _run_workers(course, lab, release, out, pending, late, options, log):
+        _with_lateness(outcome, lms.get(outcome.student_id), late.get(outcome.student_id))
         outcome.message = _join(outcome.message, notes.get(outcome.student_id, ""))
         outcome.seed = seed
         journal.add(outcome)
         outcomes.append(outcome)
     outcomes.sort(key=lambda o: o.student_id)
     return GradingRun(course, lab, collection, outcomes, options.jobs)
+
+
+def _as_known(item: Placed, classroom: ClassCourse) -> Placed:
+    """The file under the student id the class's gradebook holds for its Canvas id (a name
+    changed during the term stays one student)."""
+    known = classroom.student_for(item.lms_user_id)
+    return dataclasses.replace(item, student_id=known) if known else item
+
+
+def _record_lms_ids(course: WorkingCourse, placed: list[Placed]) -> None:
+    """Keep each student's Canvas user id in the gradebook, where grades go back from."""
+    with_ids = [p for p in placed if p.lms_user_id]
+    if not with_ids:
+        return
+    with Gradebook(course.db_url) as gradebook:
+        for item in with_ids:
+            gradebook.update_or_create_student(item.student_id, lms_user_id=item.lms_user_id)
+
+
+def _with_lateness(outcome: Outcome, item: Placed | None, late: Lateness | None) -> None:
+    """Add what the LMS said and what lateness cost to an outcome."""
+    if item is not None:
+        outcome.lms_user_id, outcome.lms_late = item.lms_user_id, item.lms_late
+    if late is None:
+        return
+    if late.submitted_at is not None:
+        outcome.submitted_at = late.submitted_at.isoformat(timespec="seconds")
+    penalty = outcome.late_penalty and f"late penalty {outcome.late_penalty:g} point(s)"
+    outcome.message = _join(outcome.message, penalty or "", late.note)
 
 
 def _terminal_safe(log: Callable[[str], None]) -> Callable[[str], None]:
@@ -304,7 +355,10 @@ def _prepare_course(
     overrides.SandboxedExecute.process_limit = limits.processes
     if not options.run_all_cells:
         overrides.SandboxedExecute.skip_cells = skipped_when_grading(master)
-    course = WorkingCourse(out / "course", layout.nbgrader_config, overrides)
+    if options.classroom is not None:
+        course = options.classroom.working_course(overrides)
+    else:
+        course = WorkingCourse(out / "course", layout.nbgrader_config, overrides)
     released = course.root / "release" / lab.assignment / lab.notebook
     source = course.root / "source" / lab.assignment / lab.notebook
     if not (released.exists() and source.exists() and nbformat.read(source, 4) == master):
@@ -358,6 +412,7 @@ def _run_workers(
     release: nbformat.NotebookNode,
     out: Path,
     pending: list[tuple[Placed, str]],
+    late: dict[str, Lateness],
     options: Options,
     log: Callable[[str], None],
 ) -> Iterator[Outcome]:
@@ -375,8 +430,11 @@ def _run_workers(
     while queue or running:
         while queue and len(running) < options.jobs:
             item, fingerprint = queue.pop(0)
+            submitted_at = late[item.student_id].submitted_at
             process = context.Process(
-                target=_worker, args=(course, lab, release, item, runs), daemon=True
+                target=_worker,
+                args=(course, lab, release, item, runs, submitted_at),
+                daemon=True,
             )
             process.start()
             running[process.sentinel] = (process, item, fingerprint, time.monotonic())
@@ -412,6 +470,7 @@ def _worker(
     release: nbformat.NotebookNode,
     item: Placed,
     runs: Path,
+    submitted_at: datetime | None = None,
 ) -> None:
     """In the child: read and repair one submission, autograde it through nbgrader, and
     record how it went. Whatever the file holds can only fail this process."""
@@ -426,7 +485,7 @@ def _worker(
         submission = read_submission(item.path)
         notebook, repairs = repair(submission.notebook, release)
         record["repairs"] = [*submission.log, *repairs]
-        course.submit(lab, student_id, notebook)
+        course.submit(lab, student_id, notebook, submitted_at)
     except SubmissionError as error:
         record["unreadable"] = error.reason
     except RecursionError:
@@ -531,6 +590,7 @@ def _outcome(
         item.file_name,
         manual_pending=score.pending_manual,
         manual_max=score.max_score - score.auto_max_score,
+        late_penalty=score.late_penalty,
         fingerprint=fingerprint,
         repairs=repairs,
         cells=cells,
@@ -603,6 +663,10 @@ class Journal:
 
     def get(self, student_id: str, lab: str) -> Outcome | None:
         return self._latest.get((student_id, lab))
+
+    def outcomes(self) -> list[Outcome]:
+        """The latest outcome of each (student, lab)."""
+        return list(self._latest.values())
 
     def add(self, outcome: Outcome) -> None:
         self._latest[(outcome.student_id, outcome.lab)] = outcome

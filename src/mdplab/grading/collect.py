@@ -22,22 +22,24 @@ browsers change the original name: ``Copy of lab00_orientation.ipynb``,
 
 from __future__ import annotations
 
+import calendar
 import os
 import re
 import shutil
 import stat
-import time
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from mdplab.course.layout import Lab
 
 CANVAS = re.compile(
-    r"^(?P<student>[A-Za-z0-9-]+?)(?:_LATE)?_(?P<user>\d+)_(?:(?P<submission>\d+)_)?(?P<rest>.+)$"
+    r"^(?P<student>[A-Za-z0-9-]+?)(?P<late>_LATE)?_(?P<user>\d+)_(?:(?P<submission>\d+)_)?"
+    r"(?P<rest>.+)$"
 )
 COPY_OF = re.compile(r"^(?:Copy[ _]of[ _])+", flags=re.IGNORECASE)
 DUPLICATE_SUFFIX = re.compile(r"(?:[ _]?\(\d+\)|-\d+)$")
@@ -75,7 +77,9 @@ class Placed:
 
     ``path`` is where the notebook can be read (for zip members: the extracted copy in the
     staging folder); ``file_name`` is its name as downloaded; ``source`` says where it was
-    found, e.g. ``submissions.zip:folder/x.ipynb``.
+    found, e.g. ``submissions.zip:folder/x.ipynb``. ``lms_user_id`` and ``lms_late`` are
+    what an LMS name says: the Canvas user id, and whether Canvas marked the file late
+    (None when the name is not an LMS's, so that nobody said).
     """
 
     path: Path
@@ -84,6 +88,8 @@ class Placed:
     file_name: str = ""
     source: str = ""
     recency: Recency = field(default_factory=Recency)
+    lms_user_id: str = ""
+    lms_late: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,7 @@ def _refuse(nested: _Nested, labs: list[Lab], pattern: re.Pattern[str] | None) -
     """A zip inside a source, with the student and lab its own name gives (a Canvas name
     such as ``ada_1001_5001_lab00_orientation.zip``)."""
     found = _identify(nested.name, labs, pattern)
-    student, lab = (found[0], found[1]) if not isinstance(found, str) else (None, None)
+    student, lab = (found.student, found.lab) if not isinstance(found, str) else (None, None)
     if student is None:  # the name may still say whose it is, if not which lab
         match = CANVAS.match(nested.name) if pattern is None else None
         student = match.group("student").lower() if match else None
@@ -269,26 +275,40 @@ def _place(
     found = _identify(path.name, labs, pattern)
     if isinstance(found, str):
         return found
-    student, lab, submission_id = found
-    recency = Recency(submission_id, modified, path.name, source)
-    return Placed(path, student, lab, path.name, source, recency)
+    recency = Recency(found.submission_id, modified, path.name, source)
+    return Placed(
+        path, found.student, found.lab, path.name, source, recency, found.user, found.late
+    )
 
 
 # Naming ---------------------------------------------------------------------------------
-def _identify(
-    name: str, labs: list[Lab], pattern: re.Pattern[str] | None
-) -> tuple[str, Lab, int | None] | str:
-    """(student, lab, Canvas submission id) of a file name, or the reason it has none."""
+class _Identity(NamedTuple):
+    """What a file name says: whose, which lab, and what the LMS added."""
+
+    student: str
+    lab: Lab
+    submission_id: int | None = None
+    user: str = ""
+    late: bool | None = None
+
+
+def _identify(name: str, labs: list[Lab], pattern: re.Pattern[str] | None) -> _Identity | str:
+    """The identity a file name gives, or the reason it gives none."""
     if pattern is None:
         match = CANVAS.match(name)
         if not match:
             return "name does not follow the Canvas pattern"
         submission = match.group("submission")
         lab = _lab_by_notebook(match.group("rest"), labs)
-        student = match.group("student")
         if not isinstance(lab, Lab):
             return lab
-        return student.lower(), lab, int(submission) if submission else None
+        return _Identity(
+            match.group("student").lower(),
+            lab,
+            int(submission) if submission else None,
+            match.group("user"),
+            bool(match.group("late")),
+        )
     match = pattern.search(name)
     if not match or not match.group("student"):
         return f"name does not match the pattern {pattern.pattern!r}"
@@ -297,7 +317,7 @@ def _identify(
     else:
         # The rest of the name is the notebook as the student uploaded it.
         lab = _lab_by_notebook(name[match.end() :] or name, labs)
-    return (match.group("student").lower(), lab, None) if isinstance(lab, Lab) else lab
+    return _Identity(match.group("student").lower(), lab) if isinstance(lab, Lab) else lab
 
 
 def _lab_by_notebook(uploaded: str, labs: list[Lab]) -> Lab | str:
@@ -554,9 +574,11 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 
 
 def _zip_time(info: zipfile.ZipInfo) -> float:
-    """A member's date_time (local time, as zip stores it) in seconds since the epoch."""
+    """A member's date_time in seconds since the epoch, read as UTC: a zip stores no time
+    zone, and reading it in the grading machine's zone would make a file's lateness
+    depend on where it is graded."""
     try:
-        return time.mktime((*info.date_time, 0, 0, -1))
+        return float(calendar.timegm((*info.date_time, 0, 0, 0)))
     except (OverflowError, ValueError):
         return 0.0
 

@@ -4,9 +4,9 @@ the grader.
 A page is opened by the student, their TAs and the instructor, from files on disk. Every
 piece of it that a student controls (markdown, code, outputs, error messages) is escaped, or
 rendered by a renderer of ours and then passed through an allow-list sanitiser (nh3) that
-keeps no script, event handler, ``class``, ``style`` or ``id`` and no URL other than http(s),
-mailto and validated data: images. A Content-Security-Policy forbids every script on top of
-that, in case the sanitiser ever lets one through.
+keeps no script, event handler, ``style`` or ``id``, no ``class`` but ``<code class="tex">``
+and no URL other than http(s), mailto and validated data: images. A Content-Security-Policy
+forbids every script on top of that, in case the sanitiser ever lets one through.
 
 The grader's own blocks (the summary and each test cell's result) carry classes that
 student content can therefore never carry; the page's stylesheet, the only one the policy
@@ -15,7 +15,10 @@ notebook, and test results span the gutter that the student's cells never reach.
 
 Markdown goes through mistune, with a linear rule for ``$…$`` formulas, rather than through
 nbconvert, whose filters take minutes on a long line of ``[`` (its ``strip_files_prefix``)
-and whose math plugin is quadratic on indented ``$$`` lines. Formulas stay raw TeX.
+and whose math plugin is quadratic on indented ``$$`` lines. Formulas become MathML on the
+server (:mod:`mdplab.grading.math_markup`), which the browser lays out itself: no MathJax,
+which would be a script and a download. The MathML passes the same sanitiser as the rest,
+with an allow-list of presentation elements and layout attributes.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pygments.lexers import PythonLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from mdplab.course.handin import HAND_IN_ID
+from mdplab.grading.math_markup import MATHML_ATTRIBUTES, MATHML_TAGS, math_html, safe_value
 
 __all__ = ["CSP", "build_page", "image_url", "markdown", "plain_page", "sanitise", "warm"]
 
@@ -270,7 +274,7 @@ _TAGS = {
     "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "samp",
     "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td",
     "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var", "wbr",
-}  # fmt: skip
+} | MATHML_TAGS  # fmt: skip
 # No class, style or id anywhere: those are what would let student content look like, or be
 # addressed as, the grader's blocks.
 _ATTRIBUTES = {
@@ -282,7 +286,10 @@ _ATTRIBUTES = {
     "th": {"colspan", "rowspan", "align", "scope"},
     "col": {"span"},
     "colgroup": {"span"},
-}
+} | {tag: set(MATHML_ATTRIBUTES) for tag in MATHML_TAGS}
+# The one class student content may carry: a formula shown as TeX. The page styles none of
+# its own blocks with it.
+_CLASSES = {"code": {"tex"}}
 # "data" and "attachment" are let through to _attribute, which keeps them on images only.
 _SCHEMES = {"http", "https", "mailto", "data", "attachment"}
 _IMAGE_SIGNATURES = {
@@ -344,6 +351,8 @@ def sanitise(fragment: str, attachments: Mapping[str, Any] | None = None) -> str
             return image_url(match.group(1), match.group(2)) if match else None
         if lowered.startswith(("data:", "attachment:")):
             return None
+        if tag in MATHML_TAGS and not safe_value(value):
+            return None  # a formula's attributes are lengths and keywords, never a url(…)
         return value
 
     return nh3.clean(
@@ -351,6 +360,7 @@ def sanitise(fragment: str, attachments: Mapping[str, Any] | None = None) -> str
         tags=_TAGS,
         clean_content_tags={"script", "style", "template", "noscript", "iframe", "object"},
         attributes=_ATTRIBUTES,
+        allowed_classes=_CLASSES,
         attribute_filter=attribute,
         url_schemes=_SCHEMES,
         link_rel="noopener noreferrer nofollow",
@@ -360,20 +370,35 @@ def sanitise(fragment: str, attachments: Mapping[str, Any] | None = None) -> str
 # ------------------------------------------------------------------------- markdown
 # $…$ and $$…$$, each scan stopping at the next $, so that a page of dollar signs is
 # linear; mistune's own math plugin is quadratic on indented $$ lines, which open a block
-# whose end it then seeks through the rest of the cell, once per line.
+# whose end it then seeks through the rest of the cell, once per line. An inline $ follows
+# pandoc's rule, so that "$4 and $5" stays text: no space after the opening $, none before
+# the closing one, and no digit after it. Either kind may span lines, and a backslash
+# escapes any character, a newline too (TeX's "\ " at the end of a line).
+# A bare \begin{equation}…\end{equation} (or align, gather…), which Jupyter shows as
+# display math, stops at the next \begin of those: linear too, and they do not nest.
+_ENVIRONMENTS = r"(?:equation|align|gather|multline|eqnarray)\*?"
 _MATH = (
-    r"\$\$(?P<mdp_display>(?:[^$\\]|\\.)*?)\$\$"
-    r"|\$(?![$\s])(?P<mdp_inline>(?:[^$\\\n]|\\.)+?)\$(?!\d)"
+    r"\$\$(?P<mdp_display>(?:[^$\\]|\\[\s\S])*?)\$\$"
+    r"|\$(?![$\s])(?P<mdp_inline>(?:[^$\\]|\\[\s\S])+?)(?<!\s)\$(?!\d)"
+    rf"|(?P<mdp_environment>\\begin\{{(?P<mdp_name>{_ENVIRONMENTS})\}}"
+    rf"(?:[^\\]|\\(?!begin\{{{_ENVIRONMENTS}\}})[\s\S])*?\\end\{{(?P=mdp_name)\}})"
 )
 
 
 def _parse_math(inline: InlineParser, m: re.Match[str], state: InlineState) -> int:
-    state.append_token({"type": "mdp_math", "raw": m.group(0)})
+    if m.group("mdp_inline") is not None:
+        tex, display = m.group("mdp_inline"), False
+    else:  # the environment is part of the TeX: latex2mathml lays out align's columns
+        tex, display = m.group("mdp_display") or m.group("mdp_environment") or "", True
+    attrs = {"tex": tex, "display": display}
+    state.append_token({"type": "mdp_math", "raw": m.group(0), "attrs": attrs})
     return m.end()
 
 
-def _render_math(renderer: HTMLRenderer, text: str) -> str:
-    return html.escape(text, quote=False)  # raw TeX, kept safe from emphasis and links
+def _render_math(renderer: HTMLRenderer, text: str, tex: str, display: bool) -> str:
+    """A formula as MathML, or as its escaped TeX when it cannot be converted; either way
+    safe from emphasis and links, and sanitised with the rest of the cell."""
+    return math_html(text, tex, display=display)
 
 
 def _math(md: Markdown) -> None:

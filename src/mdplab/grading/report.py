@@ -31,7 +31,17 @@ from mdplab.grading import feedback_page
 from mdplab.grading.batch import FAILED, GradingRun, Outcome
 from mdplab.grading.text import printable, spreadsheet_cell
 
-COLUMNS = ("student_id", "lab", "score", "max_score", "status", "message")
+COLUMNS = (
+    "student_id",
+    "lab",
+    "score",
+    "max_score",
+    "status",
+    "message",
+    "lms_user_id",
+    "lms_late",
+    "late_penalty",
+)
 # A page takes well under a second; one that takes this long was made to resist rendering.
 PAGE_SECONDS = 20.0
 _MESSAGE_CHARS = 2000  # of a child's error, well below a pipe's buffer: sending never blocks
@@ -48,7 +58,18 @@ def write_csv(outcomes: Sequence[Outcome], path: Path) -> None:
             score = "" if o.score is None else f"{o.score:g}"
             message = _with_written_points(o)
             texts = [spreadsheet_cell(t) for t in (o.student_id, o.lab, o.status, message)]
-            writer.writerow([*texts[:2], score, f"{o.max_score:g}", *texts[2:]])
+            late = "" if o.lms_late is None else ("late" if o.lms_late else "on time")
+            writer.writerow(
+                [
+                    *texts[:2],
+                    score,
+                    f"{o.max_score:g}",
+                    *texts[2:],
+                    spreadsheet_cell(o.lms_user_id),
+                    late,
+                    f"{o.late_penalty:g}",
+                ]
+            )
 
 
 def _with_written_points(outcome: Outcome) -> str:
@@ -63,7 +84,7 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     then the counts by status. Student
     text is printed with its control characters escaped, so that it cannot move the
     terminal's cursor or reorder the line."""
-    header = ("student", "lab", "autograded", "written", "status", "message")
+    header = ("student", "lab", "autograded", "written", "late", "status", "message")
     rows = []
     for o in outcomes:
         message = printable(o.message)
@@ -73,6 +94,7 @@ def summary(outcomes: Sequence[Outcome]) -> str:
                 printable(o.lab),
                 "-" if o.score is None else f"{o.score:g} / {o.max_score - o.manual_max:g}",
                 f"{o.manual_pending:g} point(s) to grade" if o.manual_pending else "-",
+                _late(o),
                 o.status,
                 message if len(message) <= 90 else message[:87] + "...",
             )
@@ -89,6 +111,13 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     lines.append("")
     lines.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing")
     return "\n".join(lines)
+
+
+def _late(outcome: Outcome) -> str:
+    """The late column: the penalty, or what the LMS said when it cost nothing."""
+    if outcome.late_penalty:
+        return f"-{outcome.late_penalty:g} point(s)"
+    return "late, no penalty" if outcome.lms_late else "-"
 
 
 @dataclass
