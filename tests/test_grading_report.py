@@ -97,3 +97,27 @@ def test_a_page_that_cannot_be_made_is_named_and_the_rest_are_made(run, tmp_path
     assert written == 5
     assert len(failures) == 1 and failures[0].startswith("student2: ")
     assert "student2" not in _pages(tmp_path / "out")
+
+
+def test_the_run_report_lists_every_repair_and_escapes_student_text():
+    from mdplab.grading.run_report import CSP, build_report
+
+    hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    outcomes = [
+        Outcome(
+            "ada", "lab00", 4.0, 5.0, "graded", "repaired the file: …", "ada.ipynb",
+            manual_max=1.0, repairs=["answer cell stage_cost appeared 2 times", hostile],
+        ),
+        Outcome(
+            "bob", "lab00", 1.0, 5.0, "partly graded", hostile, "bob.ipynb", manual_max=1.0,
+            cells=[{"grade_id": "", "index": 11, "status": "timeout", "note": ""}],
+        ),
+        Outcome("eve", "lab00", None, 5.0, "failed", "unreadable: not a notebook", "e.ipynb"),
+    ]  # fmt: skip
+    page = build_report(outcomes, "lab00_orientation")
+    assert "answer cell stage_cost appeared 2 times" in page
+    assert "cell 12 ran out of time" in page  # counted from 1
+    assert "<script>alert" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert f'content="{CSP}"' in page and "script-src 'none'" in CSP
+    assert "1 failed, 1 graded, 1 partly graded" in page

@@ -238,3 +238,10 @@ def test_mdplab_formgrader_serves_the_class(term, tmp_path):
     listed = _formgrader_listing(term["root"], "lab00")
     assert served == {k: (v["score"], v["submitted"]) for k, v in listed.items()}, log
     assert served["lovelaceada"] == (5.0, True)
+
+
+def test_the_run_report_names_each_repair(term):
+    page = (term["root"] / "grading" / "lab00" / "report.html").read_text()
+    assert "answer cell periods_needed appeared 2 times" in page  # hamiltonm's duplicate
+    assert "re-attached grading metadata" in page  # noetheremmy's stripped metadata
+    assert "unreadable: not a notebook" in page

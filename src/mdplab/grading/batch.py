@@ -567,7 +567,7 @@ def _outcome(
     # student's own cell ran out of time) is noted, and the tests still graded the file.
     status = PARTLY if any(c.get("kind") == "test" for c in problems) else GRADED
     titles = exercise_titles(nbformat.read(course.released_notebook(lab), as_version=4))
-    notes = [_problem_text(c, titles) for c in problems[:3]]
+    notes = [problem_text(c, titles) for c in problems[:3]]
     if len(problems) > 3:
         notes.append(f"and {len(problems) - 3} more")
     lost = [
@@ -597,8 +597,9 @@ def _outcome(
     )
 
 
-def _problem_text(cell: dict, titles: dict[str, str]) -> str:
-    # Cells are counted from 1, as a person counts the cells of a notebook.
+def problem_text(cell: dict, titles: dict[str, str]) -> str:
+    """What went wrong with a cell that could not be judged, named by its exercise title
+    or else counted from 1, as a person counts the cells of a notebook."""
     where = titles.get(cell["grade_id"]) or f"cell {cell['index'] + 1}"
     what = {
         "timeout": "ran out of time",

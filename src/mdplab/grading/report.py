@@ -29,6 +29,7 @@ from nbformat import NotebookNode
 from mdplab.course.derive import exercise_titles
 from mdplab.grading import feedback_page
 from mdplab.grading.batch import FAILED, GradingRun, Outcome
+from mdplab.grading.run_report import build_report
 from mdplab.grading.text import printable, spreadsheet_cell
 
 COLUMNS = (
@@ -277,10 +278,12 @@ def write_all(
 ) -> None:
     """grades.csv, the feedback pages and the summary table."""
     write_csv(run.outcomes, out / "grades.csv")
+    (out / "report.html").write_text(build_report(run.outcomes, run.lab.name), encoding="utf-8")
     pages, problems = write_feedback(run, out / "feedback", page_seconds=page_seconds)
     log("")
     log(summary(run.outcomes))
     log(f"\ngrades: {out / 'grades.csv'}; feedback pages: {pages} in {out / 'feedback'}")
+    log(f"report (every repair, every message in full): {out / 'report.html'}")
     for problem in problems:
         log(f"feedback: {printable(problem)}")
     log(f"gradebook (formgrader, nbgrader export): {run.course.root}")
