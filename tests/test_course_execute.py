@@ -1,8 +1,10 @@
 """Notebook execution for the build: a cell past its time limit is raised at once (the
 notebook is not run again); a cell's text on one stream is one output however the kernel
-flushed it."""
+flushed it; a figure's bytes do not depend on the machine's settings."""
 
 from __future__ import annotations
+
+import base64
 
 import nbformat
 import pytest
@@ -39,3 +41,44 @@ def test_text_flushed_in_pieces_is_one_output(tmp_path):
     outputs = notebook.cells[0].outputs
     texts = [(output.name, output.text) for output in outputs]
     assert texts == [("stdout", "first second\n"), ("stderr", "apart\n")]
+
+
+FIGURE = (
+    "import os\n"
+    "import matplotlib.pyplot as plt\n"
+    "fig, ax = plt.subplots(figsize=(3, 2))\n"
+    "ax.semilogy([1, 2, 3], [1e-3, 1e-1, 1], label=r'$\\beta^k \\|V_k - V^*\\|_\\infty$')\n"
+    "ax.legend()\n"
+    "plt.show()\n"
+    "print(os.environ.get('PYTHONHASHSEED'), os.environ.get('OPENBLAS_NUM_THREADS'))"
+)
+
+
+def drawn(tmp_path) -> tuple[bytes, str]:
+    """The PNG and the printout of a notebook that draws a formula on a log axis."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FIGURE)])
+    execute_notebook(notebook, cwd=tmp_path)
+    outputs = notebook.cells[0].outputs
+    assert [output.output_type for output in outputs] == ["display_data", "stream"], outputs
+    return base64.b64decode(outputs[0].data["image/png"]), outputs[1].text
+
+
+def test_a_figure_does_not_depend_on_the_machine(tmp_path, monkeypatch):
+    png, printed = drawn(tmp_path)
+    # What a user may have set, none of which reaches the kernel.
+    config = tmp_path / "config"
+    (config / "matplotlib").mkdir(parents=True)
+    (config / "matplotlib" / "matplotlibrc").write_text("mathtext.fontset: cm\n")
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "c.InlineBackend.figure_formats = {'retina'}\n"
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PYTHONHASHSEED", "random")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "8")
+    assert drawn(tmp_path) == (png, printed)
+    assert b"tEXt" not in png and b"Matplotlib" not in png  # no version stamp
+    assert printed == "0 1\n"

@@ -198,3 +198,8 @@ def test_due_needs_a_class(tmp_path, capsys):
     code = main(["grade", "lab00", str(tmp_path), "--out", str(tmp_path / "o"), "--due", "2027"])
     assert code == 2
     assert "--due needs --class" in capsys.readouterr().err
+
+
+def test_formgrader_wants_a_course(tmp_path, capsys):
+    assert main(["formgrader", str(tmp_path), "--no-browser"]) == 2
+    assert "is no nbgrader course" in capsys.readouterr().err

@@ -468,10 +468,10 @@ check_q_values(q_values)
 #
 # **Ties.** Floating-point arithmetic can make two equally good actions differ in the last
 # digits, so treat $Q(s, a)$ as tied with the best value $m(s) = \min_a Q(s, a)$ when
-# $Q(s, a) \le m(s) + $ `TIE_TOL` $\cdot (1 + |m(s)|)$, and pick the **smallest** tied
-# action column. (`np.flatnonzero(mask)[0]` is the first index where `mask` is true, and
-# `mask.argmax(axis=1)` does the same for every row.) The grader accepts any greedy action;
-# the rule makes your policy reproducible.
+# $Q(s, a) \le m(s) + \tau\,(1 + |m(s)|)$ with $\tau$ = `TIE_TOL`, and pick the
+# **smallest** tied action column. (`np.flatnonzero(mask)[0]` is the first index where
+# `mask` is true, and `mask.argmax(axis=1)` does the same for every row.) The grader
+# accepts any greedy action; the rule makes your policy reproducible.
 
 
 # %% nbgrader="answer" grade_id="improve_policy"

@@ -255,7 +255,9 @@ def _term_commands(commands: argparse._SubParsersAction) -> None:
     formgrader_cmd = commands.add_parser(
         "formgrader", help="open nbgrader's formgrader on a class (manual grading)"
     )
-    formgrader_cmd.add_argument("folder", type=Path, help="the class folder")
+    formgrader_cmd.add_argument(
+        "folder", type=Path, help="a class folder, or the course/ folder of a --out run"
+    )
     formgrader_cmd.add_argument("--port", type=int, help="(default: Jupyter's, 8888 or free)")
     formgrader_cmd.add_argument(
         "--no-browser", action="store_true", help="print the address instead of opening it"
@@ -286,15 +288,15 @@ def _term(layout: Layout | None, args: argparse.Namespace) -> int:
             f"{len(classroom.roster)} student(s) on the roster; edit class.toml for due dates"
         )
         return 0
-    classroom = ClassCourse(args.folder)
     if args.command == "export":
         from mdplab.term.export import describe, export
 
+        classroom = ClassCourse(args.folder)
         print(describe(export(classroom, [classroom.lab(key) for key in args.lab])))
         return 0
     from mdplab.term.formgrader import run_formgrader
 
-    return run_formgrader(classroom, port=args.port, browser=not args.no_browser)
+    return run_formgrader(args.folder, port=args.port, browser=not args.no_browser)
 
 
 def _version() -> str:

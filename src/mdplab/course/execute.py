@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -11,11 +12,36 @@ from nbclient.exceptions import CellExecutionError
 
 from mdplab.course.kernel_client import WakefulKernelManager
 
-__all__ = ["QUIET_KERNEL", "CellExecutionError", "execute_notebook"]
+__all__ = ["KERNEL_ENV", "QUIET_KERNEL", "CellExecutionError", "execute_notebook"]
 
 # ipykernel logs a warning about its TCP transport on every start; it says nothing about
 # the notebook, so keep the kernel's own log to errors. Cell output is unaffected.
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:"]
+
+# What a kernel must not take from the machine it runs on, so that a notebook gives the
+# same bytes everywhere (built solutions are committed, and `make demo` rebuilds them).
+# Set over the caller's environment: a fixed hash salt (set and dict order), one BLAS
+# thread (MKL's sums depend on the thread count), and the inline backend even where the
+# host exports MPLBACKEND (with MPLBACKEND=Agg no figure is drawn at all). The kernel also
+# gets an empty matplotlibrc, so that a ~/.config/matplotlib/matplotlibrc does not restyle
+# figures (`mathtext.fontset: cm` there redrew every figure with a formula or a log axis),
+# and an IPython profile of its own with KERNEL_CONFIG, so that ~/.ipython does not
+# (`InlineBackend.figure_formats = {'retina'}` doubles every PNG).
+KERNEL_ENV = {
+    "PYTHONHASHSEED": "0",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
+
+# matplotlib writes its version into every PNG ("Software: Matplotlib version3.11.2,
+# https://matplotlib.org/"); None leaves that text out. bbox_inches="tight" is the inline
+# backend's default, which setting print_figure_kwargs would otherwise drop.
+KERNEL_CONFIG = (
+    "c.InlineBackend.print_figure_kwargs = "
+    "{'bbox_inches': 'tight', 'metadata': {'Software': None}}\n"
+)
 
 
 def execute_notebook(
@@ -40,6 +66,9 @@ def execute_notebook(
 
     Consecutive output on one stream is merged into one output, as the kernel happened to
     flush it.
+
+    The kernel runs with :data:`KERNEL_ENV`, matplotlib's default settings and an IPython
+    profile with :data:`KERNEL_CONFIG`, so that its figures do not depend on the machine.
     """
     with tempfile.TemporaryDirectory(prefix="mdplab-run-") as scratch:
         run = Path(scratch) / cwd.name
@@ -47,6 +76,7 @@ def execute_notebook(
         data = cwd.parent / "data"
         if data.is_dir():
             (Path(scratch) / "data").symlink_to(data.resolve(), target_is_directory=True)
+        env = _kernel_env(Path(scratch) / ".kernel")
         client = NotebookClient(
             notebook,
             timeout=timeout,
@@ -61,5 +91,21 @@ def execute_notebook(
             resources={"metadata": {"path": str(run)}},
             kernel_manager_class=WakefulKernelManager,
         )
-        client.execute()
+        client.execute(env=env)
     return notebook
+
+
+def _kernel_env(home: Path) -> dict[str, str]:
+    """The caller's environment with :data:`KERNEL_ENV` over it, and matplotlib's and
+    IPython's settings in ``home``: an empty matplotlibrc, a profile with KERNEL_CONFIG."""
+    profile = home / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG, encoding="utf-8")
+    rc = home / "matplotlibrc"
+    rc.write_text("# matplotlib's defaults\n", encoding="utf-8")
+    return {
+        **os.environ,
+        **KERNEL_ENV,
+        "MATPLOTLIBRC": str(rc),
+        "IPYTHONDIR": str(home / "ipython"),
+    }

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from mdplab.term.classroom import ClassCourse
+from mdplab.term.classroom import CLASS_FILE, CONFIG_FILE, ClassCourse
 
 
 def formgrader_argv(root: Path, *, port: int | None = None, browser: bool = True) -> list[str]:
@@ -36,18 +36,27 @@ def formgrader_argv(root: Path, *, port: int | None = None, browser: bool = True
     return argv
 
 
-def run_formgrader(classroom: ClassCourse, *, port: int | None = None, browser: bool = True) -> int:
-    """Become the Jupyter server that serves formgrader (Ctrl-C stops it). The process is
-    replaced rather than wrapped, so that a signal to it (Ctrl-C, a service manager's
-    SIGTERM) reaches the server itself."""
-    classroom.sync()
+def run_formgrader(root: Path, *, port: int | None = None, browser: bool = True) -> int:
+    """Become the Jupyter server that serves formgrader on the course in ``root``: a class
+    (brought up to date with its class.toml first) or the course of a one-off
+    ``mdplab grade --out`` run (``OUT/course``). Ctrl-C stops it. The process is replaced
+    rather than wrapped, so that a signal to it (Ctrl-C, a service manager's SIGTERM)
+    reaches the server itself."""
+    root = root.resolve()
+    if (root / CLASS_FILE).exists():
+        ClassCourse(root).sync()
+    elif not (root / CONFIG_FILE).exists():
+        raise ValueError(
+            f"{root} is no nbgrader course: give a class folder (mdplab class init) or the "
+            "course/ folder of an `mdplab grade --out` run"
+        )
     env = dict(os.environ)
     # nbgrader runs alembic, and Jupyter its kernels, from PATH: put this venv's first, so
     # that a venv that was never activated works as well as an activated one.
     scripts = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
-    print(f"formgrader for the class in {classroom.root} (Ctrl-C stops it)", flush=True)
-    os.chdir(classroom.root)
-    argv = formgrader_argv(classroom.root, port=port, browser=browser)
+    print(f"formgrader for the course in {root} (Ctrl-C stops it)", flush=True)
+    os.chdir(root)
+    argv = formgrader_argv(root, port=port, browser=browser)
     os.execve(argv[0], argv, env)
     return 1  # not reached: execve returns only by raising
