@@ -12,7 +12,7 @@ thread count are fixed as well. Now the PNGs hold pixels only, drawn with matplo
 defaults. The pixels are still matplotlib's own: another matplotlib (3.10.0, as in Colab)
 draws some figures a pixel narrower, so this holds in the project's environment.
 
-Each lab with figures is built once and compared with its committed solution; the committed
+Each lab of ``REBUILT`` is built once and compared with its committed solution; the committed
 file came from an earlier build, so equal bytes show two builds agree. Only when they differ
 is the lab built a second time, to tell a build that varies from a committed file that is
 out of date.
@@ -47,11 +47,17 @@ def first_difference(before: str, after: str) -> str:
     return "\n".join(line[:160] for line in list(lines)[:8])
 
 
+# The labs whose figures made `make demo` leave a dirty tree (issue 13), built here once
+# more each: the build's kernel environment is the same for every lab, and
+# tests/test_course_execute.py checks it on a figure drawn under a hostile host setup.
+REBUILT = [lab for lab in LABS_WITH_FIGURES if lab.assignment in {"lab05", "lab06"}]
+
+
 def test_the_figure_labs_are_covered():
     assert {"lab05", "lab06"} <= {lab.assignment for lab in LABS_WITH_FIGURES}
 
 
-@pytest.mark.parametrize("lab", LABS_WITH_FIGURES, ids=[lab.name for lab in LABS_WITH_FIGURES])
+@pytest.mark.parametrize("lab", REBUILT, ids=[lab.name for lab in REBUILT])
 def test_a_rebuilt_solution_is_the_committed_file(lab):
     committed = (LAYOUT.solutions / lab.notebook).read_text(encoding="utf-8")
     first = built_solution(lab)

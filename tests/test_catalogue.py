@@ -9,6 +9,12 @@
   ways; a cell that does not fails the test with both messages. The honest entries of the
   tamper catalogue (its graded outcomes are checked by tests/test_grading_tamper.py) get
   the plain run too.
+- **Hidden instances.** The plain run draws the hidden checks' instances from a run seed,
+  as a grading run does (``mdplab grade`` draws a fresh seed each time); the nbgrader run
+  keeps the labs' fixed instances. So every entry meets two sets of hidden instances, and
+  each wrong answer must fail exactly its declared cells on both: fresh instances still
+  catch every catalogued mistake. The labs take turns with a small seed and one past
+  2**64, whose digits ``instance_seed`` must fold in.
 - At least 80% of the lost cells of all catalogues are declared to name the mistake.
 """
 
@@ -53,6 +59,7 @@ BEFORE_ISSUE_12 = {
     "lab06": (17, 3),
 }
 NAMED_SHARE = 0.8
+RUN_SEEDS = (1, 987654321987654321)
 # Entries of the tamper catalogue that attack nothing: honest answers, renamed downloads,
 # warnings on stderr. The rest change the file or attack the grader, and a plain kernel is
 # not where they belong.
@@ -112,7 +119,10 @@ def test_catalogue_entry_is_graded_as_expected(lab, entry, tmp_path_factory):
     assert lost == sorted(entry.fails), f"{entry.name} ({entry.description}): {graded}"
     unsaid = missing_words(list(graded.values()), entry.says)
     assert not unsaid, f"{entry.name}: messages lack {unsaid}: {graded}"
-    plain = {r.grade_id: r for r in check_answers(lab, LAYOUT, entry.answers)}
+    seed = RUN_SEEDS[LABS.index(lab) % len(RUN_SEEDS)]
+    plain = {r.grade_id: r for r in check_answers(lab, LAYOUT, entry.answers, run_seed=seed)}
+    plain_lost = sorted(g for g, r in plain.items() if not r.passed)
+    assert plain_lost == sorted(entry.fails), f"{entry.name} under run seed {seed}: {plain}"
     assert_one_verdict(graded, plain, entry.name)
 
 

@@ -6,11 +6,10 @@ no run seed, every check draws exactly what it drew before run seeds existed: th
 solutions, the catalogues and ``mdplab check`` see the same instances every time.
 
 The labs run here in this process, as :func:`mdplab.course.check.check_answers` runs them in
-a kernel: the master with an entry's answers, cell by cell in one namespace, each test cell
-passing or failing (the read-only cells that ``mdplab grade`` skips are skipped here too).
-So each catalogue entry can be checked under several run seeds in minutes: the reference
-and the correct answers still pass every test cell, and each wrong answer still fails
-exactly the cells it declares, as ``mdplab check`` requires.
+a kernel: the master with answers, cell by cell in one namespace, each test cell passing or
+failing (the read-only cells that ``mdplab grade`` skips are skipped here too). Whether
+every catalogue entry is still graded as declared under a run seed is the catalogue test's
+(tests/test_catalogue.py, whose plain-kernel run uses one).
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ from course_helpers import LAYOUT, cell_role
 from mdplab.cell_code import python_only
 from mdplab.checks import common
 from mdplab.course.authoring import skipped_when_grading
-from mdplab.course.catalogue import CatalogueEntry, load_catalogue
 from mdplab.course.derive import reference_answers
 from mdplab.course.handin import HAND_IN_ID
 from mdplab.course.layout import Lab
@@ -47,13 +45,7 @@ from mdplab.course.layout import Lab
 matplotlib.use("Agg")  # the labs' cells run headless here
 
 LABS = LAYOUT.all_labs()
-REFERENCE = CatalogueEntry("correct.reference", "the worked solution", {}, ())
 RUN_SEEDS = (1, 20260101, 987654321987654321)
-# The run seeds the whole catalogue is graded under: a small one and one past 2**64, whose
-# digits instance_seed must fold in. Each lab's catalogue takes one of them in turn (a whole
-# catalogue costs up to a minute in CI); the catalogue test adds the run without a seed.
-CATALOGUE_SEEDS = (1, 987654321987654321)
-CATALOGUE_RUNS = [(lab, CATALOGUE_SEEDS[i % len(CATALOGUE_SEEDS)]) for i, lab in enumerate(LABS)]
 
 
 # ---------------------------------------------------------------------------- the labs
@@ -97,31 +89,6 @@ def _run(tree: ast.Module, namespace: dict[str, Any], name: str) -> None:
     ):
         warnings.simplefilter("ignore")
         exec(compile(tree, name, "exec"), namespace)
-
-
-def graded_cells(lab: Lab, answers: dict[str, str]) -> dict[str, str]:
-    """grade_id -> "" for each test cell that passed, or the exception that failed it, when
-    the master runs with ``answers`` (by grade_id) over the reference answers."""
-    answers = reference_answers(master(lab.name)) | answers
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    outcome: dict[str, str] = {}
-    with lab_folder():
-        for grade_id, kind, cell in _code_cells(lab.name):
-            source = answers[grade_id] if kind == "answer" else cell.source
-            try:
-                _run(ast.parse(python_only(source)), namespace, grade_id or "cell")
-            except Exception as error:  # a broken answer stays broken, as in a notebook
-                if kind == "test":
-                    outcome[grade_id] = f"{type(error).__name__}: {error}"
-                continue
-            if kind == "test":
-                outcome[grade_id] = ""
-    plt.close("all")
-    return outcome
-
-
-def failing(lab: Lab, entry: CatalogueEntry) -> list[str]:
-    return sorted(g for g, error in graded_cells(lab, entry.answers).items() if error)
 
 
 @contextlib.contextmanager
@@ -325,23 +292,3 @@ def test_a_run_seed_renews_every_hidden_instance(lab: Lab, monkeypatch: pytest.M
         assert not set(seeds) & set(first[check][0]), check
         assert not any(_own_seed(seed, lab) for seed in first[check][0]), check
         assert len({digest, first[check][1], second[check][1]}) == 3, check
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("lab", "seed"),
-    CATALOGUE_RUNS,
-    ids=[f"{lab.name}-{seed}" for lab, seed in CATALOGUE_RUNS],
-)
-def test_the_catalogue_is_graded_as_declared_under_any_run_seed(lab: Lab, seed: int | None):
-    """As ``mdplab check`` requires, with the run's seed set: the reference and the
-    correct answers fail nothing, each wrong answer fails exactly the cells it declares
-    (fresh instances must still catch every catalogued mistake). Without a run seed, the
-    catalogue test grades each entry through nbgrader and in a plain kernel."""
-    with run_seed(seed):
-        wrong = {
-            entry.name: (failing(lab, entry), sorted(entry.fails))
-            for entry in [REFERENCE, *load_catalogue(LAYOUT, lab)]
-        }
-    mismatches = {name: pair for name, pair in wrong.items() if pair[0] != pair[1]}
-    assert not mismatches, f"(fails, declared) under run seed {seed}: {mismatches}"

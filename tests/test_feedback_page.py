@@ -12,6 +12,7 @@ opens the same pages in a browser.
 from __future__ import annotations
 
 import csv
+import html
 import os
 import re
 import time
@@ -36,6 +37,8 @@ from mdplab.grading.feedback_page import (
 )
 from mdplab.grading.math_markup import MAX_TEX, to_mathml
 from mdplab.grading.report import summary, write_csv, write_feedback
+
+LABS_FOLDER = Path(__file__).resolve().parents[1] / "labs"
 
 LAB = "lab09_example"
 PNG = (
@@ -762,3 +765,22 @@ def test_the_summary_table_prints_student_text_harmlessly():
     table = summary([Outcome("eve\x1b]0;owned\x07", LAB, 1.0, 2.0, "graded", "a\u202eb\rc")])
     assert "\x1b" not in table and "\u202e" not in table and "\r" not in table
     assert "eve\\x1b]0;owned\\x07" in table and "a\\u202eb\\x0dc" in table
+
+
+@pytest.mark.parametrize("notebook", sorted(LABS_FOLDER.glob("lab*.ipynb")), ids=lambda p: p.stem)
+def test_every_formula_of_the_labs_becomes_mathml(notebook):
+    """What a student reads on a feedback page: the labs' own markdown holds no TeX once
+    rendered, outside code (a dollar amount such as "$120" is text, not math)."""
+    leftover = []
+    for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        if cell.cell_type != "markdown":
+            continue
+        page = re.sub(
+            r"<code[^>]*>.*?</code>|<pre[^>]*>.*?</pre>|<math.*?</math>",
+            "",
+            feedback_page.markdown(cell.source),
+            flags=re.DOTALL,
+        )
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))
+        leftover += [(index, hit) for hit in re.findall(r"\$(?!\d)|\\[A-Za-z]+", text)]
+    assert not leftover, f"raw TeX on the page (cell, text): {leftover[:10]}"

@@ -107,10 +107,10 @@ def test_a_student_with_no_file_is_a_mistake_in_the_command(tmp_path, capsys):
 
 
 def test_cells_are_named_by_title_or_counted_from_one():
-    from mdplab.grading.batch import _problem_text
+    from mdplab.grading.batch import problem_text
 
     titles = {"test_periods_needed": "Exercise 2: tail bound"}
     timed_out = {"grade_id": "test_periods_needed", "index": 11, "status": "timeout"}
-    assert _problem_text(timed_out, titles) == "Exercise 2: tail bound ran out of time"
+    assert problem_text(timed_out, titles) == "Exercise 2: tail bound ran out of time"
     own_cell = {"grade_id": "", "index": 11, "status": "output-cap", "note": ""}
-    assert _problem_text(own_cell, titles) == "cell 12 printed too much"
+    assert problem_text(own_cell, titles) == "cell 12 printed too much"

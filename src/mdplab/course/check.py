@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nbformat.v4 import new_code_cell
+
 from mdplab.course.authoring import build_master, skipped_when_grading
 from mdplab.course.catalogue import load_catalogue
 from mdplab.course.derive import fill_answers
@@ -22,19 +24,27 @@ class TestCellResult:
     error: str  # "ExceptionName: message", or "" when passed
 
 
-def check_answers(lab: Lab, layout: Layout, answers: dict[str, str]) -> list[TestCellResult]:
+def check_answers(
+    lab: Lab, layout: Layout, answers: dict[str, str], *, run_seed: int | None = None
+) -> list[TestCellResult]:
     """Run the master with ``answers`` in its answer cells; the outcome of each test cell.
 
     The read-only illustrations marked ``autograde="skip"`` are left out, as ``mdplab
     grade`` leaves them out: no later cell reads their names (the build checks it), so no
     test cell's outcome depends on them, and with a wrong answer they may run until their
-    time limit (a value iteration that never converges, drawn three times)."""
+    time limit (a value iteration that never converges, drawn three times).
+
+    ``run_seed`` makes the hidden checks draw their instances as a grading run with that
+    seed does (``mdplab grade --seed``); None keeps the labs' fixed instances."""
     master = build_master(lab, layout)
     skipped = {*skipped_when_grading(master), HAND_IN_ID}  # the hand-in check grades nothing
     for cell in master.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") in skipped:
             cell.source = ""
     notebook = fill_answers(master, answers)
+    if run_seed is not None:
+        seeding = "from mdplab.checks.common import use_run_seed\n"
+        notebook.cells.insert(0, new_code_cell(seeding + f"use_run_seed({int(run_seed)})"))
     execute_notebook(notebook, cwd=layout.labs, allow_errors=True)
     results = []
     for cell in notebook.cells:
