@@ -12,6 +12,7 @@ Costs are minimised (reward = - cost). Modules:
 - :mod:`~mdplab.autoscaler.policies`: the greedy decider and the threshold heuristic;
 - :mod:`~mdplab.autoscaler.metrics`: replay summaries and the frontier;
 - :mod:`~mdplab.autoscaler.export`: the policy as CSV and JSON;
+- :mod:`~mdplab.autoscaler.safety`: the operator's sanity rules, as a table of violations;
 - :mod:`~mdplab.autoscaler.acceptance`: every acceptance figure in one run.
 """
 
