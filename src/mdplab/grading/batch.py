@@ -55,7 +55,7 @@ from mdplab.course.derive import exercise_titles
 from mdplab.course.layout import Lab, Layout
 from mdplab.course.nbgrader_course import NbgraderError, WorkingCourse
 from mdplab.grading.collect import Collection, Placed, Refused, collect
-from mdplab.grading.executor import cell_kind
+from mdplab.grading.executor import UNJUDGED, cell_kind
 from mdplab.grading.judge import preload
 from mdplab.grading.kernel import box_parent
 from mdplab.grading.repair import SubmissionError, read_submission, repair
@@ -175,7 +175,8 @@ def _grade(
     placed = [p for p in collection.placed if p.lab.name == lab.name]
     if options.classroom is not None:
         options.classroom.sync()
-        placed = [_as_known(p, options.classroom) for p in placed]
+        known = options.classroom.students_by_lms_id()
+        placed = [_as_known(p, known) for p in placed]
     others = len(collection.placed) - len(placed)
     if others:
         log(f"{others} submission(s) of other labs are left for their own run")
@@ -246,11 +247,12 @@ def _grade(
     return GradingRun(course, lab, collection, outcomes, options.jobs)
 
 
-def _as_known(item: Placed, classroom: ClassCourse) -> Placed:
-    """The file under the student id the class's gradebook holds for its Canvas id (a name
-    changed during the term stays one student)."""
-    known = classroom.student_for(item.lms_user_id)
-    return dataclasses.replace(item, student_id=known) if known else item
+def _as_known(item: Placed, known: dict[str, str]) -> Placed:
+    """The file under the student id the class's gradebook holds for its Canvas id
+    (``known``: Canvas id -> student id), so a name changed during the term stays one
+    student."""
+    student = known.get(item.lms_user_id)
+    return dataclasses.replace(item, student_id=student) if student else item
 
 
 def _record_lms_ids(course: WorkingCourse, placed: list[Placed]) -> None:
@@ -562,7 +564,7 @@ def _outcome(
         )  # fmt: skip
     score = course.score(lab, item.student_id)
     cells = json.loads(report_file.read_text())["cells"] if report_file.exists() else []
-    problems = [c for c in cells if c["status"] in {"timeout", "died", "output-cap", "not-run"}]
+    problems = [c for c in cells if c["status"] in UNJUDGED]
     # Partly graded means a test cell could not be judged; a problem elsewhere (the
     # student's own cell ran out of time) is noted, and the tests still graded the file.
     status = PARTLY if any(c.get("kind") == "test" for c in problems) else GRADED

@@ -57,6 +57,10 @@ class CellEvent:
     note: str = ""  # why it was stopped, where more is known than the time (a fork bomb)
 
 
+# The statuses of a cell the kernel could not finish: its outcome could not be judged.
+UNJUDGED = frozenset({"timeout", "died", "output-cap", "not-run"})
+
+
 @dataclass
 class RunReport:
     cells: list[CellEvent] = field(default_factory=list)
@@ -67,7 +71,7 @@ class RunReport:
 
     @property
     def problems(self) -> list[CellEvent]:
-        return [c for c in self.cells if c.status in {"timeout", "died", "output-cap", "not-run"}]
+        return [c for c in self.cells if c.status in UNJUDGED]
 
 
 class SandboxedExecute(NbGraderPreprocessor):

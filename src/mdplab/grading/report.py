@@ -29,7 +29,7 @@ from nbformat import NotebookNode
 from mdplab.course.derive import exercise_titles
 from mdplab.grading import feedback_page
 from mdplab.grading.batch import FAILED, GradingRun, Outcome
-from mdplab.grading.run_report import build_report
+from mdplab.grading.run_report import build_report, late_text
 from mdplab.grading.text import printable, spreadsheet_cell
 
 COLUMNS = (
@@ -95,7 +95,7 @@ def summary(outcomes: Sequence[Outcome]) -> str:
                 printable(o.lab),
                 "-" if o.score is None else f"{o.score:g} / {o.max_score - o.manual_max:g}",
                 f"{o.manual_pending:g} point(s) to grade" if o.manual_pending else "-",
-                _late(o),
+                late_text(o),
                 o.status,
                 message if len(message) <= 90 else message[:87] + "...",
             )
@@ -112,13 +112,6 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     lines.append("")
     lines.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing")
     return "\n".join(lines)
-
-
-def _late(outcome: Outcome) -> str:
-    """The late column: the penalty, or what the LMS said when it cost nothing."""
-    if outcome.late_penalty:
-        return f"-{outcome.late_penalty:g} point(s)"
-    return "late, no penalty" if outcome.lms_late else "-"
 
 
 @dataclass

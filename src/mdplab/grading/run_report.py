@@ -19,6 +19,7 @@ import html
 from collections.abc import Sequence
 
 from mdplab.grading.batch import Outcome, problem_text
+from mdplab.grading.executor import UNJUDGED
 
 _STYLE = """
 body { margin: 0; font: 15px/1.45 system-ui, sans-serif; color: #1b1b1b; background: #fff; }
@@ -69,7 +70,7 @@ def build_report(outcomes: Sequence[Outcome], lab: str) -> str:
 def _row(o: Outcome) -> str:
     css = {"failed": ' class="failed"', "partly graded": ' class="partly"'}.get(o.status, "")
     auto = "-" if o.score is None else f"{o.score:g} / {o.max_score - o.manual_max:g}"
-    late = f"{o.late_penalty:g}" if o.late_penalty else ("late" if o.lms_late else "")
+    late = late_text(o)
     cells = (
         o.student_id, o.lms_user_id, o.status, auto, f"{o.manual_pending:g}" if
         o.manual_pending else "", late, o.file, o.message,
@@ -77,10 +78,16 @@ def _row(o: Outcome) -> str:
     return f"<tr{css}>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>\n"
 
 
+def late_text(outcome: Outcome) -> str:
+    """What lateness cost: the penalty, or what the LMS said when it cost nothing."""
+    if outcome.late_penalty:
+        return f"-{outcome.late_penalty:g} point(s)"
+    return "late, no penalty" if outcome.lms_late else "-"
+
+
 def _problems(o: Outcome) -> list[str]:
     """The cells of the file that could not be judged, as the batch's message says them."""
-    problems = ("timeout", "died", "output-cap", "not-run")
-    return [problem_text(c, {}) for c in o.cells if c.get("status") in problems]
+    return [problem_text(c, {}) for c in o.cells if c.get("status") in UNJUDGED]
 
 
 def _details(o: Outcome) -> str:

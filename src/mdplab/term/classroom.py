@@ -258,12 +258,7 @@ class ClassCourse:
                 )
             gradebook.db.commit()
 
-    def student_for(self, lms_user_id: str) -> str | None:
-        """The student id the gradebook holds for a Canvas user id, if any."""
-        if not lms_user_id:
-            return None
+    def students_by_lms_id(self) -> dict[str, str]:
+        """Canvas user id -> the student id the gradebook holds for it, read at once."""
         with Gradebook(self.db_url) as gradebook:
-            for student in gradebook.students:
-                if student.lms_user_id == lms_user_id:
-                    return student.id
-        return None
+            return {s.lms_user_id: s.id for s in gradebook.students if s.lms_user_id}
