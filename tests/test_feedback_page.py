@@ -562,6 +562,13 @@ def test_the_summary_shows_score_status_and_message_escaped():
     assert "<title>Feedback: lab09_example, student&lt;1&gt;</title>" in page
 
 
+def test_the_score_is_out_of_the_autograded_points():
+    """A perfect autograded answer reads 4 / 4, not 4 / 5 with a written point to grade."""
+    graded = Outcome("ada", LAB, 4.0, 5.0, "graded", "", manual_pending=1.0, manual_max=1.0)
+    header = grader_blocks(build_page(payload_notebook(), graded, EARNED))[0]
+    assert "Autograded score</dt><dd>4 / 4</dd>" in header
+
+
 def test_the_summary_lists_each_repair_in_words_and_drops_the_hand_in_check():
     repaired = outcome()
     repaired.repairs = [

@@ -58,6 +58,7 @@ class Graded(Protocol):
     status: str
     message: str
     manual_pending: float
+    manual_max: float  # the written answers' points, which max_score counts too
     repairs: list[str]
 
 
@@ -136,7 +137,8 @@ def _document(title: str, header: str, body: str) -> str:
 def _score_text(outcome: Graded) -> str:
     if outcome.score is None:
         return "no score"
-    return f"{outcome.score:g} / {outcome.max_score:g}"
+    # Out of the autograded points: the written ones are a person's, said on their own line.
+    return f"{outcome.score:g} / {outcome.max_score - outcome.manual_max:g}"
 
 
 def _summary(outcome: Graded, notice: str = "") -> str:
