@@ -17,9 +17,9 @@ from mdplab.autoscaler import (
     THROUGHPUT_EDGES,
     UP,
     at_risk_pairs,
+    billed_cost_table,
     bin_levels,
     build_model,
-    cost_table,
     count_transitions,
     estimate_transitions,
     feasible_pairs,
@@ -230,17 +230,16 @@ def test_latency_penalty_by_hand():
     assert latency_penalty(250.0) == pytest.approx(10.0)
 
 
-def test_cost_table_by_hand():
-    C = cost_table(
-        [150.0, 250.0], n_throughput=2, max_instances=2, instance_cost=3.0, spot_discount=0.65
-    )
+def test_billed_cost_table_by_hand():
+    # Prices 6 and 3 dollars an hour, k = 10 points per dollar, a spin-up of 0.5 dollars.
+    C = billed_cost_table([150.0, 250.0], 2, 2, 10.0, 6.0, 3.0, 0.5)
     # state 7: latency bin 1 (level 250 -> penalty 10), n = 2
-    assert C[7, DOWN] == pytest.approx(10.0)  # n' = 1: no extra instance
-    assert C[7, HOLD] == pytest.approx(13.0)  # 10 + 3 * 1
-    assert C[7, SPOT] == pytest.approx(10.0 + 3.0 * 0.35)
+    assert C[7, DOWN] == pytest.approx(10.0 + 10 * 6 / 60)  # one instance on demand
+    assert C[7, HOLD] == pytest.approx(10.0 + 10 * 12 / 60)
+    assert C[7, SPOT] == pytest.approx(10.0 + 10 * (6 + 3) / 60)  # one stays on demand
     assert C[7, UP] == np.inf
-    # state 0: level 150 -> no penalty, n = 1
-    assert C[0, HOLD] == 0.0 and C[0, UP] == pytest.approx(3.0)
+    # state 0: level 150 -> no penalty, n = 1; scale up bills two instances and the spin-up
+    assert C[0, HOLD] == pytest.approx(1.0) and C[0, UP] == pytest.approx(2.0 + 5.0)
     assert C[0, DOWN] == np.inf and C[0, SPOT] == np.inf
 
 
@@ -256,9 +255,7 @@ def test_build_model_of_the_tiny_trace():
         latency_edges=(200.0,),
         throughput_edges=(50.0,),
         alpha=0.5,
-        kappa=0.0,
-        spot_discount=0.5,
-        instance_cost=1.0,
+        cost_weight=10.0,
     )
     assert model.n_states == 32  # max_instances stays 8: 2 * 2 * 8
     s = int(model.state_of(250.0, 60.0, 2))
@@ -266,7 +263,12 @@ def test_build_model_of_the_tiny_trace():
     assert model.counts[s, SPOT].sum() == 1
     np.testing.assert_allclose(model.latency_levels, [(150 + 180 + 190 + 120) / 4, 250])
     np.testing.assert_allclose(model.throughput_levels, [(30 + 40 + 30) / 3, 60])
-    assert model.C[s, SPOT] == pytest.approx(10.0 + 1.0 * 1 * 0.5)
+    # 250 ms: 10 points; spot keeps 2 instances, one of them on spot: (1.80 + 0.63) / 60 $
+    assert model.C[s, SPOT] == pytest.approx(10.0 + 10.0 * (1.80 + 0.63) / 60)
+    # scale up from 1 instance: 2 on demand for a minute plus the $0.06 spin-up charge
+    s1 = int(model.state_of(150.0, 30.0, 1))
+    assert model.C[s1, UP] == pytest.approx(10.0 * (2 * 1.80 / 60 + 0.06))
+    assert model.visits.sum() == 5 and model.visited[s] and model.visited.sum() == 4
     with pytest.raises(ValueError, match="SLA"):
         build_model(trace, latency_edges=(150.0, 250.0))
 
@@ -278,7 +280,10 @@ def test_the_shipped_model_is_well_formed(shipped_model):
     np.testing.assert_allclose(model.P.sum(axis=2)[feasible], 1.0)
     assert np.all(model.P[~feasible] == 0)
     assert model.counts.sum() == 11_519
-    assert model.spot_discount == pytest.approx(0.65)
+    assert model.cost_weight == 20.0 and model.visits.sum() == 11_520
+    # demand is exogenous: one chain for every action and fleet, and no jump from the busiest
+    # bin to the quietest in a minute (the uniform prior of old gave it 0.2)
+    assert model.throughput_P[4, 0] < 0.01
     assert np.all(np.diff(model.latency_levels) > 0) and np.all(
         np.diff(model.throughput_levels) > 0
     )

@@ -208,6 +208,20 @@ def test_a_later_cell_that_needs_a_skipped_cells_names_is_refused(tmp_path, late
         build_master(lab_from(tmp_path, GOOD + "\n" + ILLUSTRATION.format(later=later)), LAYOUT)
 
 
+def test_a_later_skipped_cell_may_read_a_skipped_cells_names(tmp_path):
+    """Grading runs neither of them, so the second one misses nothing (lab06's plots and
+    tracks read the replay's results)."""
+    text = (
+        GOOD
+        + "\n"
+        + ILLUSTRATION.format(
+            later='\n# %% nbgrader="locked" grade_id="plot" autograde="skip"\nprint(shown)'
+        )
+    )
+    master = build_master(lab_from(tmp_path, text), LAYOUT)
+    assert skipped_when_grading(master) == ["picture", "plot"]
+
+
 @pytest.mark.parametrize(
     "header",
     [

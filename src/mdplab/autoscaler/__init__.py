@@ -5,18 +5,32 @@ Costs are minimised (reward = - cost). Modules:
 - :mod:`~mdplab.autoscaler.telemetry`: the simulated service and its trace (standalone:
   numpy and the standard library only), ``generate_telemetry``, ``replay``, CSV I/O;
 - :mod:`~mdplab.autoscaler.states`: bins, state numbering, action labels, bin levels;
-- :mod:`~mdplab.autoscaler.estimation`: counts, smoothing and the risk rule, P;
-- :mod:`~mdplab.autoscaler.costs`: latency penalty and C;
+- :mod:`~mdplab.autoscaler.estimation`: counts, feasible pairs, and the lab's current
+  estimator (smoothing and a risk rule);
+- :mod:`~mdplab.autoscaler.transitions`: the model's P: exogenous demand, latency given the
+  next minute's load, a pessimistic prior where the log is thin;
+- :mod:`~mdplab.autoscaler.costs`: latency penalty and C (the bill, with a spin-up charge);
 - :mod:`~mdplab.autoscaler.model`: ``build_model`` and ``AutoscalerModel``;
 - :mod:`~mdplab.autoscaler.solve`: nominal and robust value iteration;
-- :mod:`~mdplab.autoscaler.policies`: the greedy decider and the threshold heuristic;
-- :mod:`~mdplab.autoscaler.metrics`: replay summaries and the frontier;
+- :mod:`~mdplab.autoscaler.policies`: the greedy decider and two threshold baselines;
+- :mod:`~mdplab.autoscaler.metrics`: replay summaries, targets and the frontier;
 - :mod:`~mdplab.autoscaler.export`: the policy as CSV and JSON;
 - :mod:`~mdplab.autoscaler.safety`: the operator's sanity rules, as a table of violations;
-- :mod:`~mdplab.autoscaler.acceptance`: every acceptance figure in one run.
+- :mod:`~mdplab.autoscaler.acceptance`: every acceptance figure in one run;
+- :mod:`~mdplab.autoscaler.latency_prior`: the latency law and its pessimistic prior
+  (standalone: the lab shows it);
+- the optional tracks: :mod:`~mdplab.autoscaler.onnx_policy` and
+  :mod:`~mdplab.autoscaler.serving` (the policy as ONNX behind a local endpoint, extra
+  ``tracks``), :mod:`~mdplab.autoscaler.sampled` (posterior draws of P and how far the value
+  and the safety rules move), :mod:`~mdplab.autoscaler.retrieval` (the seed's MDPR demand
+  signal, extra ``mdpr``).
 """
 
-from mdplab.autoscaler.costs import cost_table, extra_instance_cost, latency_penalty
+from mdplab.autoscaler.costs import (
+    SPIN_UP_DOLLARS,
+    billed_cost_table,
+    latency_penalty,
+)
 from mdplab.autoscaler.estimation import (
     at_risk_pairs,
     count_transitions,
@@ -32,16 +46,22 @@ from mdplab.autoscaler.export import (
     lookup,
     policy_rows,
 )
-from mdplab.autoscaler.metrics import FRONTIER_LEVELS, FrontierPoint, frontier, summarise
+from mdplab.autoscaler.metrics import (
+    FRONTIER_LEVELS,
+    FrontierPoint,
+    frontier,
+    meets_targets,
+    summarise,
+    windows_over_sla,
+)
 from mdplab.autoscaler.model import (
     ALPHA,
+    COST_WEIGHT,
     GAMMA,
-    INSTANCE_COST,
-    KAPPA,
     AutoscalerModel,
     build_model,
 )
-from mdplab.autoscaler.policies import greedy_decider, threshold_policy
+from mdplab.autoscaler.policies import greedy_decider, threshold_policy, threshold_spot_policy
 from mdplab.autoscaler.solve import robust_q_values, robust_value_iteration, value_iteration
 from mdplab.autoscaler.states import (
     LATENCY_EDGES_MS,
@@ -80,16 +100,16 @@ from mdplab.autoscaler.telemetry import (
 __all__ = [
     "ACTIONS",
     "ALPHA",
+    "COST_WEIGHT",
     "DOWN",
     "FRONTIER_LEVELS",
     "GAMMA",
     "HELD_OUT_SEED",
     "HELD_OUT_START",
     "HOLD",
-    "INSTANCE_COST",
-    "KAPPA",
     "LATENCY_EDGES_MS",
     "SLA_MS",
+    "SPIN_UP_DOLLARS",
     "SPOT",
     "THROUGHPUT_EDGES",
     "TRACE_SEED",
@@ -99,15 +119,14 @@ __all__ = [
     "FrontierPoint",
     "Physics",
     "at_risk_pairs",
+    "billed_cost_table",
     "bin_levels",
     "build_model",
-    "cost_table",
     "count_transitions",
     "estimate_transitions",
     "exogenous",
     "export_policy_csv",
     "export_policy_json",
-    "extra_instance_cost",
     "feasible_pairs",
     "frontier",
     "generate_telemetry",
@@ -117,6 +136,7 @@ __all__ = [
     "load_policy_json",
     "logging_policy",
     "lookup",
+    "meets_targets",
     "n_states",
     "next_fleet",
     "next_instances",
@@ -133,7 +153,9 @@ __all__ = [
     "successor_blocks",
     "summarise",
     "threshold_policy",
+    "threshold_spot_policy",
     "valid_actions",
     "value_iteration",
+    "windows_over_sla",
     "write_csv",
 ]

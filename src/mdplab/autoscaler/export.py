@@ -114,7 +114,7 @@ def export_policy_json(
     document = {
         "format": FORMAT,
         "gamma": model.gamma,
-        "instance_cost": model.instance_cost,
+        "cost_weight": model.cost_weight,
         "actions": list(ACTIONS),
         "latency_edges_ms": list(model.latency_edges),
         "throughput_edges": list(model.throughput_edges),

@@ -1,11 +1,11 @@
-"""Deciders for :func:`~mdplab.autoscaler.telemetry.replay`: the MDP's and a heuristic."""
+"""Deciders for :func:`~mdplab.autoscaler.telemetry.replay`: the MDP's and two baselines."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from mdplab.autoscaler.model import AutoscalerModel
-from mdplab.autoscaler.telemetry import DOWN, HOLD, SLA_MS, UP, Decide
+from mdplab.autoscaler.telemetry import DOWN, HOLD, SLA_MS, SPOT, UP, Decide
 
 
 def greedy_decider(model: AutoscalerModel, policy: np.ndarray) -> Decide:
@@ -36,3 +36,18 @@ def threshold_policy(
     if latency_ms < down_ms and rate < down_rate_per_instance * instances and instances > 1:
         return DOWN
     return HOLD
+
+
+def threshold_spot_policy(
+    latency_ms: float,
+    rate: float,
+    instances: int,
+    spot_ms: float = 175.0,
+    **threshold_options,
+) -> int:
+    """The heuristic with spot: :func:`threshold_policy`, except that where it would hold
+    with latency at most ``spot_ms`` (comfortably within the SLA), it moves to spot."""
+    action = threshold_policy(latency_ms, rate, instances, **threshold_options)
+    if action == HOLD and latency_ms <= spot_ms and instances > 1:
+        return SPOT
+    return action

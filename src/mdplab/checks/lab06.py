@@ -6,8 +6,10 @@ answer with the reference in :mod:`mdplab.autoscaler`:
 * traces of other weeks, made by :func:`mdplab.autoscaler.telemetry.generate_telemetry` with
   other seeds (two days each, cached), and hand-made arrays with values exactly on the bin
   edges, where right-closed and left-closed bins differ;
-* other bin edges, fleet sizes, smoothing and risk parameters, cost weights and spot
-  discounts;
+* other bin edges, fleet sizes, smoothing parameters, latency laws, cost weights, prices
+  and spin-up charges, random policies for the operator's rules;
+* for the prior's weight (a design decision), the log-likelihood of another held-out log;
+  for the pipeline's policy, the operator's rules on the course's trace;
 * for value iteration, the models of those traces (:func:`mdplab.autoscaler.model.build_model`)
   and small random MDPs with infeasible pairs.
 
@@ -23,12 +25,12 @@ Series), compared with its tolerance; states, actions and policies as whole numb
 When an answer is wrong, small re-implementations of the usual mistakes are tried first
 (left-closed bins, another state numbering, the course's bins or constants instead of the
 arguments, the spot share of the wrong minute, fancy-index counting that misses repeats, the
-last transition dropped, smoothing over every state, pairs never seen left with a zero row,
-rows not normalised, the risk mass per cell instead of in total, a penalty per started
-50 ms or with a bonus below the SLA, the first instance charged, a policy greedy for the
-previous values, the tuple's order, ...). The message names the first that reproduces the
-answer, and otherwise what is wrong and where. Messages describe the inputs of the failing
-call and show the student's own values, never an expected one.
+last transition dropped, a demand chain counted backwards or normalised by columns, the
+latency law read at the fleet before the action, a bill per hour or without the spin-up,
+a penalty per started 50 ms or with a bonus below the SLA, unvisited states judged, a
+policy greedy for the previous values, the tuple's order, ...). The message names the first
+that reproduces the answer, and otherwise what is wrong and where. Messages describe the
+inputs of the failing call and show the student's own values, never an expected one.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from mdplab.autoscaler import telemetry
-from mdplab.autoscaler.costs import cost_table as reference_cost_table
+from mdplab.autoscaler.costs import billed_cost_table as reference_cost_table
 from mdplab.autoscaler.estimation import (
     count_transitions as reference_counts,
 )
@@ -49,17 +51,21 @@ from mdplab.autoscaler.estimation import (
     feasible_pairs,
     successor_blocks,
 )
-from mdplab.autoscaler.model import ALPHA, KAPPA, build_model
+from mdplab.autoscaler.latency_prior import latency_counts, latency_model, pessimistic_prior
+from mdplab.autoscaler.model import build_model
 from mdplab.autoscaler.solve import value_iteration as reference_vi
 from mdplab.autoscaler.states import (
     LATENCY_EDGES_MS,
     THROUGHPUT_EDGES,
+    bin_levels,
     n_states,
+    next_instances,
     quantise,
     state_index,
     state_parts,
 )
 from mdplab.autoscaler.states import label_actions as reference_labels
+from mdplab.autoscaler.transitions import compose_transitions, throughput_chain
 from mdplab.checks.common import (
     HiddenCheckFailure,
     TimeUp,
@@ -76,6 +82,10 @@ from mdplab.checks.numeric import (
     precision_note,
     values_close,
 )
+
+# The lab's own smoothing and risk mass (its risk_flags cell): an answer that uses them in
+# place of its arguments is caught by name.
+ALPHA, KAPPA = 0.01, 1.0
 
 SEED = 20261130
 CALL_SECONDS = 30.0
@@ -184,11 +194,6 @@ BIN_SETS: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = (
     ((120.0, 160.0, 200.0, 240.0, 320.0), (20.0, 50.0)),
     ((175.0, 200.0, 250.0, 300.0), (25.0, 45.0, 70.0, 100.0)),
 )
-
-
-def _first_above_sla(latency_edges: tuple[float, ...]) -> int:
-    """The first latency bin whose every value exceeds 200 ms (edges include 200)."""
-    return int(np.digitize(telemetry.SLA_MS, latency_edges, right=True)) + 1
 
 
 # --------------------------------------------------------------------- exercise 1: states
@@ -457,280 +462,357 @@ def check_count_transitions(count_transitions: Callable[..., Any]) -> None:
         )
 
 
-# --------------------------------------------------------------- exercise 4: estimation
-ESTIMATE_ARGS = ("counts", None, None, None, None, "at_risk", None, None)
+# --------------------------------------------------------------- exercise 4: demand chain
+DEMAND_ARGS = ("throughput_bins", None, None)
 
 
-@dataclass(frozen=True)
-class EstimationCase:
-    description: str
-    counts: np.ndarray
-    n_latency: int
-    n_throughput: int
-    max_instances: int
-    alpha: float
-    at_risk: np.ndarray
-    kappa: float
-    first_above_sla: int
+def _demand_variants() -> list[Variant]:
+    def counts_of(bins, T, *, backwards=False, drop_last=False):
+        bins = np.asarray(bins)
+        if drop_last:
+            bins = bins[:-1]
+        counts = np.zeros((T, T))
+        np.add.at(counts, (bins[1:], bins[:-1]) if backwards else (bins[:-1], bins[1:]), 1.0)
+        return counts
 
-    def arguments(self) -> tuple[Any, ...]:
-        return (
-            self.counts, self.n_latency, self.n_throughput, self.max_instances,
-            self.alpha, self.at_risk, self.kappa, self.first_above_sla,
-        )  # fmt: skip
+    def normalised(mass):
+        with np.errstate(invalid="ignore", divide="ignore"):  # a mistake may leave 0 / 0
+            return mass / mass.sum(axis=1, keepdims=True)
 
-    def reference(self, **changes: Any) -> np.ndarray:
-        return _estimate_variant(self, **changes)
-
-
-def _estimate_variant(
-    case: EstimationCase,
-    *,
-    everywhere: bool = False,
-    per_cell: bool = False,
-    risk_all: bool = False,
-    risk_none: bool = False,
-    at_sla: bool = False,
-    past_sla: bool = False,
-    unseen_zero: bool = False,
-    unnormalised: bool = False,
-    alpha: float | None = None,
-    kappa: float | None = None,
-) -> np.ndarray:
-    """The estimate, or a mistaken version of it (the keyword arguments name the mistake)."""
-    L, T, N = case.n_latency, case.n_throughput, case.max_instances
-    alpha = case.alpha if alpha is None else alpha
-    kappa = case.kappa if kappa is None else kappa
-    blocks = successor_blocks(L, T, N)
-    if everywhere:
-        blocks = blocks | feasible_pairs(L, T, N)[:, :, None]
-    if unseen_zero:
-        blocks = blocks & (case.counts.sum(axis=2) > 0)[:, :, None]
-    first = case.first_above_sla - at_sla + past_sla
-    above = (state_parts(np.arange(blocks.shape[2]), T, N)[0] >= first).astype(float)
-    risk = case.at_risk.astype(float)
-    if risk_all:
-        risk = np.ones_like(risk)
-    if risk_none:
-        risk = np.zeros_like(risk)
-    per_block = max(above.sum() / N, 1.0)
-    share = above if per_cell else above / per_block
-    mass = np.where(blocks, case.counts + alpha + kappa * risk[:, :, None] * share, 0.0)
-    if unnormalised:
-        return mass
-    totals = mass.sum(axis=2, keepdims=True)
-    return np.divide(mass, totals, out=np.zeros_like(mass), where=totals > 0)
+    return [
+        (
+            "the moves are counted backwards: row tau holds where the minutes in bin tau went "
+            "next, from bins[t] to bins[t + 1]",
+            lambda b, T, a: normalised(counts_of(b, T, backwards=True) + a),
+        ),
+        (
+            "the columns sum to 1, not the rows: normalise each row (axis=1)",
+            lambda b, T, a: (m := counts_of(b, T) + a) / m.sum(axis=0, keepdims=True),
+        ),
+        (
+            "the smoothing is missing: add alpha to every cell before normalising",
+            lambda b, T, a: normalised(counts_of(b, T)),
+        ),
+        (
+            "alpha is added after normalising: add it to the counts, then divide by the row's "
+            "total",
+            lambda b, T, a: normalised(normalised(counts_of(b, T) + 1e-300) + a),
+        ),
+        (
+            "the denominator misses the T alpha pseudo-counts: divide by the row total of "
+            "counts + alpha",
+            lambda b, T, a: (counts_of(b, T) + a) / (counts_of(b, T).sum(axis=1)[:, None] + a),
+        ),
+        (
+            "the last move (second-to-last minute to the last) is not counted",
+            lambda b, T, a: normalised(counts_of(b, T, drop_last=True) + a),
+        ),
+        (
+            "the chain uses the course's alpha (0.5), not the argument alpha",
+            lambda b, T, a: normalised(counts_of(b, T) + 0.5),
+        ),
+    ]
 
 
-ESTIMATE_MISTAKES: tuple[tuple[str, dict[str, Any]], ...] = (
-    (
-        "the rows are the smoothed counts, not divided by their totals: every allowed row "
-        "must sum to 1",
-        {"unnormalised": True},
-    ),
-    (
-        "the probabilities are those of the course's ALPHA and KAPPA, not of the arguments "
-        "alpha and kappa",
-        {"alpha": ALPHA, "kappa": KAPPA},
-    ),
-    (
-        "the probabilities are those of the course's ALPHA, not of the argument alpha",
-        {"alpha": ALPHA},
-    ),
-    (
-        "pairs the log never saw (all their counts 0) get a zero row; smoothing gives a pair "
-        "never seen the uniform row over its successor cells",
-        {"unseen_zero": True},
-    ),
-    (
-        "smoothing adds alpha to every state, not only to the successor cells with the "
-        "instance count the action leads to",
-        {"everywhere": True},
-    ),
-    (
-        "each above-SLA cell of an at-risk pair gets kappa; kappa is the total, spread "
-        "evenly over those cells",
-        {"per_cell": True},
-    ),
-    (
-        "the risk pseudo-counts are added to every allowed pair, not only to those at risk",
-        {"risk_all": True},
-    ),
-    ("the risk rule is not applied", {"risk_none": True}),
-    (
-        "the cells above the SLA start one latency bin too early: they are the latency bins "
-        ">= first_above_sla",
-        {"at_sla": True},
-    ),
-    (
-        "the cells above the SLA start one latency bin too late: they are the latency bins "
-        ">= first_above_sla",
-        {"past_sla": True},
-    ),
-)
-
-
-def estimation_cases() -> Iterator[EstimationCase]:
+def demand_cases() -> Iterator[tuple[str, tuple[Any, ...]]]:
     rng = instance_rng(SEED + 4)
-    for index, (seed, (le, te)) in enumerate(zip((*TRACE_SEEDS, 303), BIN_SETS, strict=True)):
-        t = trace(seed)
-        max_instances = 8
-        L, T = len(le) + 1, len(te) + 1
-        S = n_states(L, T, max_instances)
-        states = _encode(
-            t["p95_latency_ms"], t["request_rate"], t["instances"], le, te, max_instances,
-            right=True,
-        )  # fmt: skip
-        counts = reference_counts(states, reference_labels(t["instances"], t["spot_share"]), S, 4)
-        at_risk = (rng.random((S, N_ACTIONS)) < 0.3) & feasible_pairs(L, T, max_instances)
-        alpha = (0.05, 0.5, 1.0)[index]
-        kappa = (1.0, 3.0, 0.0)[index]
-        yield EstimationCase(
-            f"the counts of another trace with latency edges {le}, throughput edges {te}, "
-            f"max_instances={max_instances}, alpha={alpha:g}, kappa={kappa:g}, "
-            f"first_above_sla={_first_above_sla(le)} and {int(at_risk.sum())} pairs at risk",
-            counts, L, T, max_instances, alpha, at_risk, kappa, _first_above_sla(le),
-        )  # fmt: skip
-    L, T, N = 2, 2, 3
-    blocks = successor_blocks(L, T, N)
-    counts = np.where(blocks, rng.integers(0, 4, blocks.shape), 0).astype(float)
-    at_risk = feasible_pairs(L, T, N).copy()
-    at_risk[::2] = False
-    yield EstimationCase(
-        f"hand-made counts with 2 latency bins, 2 throughput bins, max_instances={N}, "
-        f"alpha=0.25, kappa=2, first_above_sla=1 and {int(at_risk.sum())} pairs at risk",
-        counts, L, T, N, 0.25, at_risk, 2.0, 1,
-    )  # fmt: skip
+    for seed, (_, te), alpha in zip(TRACE_SEEDS, BIN_SETS, (0.1, 2.0), strict=False):
+        bins = quantise(trace(seed)["request_rate"], te)
+        yield (
+            f"the throughput bins of another trace ({bins.size} minutes, {len(te) + 1} bins), "
+            f"alpha={alpha:g}",
+            (bins, len(te) + 1, alpha),
+        )
+    T = int(rng.integers(3, 6))
+    bins = rng.integers(0, T - 1, 25)  # the top bin never occurs
+    yield (
+        f"25 hand-made minutes over {T} bins, the highest never seen, alpha=0.25",
+        (bins, T, 0.25),
+    )
 
 
-def check_estimate_transitions(estimate_transitions: Callable[..., Any]) -> None:
-    for case in estimation_cases():
-        what = f"estimate_transitions on {case.description}"
-        expected = case.reference()
-        answer = _call(estimate_transitions, *case.arguments(), what=what, names=ESTIMATE_ARGS)
+def check_demand_chain(demand_chain: Callable[..., Any]) -> None:
+    variants = _demand_variants()
+    for description, args in demand_cases():
+        what = f"demand_chain on {description}"
+        expected = throughput_chain(*args)
+        answer = _call(demand_chain, *args, what=what, names=DEMAND_ARGS)
         got = as_values(answer, what=what, shape=expected.shape)
         if values_close(got, expected):
             continue
         _precision(answer, got, expected, what)
-        mistakes = [(case.reference(**mistake), text) for text, mistake in ESTIMATE_MISTAKES]
+        _name_the_mistake(got, expected, variants, *args, what=what)
+        if not np.allclose(got.sum(axis=1), 1.0):
+            (row,) = _first(~np.isclose(got.sum(axis=1), 1.0))
+            raise HiddenCheckFailure(f"{what}: row {row} sums to {got[row].sum():.4g}, not 1")
+        row, col = _first(~np.isclose(got, expected))
+        raise HiddenCheckFailure(f"{what}: wrong probability of moving from bin {row} to {col}")
+
+
+# ------------------------------------------------------ exercise 5: the prior's weight
+HELD_OUT_LOG_SEED = 20261208  # the hidden log: not the notebook's (20261207)
+PRIOR_GRID = ((0.5, 1.0, 2.0, 5.0), (10, 50, 200))
+PRIOR_SLACK = 0.007
+
+
+@cache
+def _shipped_trace() -> dict[str, np.ndarray]:
+    """The course's trace (data/autoscaler_telemetry.csv), made again from its seeds."""
+    return telemetry.generate_telemetry()
+
+
+@cache
+def _prior_scorer() -> Callable[[float, int], float]:
+    """Held-out log-likelihood of the latency model of the course's trace, as the
+    notebook's held_out_score computes it, on a log the notebook never saw."""
+    physics = telemetry.Physics()
+    shipped = _shipped_trace()
+    hidden = telemetry.generate_telemetry(days=7, seed=instance_seed(HELD_OUT_LOG_SEED))
+
+    def parts(log):
+        lat, tau = (
+            quantise(log["p95_latency_ms"], LATENCY_EDGES_MS),
+            quantise(log["request_rate"], THROUGHPUT_EDGES),
+        )
+        return lat, tau, log["instances"], reference_labels(log["instances"], log["spot_share"])
+
+    lat, tau, n, a = parts(shipped)
+    levels = bin_levels(shipped["request_rate"], THROUGHPUT_EDGES)
+    counts = latency_counts(lat, tau, n, a, 5, 5, 8)
+    h_lat, h_tau, h_n, h_a = parts(hidden)
+
+    @cache
+    def score(weight: float, neighbours: int) -> float:
+        prior = pessimistic_prior(lat, tau, n, a, levels, physics.preemption, 5, 8, neighbours)
+        P_L = latency_model(counts, prior, weight)
+        with np.errstate(divide="ignore"):
+            chosen = P_L[h_lat[:-1], h_a, h_tau[1:], h_n[1:] - 1, h_lat[1:]]
+            return float(np.mean(np.log(chosen)))
+
+    return score
+
+
+def check_choose_prior(weight: Any, neighbours: Any) -> None:
+    what = "your PRIOR_WEIGHT and NEIGHBOURS"
+    if not is_number(weight) or isinstance(weight, bool) or not np.isfinite(float(weight)):
+        raise HiddenCheckFailure(f"{what}: PRIOR_WEIGHT is a number, got {describe_type(weight)}")
+    whole = isinstance(neighbours, (int, np.integer)) and not isinstance(neighbours, bool)
+    if not whole:
+        raise HiddenCheckFailure(
+            f"{what}: NEIGHBOURS is a whole number, got {describe_type(neighbours)}"
+        )
+    weight, neighbours = float(weight), int(neighbours)
+    if weight <= 0 or neighbours < 1:
+        raise HiddenCheckFailure(f"{what}: the weight must be positive and K at least 1")
+    score = _prior_scorer()
+    best = max(score(w, k) for w in PRIOR_GRID[0] for k in PRIOR_GRID[1])
+    got = score(weight, min(neighbours, 20_000))
+    if got < best - PRIOR_SLACK:
+        raise HiddenCheckFailure(
+            f"{what}: on another held-out log, w = {weight:g} and K = {neighbours} score "
+            f"{got:.4f} per transition, below the floor {best - PRIOR_SLACK:.4f} (the best of "
+            "a grid, less 0.007): the choice does not carry over to new data"
+        )
+
+
+# ----------------------------------------------------- exercise 6: combine the transitions
+COMBINE_ARGS = ("P_demand", "P_latency", None)
+
+
+def _combine_reference(
+    P_demand,
+    P_latency,
+    N,
+    *,
+    current_fleet=False,
+    demand_transposed=False,
+    latency_now=False,
+    fill_forbidden=False,
+):
+    """The composed P, or a mistaken version of it (the keyword arguments name the mistake)."""
+    P_demand = np.asarray(P_demand, dtype=float)
+    P_latency = np.asarray(P_latency, dtype=float)
+    L, T = P_latency.shape[0], P_demand.shape[0]
+    S = n_states(L, T, N)
+    lat, tau, n = state_parts(np.arange(S), T, N)
+    feasible = feasible_pairs(L, T, N)
+    demand = P_demand.T if demand_transposed else P_demand
+    P = np.zeros((S, 4, S))
+    for a in range(4):
+        fleet = np.clip(next_instances(n, a), 1, N)
+        for s in range(S):
+            if not feasible[s, a] and not fill_forbidden:
+                continue
+            law_fleet = n[s] if current_fleet else fleet[s]
+            for t2 in range(T):
+                cells = state_index(np.arange(L), t2, fleet[s], T, N)
+                row = P_latency[lat[s], a, t2, law_fleet - 1]
+                if latency_now:
+                    row = P_latency[lat[s], a, tau[s], law_fleet - 1]
+                P[s, a, cells] = demand[tau[s], t2] * row
+    return P
+
+
+COMBINE_MISTAKES: tuple[tuple[str, dict[str, Any]], ...] = (
+    (
+        "the latency law is read at the fleet before the action; it is P_latency[l, a, tau2, "
+        "n2 - 1] with n2 the fleet after it",
+        {"current_fleet": True},
+    ),
+    (
+        "P_demand is read as P_demand[tau2, tau]; row tau is where demand goes from bin tau",
+        {"demand_transposed": True},
+    ),
+    (
+        "the latency law is read at this minute's demand bin; it is the next minute's, tau2",
+        {"latency_now": True},
+    ),
+    (
+        "actions that are not allowed get a row; their rows are all zero",
+        {"fill_forbidden": True},
+    ),
+)
+
+
+def combine_cases() -> Iterator[tuple[str, tuple[Any, ...]]]:
+    rng = instance_rng(SEED + 7)
+    for L, T, N in ((2, 3, 3), (3, 2, 4), (4, 3, 2)):
+        P_demand = rng.dirichlet(np.ones(T), size=T)
+        P_latency = rng.dirichlet(np.ones(L), size=(L, 4, T, N))
+        yield (
+            f"random laws with {L} latency bins, {T} throughput bins and max_instances={N}",
+            (np.round(P_demand, 6), P_latency, N),
+        )
+
+
+def check_combine_transitions(combine_transitions: Callable[..., Any]) -> None:
+    for description, args in combine_cases():
+        what = f"combine_transitions on {description}"
+        expected = compose_transitions(*args)
+        answer = _call(combine_transitions, *args, what=what, names=COMBINE_ARGS)
+        got = as_values(answer, what=what, shape=expected.shape)
+        if values_close(got, expected):
+            continue
+        _precision(answer, got, expected, what)
+        mistakes = [
+            (_combine_reference(*args, **mistake), text) for text, mistake in COMBINE_MISTAKES
+        ]
         found = known_mistake(got, expected, mistakes, values_close)
         if found is not None:
             raise HiddenCheckFailure(f"{what}: {found}")
-        _locate_estimate_error(case, got, expected, what)
+        L, T, N = args[1].shape[0], args[0].shape[0], args[2]
+        allowed = feasible_pairs(L, T, N)
+        nonzero = np.abs(got).sum(axis=2) > 0
+        if np.any(nonzero & ~allowed):
+            s, a = _first(nonzero & ~allowed)
+            raise HiddenCheckFailure(
+                f"{what}: the row of state {s}, action {a} should be zero (not allowed there)"
+            )
+        sums = got.sum(axis=2)
+        if not np.allclose(sums[allowed], 1.0):
+            s, a = _first(allowed & ~np.isclose(sums, 1.0))
+            raise HiddenCheckFailure(
+                f"{what}: the row of state {s}, action {a} sums to {sums[s, a]:.4g}, not 1"
+            )
+        outside = (np.abs(got) > 0) & ~successor_blocks(L, T, N)
+        if outside.any():
+            s, a, s2 = _first(outside)
+            raise HiddenCheckFailure(
+                f"{what}: P[{s}, {a}, {s2}] is not zero, but state {s2} does not have the "
+                "instance count that action leads to"
+            )
+        s, a = _first(~np.isclose(got, expected).all(axis=2))
+        raise HiddenCheckFailure(f"{what}: the row of state {s}, action {a} is wrong")
 
 
-def _locate_estimate_error(
-    case: EstimationCase, got: np.ndarray, expected: np.ndarray, what: str
-) -> None:
-    """Fail with where ``got`` first goes wrong: a row that should be zero, a row that does
-    not sum to 1, a cell outside the pair's successors, or a wrong row."""
-    allowed = feasible_pairs(case.n_latency, case.n_throughput, case.max_instances)
-    nonzero = np.abs(got).sum(axis=2) > 0
-    if np.any(nonzero & ~allowed):
-        s, a = _first(nonzero & ~allowed)
-        raise HiddenCheckFailure(
-            f"{what}: the row of state {s}, action {a} should be zero (the action is not "
-            "allowed there)"
-        )
-    if np.any(got < -1e-12):
-        s, a, s2 = _first(got < -1e-12)
-        raise HiddenCheckFailure(f"{what}: P[{s}, {a}, {s2}] is negative: {got[s, a, s2]:.4g}")
-    sums = got.sum(axis=2)
-    if np.any(allowed & ~nonzero):
-        s, a = _first(allowed & ~nonzero)
-        seen = "never seen in the log, " if not case.counts[s, a].any() else ""
-        raise HiddenCheckFailure(
-            f"{what}: the row of state {s}, action {a} ({seen}an allowed pair) is all zero; "
-            "every allowed row is a distribution over the pair's successor cells"
-        )
-    if not np.allclose(sums[allowed], 1.0):
-        s, a = _first(allowed & ~np.isclose(sums, 1.0))
-        raise HiddenCheckFailure(
-            f"{what}: the row of state {s}, action {a} sums to {sums[s, a]:.4g}, not 1: "
-            "divide each allowed row by its total"
-        )
-    outside = (np.abs(got) > 0) & ~successor_blocks(
-        case.n_latency, case.n_throughput, case.max_instances
-    )
-    if outside.any():
-        s, a, s2 = _first(outside)
-        raise HiddenCheckFailure(
-            f"{what}: P[{s}, {a}, {s2}] is not zero, but state {s2} does not have the "
-            "instance count that action leads to"
-        )
-    s, a = _first(~np.isclose(got, expected).all(axis=2))
-    at_risk = "at risk" if case.at_risk[s, a] else "not at risk"
-    raise HiddenCheckFailure(f"{what}: the row of state {s}, action {a} ({at_risk}) is wrong")
-
-
-# -------------------------------------------------------------------- exercise 5: costs
-COST_ARGS = ("latency_levels", None, None, None, None)
+# -------------------------------------------------------------------- exercise 7: costs
+COST_ARGS = ("latency_levels", None, None, None, None, None, None)
 COURSE_N_THROUGHPUT = len(THROUGHPUT_EDGES) + 1
 
 
 def _cost_variants() -> list[Variant]:
-    def stepped(levels, T, N, k, d):
+    def penalties(levels, T, N):
         levels = np.asarray(levels, dtype=float)
-        smooth = 10 * np.maximum(0.0, levels - 200) / 50
+        return np.repeat(10 * np.maximum(0.0, levels - 200) / 50, T * N)[:, None]
+
+    def fleets(T_levels, T, N):
+        n = state_parts(np.arange(len(T_levels) * T * N), T, N)[2]
+        return n[:, None], n[:, None] + np.array([-1, 0, 1, 0])[None, :]
+
+    def bill(n_next, spot_share, od, sp):
+        on_spot = np.where(spot_share, n_next - 1, 0)
+        return ((n_next - on_spot) * od + on_spot * sp) / 60
+
+    def spot_mask():
+        return (np.arange(4) == 3)[None, :]
+
+    def build(levels, T, N, k, od, sp, F, *, hourly=False, first_free=False, before=False,
+              all_spot=False, no_spot=False, no_spin=False, spin_unweighted=False):  # fmt: skip
+        n, n_next = fleets(levels, T, N)
+        fleet = n if before else n_next
+        spot = spot_mask() & ~no_spot
+        if all_spot:
+            charge = np.where(spot, fleet * sp, fleet * od) / 60
+        else:
+            charge = bill(fleet, spot, od, sp)
+        if hourly:
+            charge = charge * 60
+        if first_free:
+            charge = charge - od / 60
+        up = (np.arange(4) == 2)[None, :]
+        spin = 0.0 if no_spin else F * up
+        table = penalties(levels, T, N) + (k * (charge + spin) if not spin_unweighted
+                                           else k * charge + F * up)  # fmt: skip
+        reference = reference_cost_table(levels, T, N, k, od, sp, F)
+        return np.where(np.isfinite(reference), table, np.inf)
+
+    def stepped(levels, T, N, k, od, sp, F):
+        levels = np.asarray(levels, dtype=float)
         steps = 10 * np.ceil(np.maximum(0.0, levels - 200) / 50)
-        return reference_cost_table(levels, T, N, k, d) - np.repeat(smooth - steps, T * N)[:, None]
+        smooth = 10 * np.maximum(0.0, levels - 200) / 50
+        table = reference_cost_table(levels, T, N, k, od, sp, F)
+        return table - np.repeat(smooth - steps, T * N)[:, None]
 
-    def bonus(levels, T, N, k, d):
+    def bonus(levels, T, N, k, od, sp, F):
         levels = np.asarray(levels, dtype=float)
-        below = 10 * np.minimum(0.0, levels - 200) / 50  # what max(0, .) cuts off
-        return reference_cost_table(levels, T, N, k, d) + np.repeat(below, T * N)[:, None]
+        below = 10 * np.minimum(0.0, levels - 200) / 50
+        return reference_cost_table(levels, T, N, k, od, sp, F) + np.repeat(below, T * N)[:, None]
 
-    def course_throughput(levels, T, N, k, d):
-        levels = np.asarray(levels, dtype=float)
-        table = reference_cost_table(levels, T, N, k, d)
-        s = np.arange(table.shape[0])
-        wrong_bin = s // (COURSE_N_THROUGHPUT * N)  # IndexError where the student's crashes
-        penalty = 10 * np.maximum(0.0, levels - 200) / 50
-        return table - penalty[s // (T * N)][:, None] + penalty[wrong_bin][:, None]
-
-    def all_instances(levels, T, N, k, d):
-        table = reference_cost_table(levels, T, N, k, d)
-        factor = np.where(np.arange(4) == 3, 1 - d, 1.0)[None, :]
-        return table + k * factor  # one instance more on every pair (inf stays inf)
-
-    def current_fleet(levels, T, N, k, d):
-        table = reference_cost_table(levels, T, N, k, d)
-        n = state_parts(np.arange(table.shape[0]), T, N)[2]
-        n_next = n[:, None] + np.array([-1, 0, 1, 0])[None, :]
-        factor = np.where(np.arange(4) == 3, 1 - d, 1.0)[None, :]
-        return table + k * factor * (n[:, None] - n_next)
-
-    def no_discount(levels, T, N, k, d):
-        return reference_cost_table(levels, T, N, k, 0.0)
-
-    def discount_as_price(levels, T, N, k, d):
-        return reference_cost_table(levels, T, N, k, 1.0 - d)
-
-    def zero_infeasible(levels, T, N, k, d):
-        table = reference_cost_table(levels, T, N, k, d)
+    def zero_infeasible(*args):
+        table = reference_cost_table(*args)
         return np.where(np.isfinite(table), table, 0.0)
 
     return [
+        (
+            "the bill is an hour's, not a minute's: prices are per instance-hour",
+            lambda *a: build(*a, hourly=True),
+        ),
+        (
+            "the first instance is not billed; every instance is",
+            lambda *a: build(*a, first_free=True),
+        ),
+        (
+            "the bill uses the fleet before the action, not after it",
+            lambda *a: build(*a, before=True),
+        ),
+        (
+            "spot bills every instance at the spot price; spot keeps one on demand",
+            lambda *a: build(*a, all_spot=True),
+        ),
+        ("spot is billed at the on-demand price", lambda *a: build(*a, no_spot=True)),
+        ("the spin-up charge of a scale up is missing", lambda *a: build(*a, no_spin=True)),
+        (
+            "the spin-up charge is not multiplied by the cost weight",
+            lambda *a: build(*a, spin_unweighted=True),
+        ),
         (
             "the latency penalty counts started 50 ms steps; it is proportional (225 ms costs 5)",
             stepped,
         ),
         (
             "states within the SLA get a negative latency penalty, a bonus: the penalty is "
-            "10 * max(0, L - 200) / 50, zero below the SLA",
+            "10 * max(0, L - 200) / 50",
             bonus,
-        ),
-        (
-            "the latency bin of a state is computed with the course's N_THROUGHPUT throughput "
-            "bins; it is s // (n_throughput * max_instances), with the arguments",
-            course_throughput,
-        ),
-        ("the fleet cost charges every instance; the first one is free (n' - 1)", all_instances),
-        ("the fleet cost uses the instance count before the action, not after it", current_fleet),
-        ("spot is charged at the on-demand price: the discount is missing", no_discount),
-        (
-            "spot instances are charged d instead of (1 - d) times the on-demand cost",
-            discount_as_price,
         ),
         ("actions that are not allowed cost 0; they must cost np.inf", zero_infeasible),
     ]
@@ -740,17 +822,20 @@ def cost_cases() -> Iterator[tuple[str, tuple[Any, ...]]]:
     rng = instance_rng(SEED + 5)
     yield (
         "latency levels (160, 230, 310, 420), 3 throughput bins, max_instances=5, "
-        "instance_cost=1.5, spot_discount=0.6",
-        (np.array([160.0, 230.0, 310.0, 420.0]), 3, 5, 1.5, 0.6),
+        "cost_weight=15, prices $2.40 and $0.90 an hour, spin_up=$0.10",
+        (np.array([160.0, 230.0, 310.0, 420.0]), 3, 5, 15.0, 2.4, 0.9, 0.1),
     )
     for _ in range(3):
         levels = tuple(np.sort(np.round(rng.uniform(100, 500, int(rng.integers(2, 6))), 1)))
         T, N = int(rng.integers(1, 6)), int(rng.integers(2, 9))
-        k, d = float(rng.choice([0.25, 0.5, 2.0, 3.0])), float(rng.choice([0.3, 0.65, 0.8]))
+        k = float(rng.choice([5.0, 20.0, 60.0]))
+        od, sp = float(rng.choice([1.2, 1.8, 3.0])), float(rng.choice([0.3, 0.6]))
+        F = float(rng.choice([0.03, 0.06, 0.2]))
         yield (
             f"latency levels {tuple(float(x) for x in levels)}, {T} throughput bin(s), "
-            f"max_instances={N}, instance_cost={k:g}, spot_discount={d:g}",
-            (np.array(levels, dtype=float), T, N, k, d),
+            f"max_instances={N}, cost_weight={k:g}, prices ${od:.2f} and ${sp:.2f} an hour, "
+            f"spin_up=${F:.2f}",
+            (np.array(levels, dtype=float), T, N, k, od, sp, F),
         )
 
 
@@ -773,7 +858,7 @@ def check_cost_table(cost_table: Callable[..., Any]) -> None:
         )
 
 
-# ------------------------------------------------------------ exercise 6: value iteration
+# ------------------------------------------------------------ exercise 8: value iteration
 SOLVE_ARGS = ("C", "P", None, None)
 
 
@@ -835,10 +920,10 @@ def solve_cases() -> tuple[SolveCase, ...]:
 @cache
 def _solve_cases(mdp_seed: int) -> tuple[SolveCase, ...]:
     cases = []
-    for seed, k, gamma in ((TRACE_SEEDS[0], 1.5, 0.95), (TRACE_SEEDS[1], 0.75, 0.9)):
-        model = build_model(trace(seed), instance_cost=k, gamma=gamma)
+    for seed, k, gamma in ((TRACE_SEEDS[0], 40.0, 0.95), (TRACE_SEEDS[1], 10.0, 0.9)):
+        model = build_model(trace(seed), cost_weight=k, gamma=gamma)
         description = (
-            f"the autoscaler model of another trace (instance_cost={k:g}) with "
+            f"the autoscaler model of another trace (cost_weight={k:g}) with "
             f"gamma={gamma:g}, tol=0.01"
         )
         cases.append(_solve_case(description, model.C, model.P, gamma, 0.01))
@@ -1001,3 +1086,153 @@ def _back(case: SolveCase) -> np.ndarray:
     for _ in range(case.reference[2] - 1):
         V = np.min(case.C + case.gamma * (case.P @ V), axis=1)
     return V
+
+
+# ------------------------------------------------------------- exercise 9: the operator's rules
+VIOLATION_ARGS = ("policy", "visits", None, None, None, "spare")
+GIVE_BACK = (0, 3)  # scale down, spot
+
+
+def _violations(
+    policy,
+    visits,
+    T,
+    N,
+    first,
+    spare,
+    *,
+    unvisited=False,
+    any_rate=False,
+    near_sla=False,
+    spot_kept=False,
+    ignore_spare=False,
+    rule_one_early=False,
+):
+    """The sorted violating states, or a mistaken version (the keywords name the mistake)."""
+    policy, visits, spare = np.asarray(policy), np.asarray(visits), np.asarray(spare, bool)
+    lat, tau, _ = state_parts(np.arange(policy.size), T, N)
+    seen = np.ones(policy.size, bool) if unvisited else visits > 0
+    gives_back = np.isin(policy, (0,) if spot_kept else GIVE_BACK)
+    strain = lat >= first - (1 if rule_one_early else 0)
+    top = np.ones_like(seen) if any_rate else tau == T - 1
+    bottom = np.ones_like(seen) if any_rate else tau == 0
+    comfortable = lat < (first if near_sla else first - 1)
+    spare = np.ones_like(seen) if ignore_spare else spare
+    retreat = seen & strain & top & np.isin(policy, GIVE_BACK)
+    hoard = seen & comfortable & bottom & spare & ~gives_back
+    return np.flatnonzero(retreat | hoard)
+
+
+VIOLATION_MISTAKES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("states the log never visited are judged; only visits[s] > 0 count", {"unvisited": True}),
+    (
+        "the rules are applied at every throughput: rule 1 is about the highest throughput "
+        "bin, rule 2 about the lowest",
+        {"any_rate": True},
+    ),
+    (
+        "rule 2 is applied in the latency bin just under the SLA; it is for latency "
+        "comfortably within it, bins below first_over_sla - 1",
+        {"near_sla": True},
+    ),
+    (
+        "moving to spot is counted as keeping capacity; it gives capacity back (rule 2)",
+        {"spot_kept": True},
+    ),
+    (
+        "rule 2 ignores spare[s]: only states with spare capacity must give it back",
+        {"ignore_spare": True},
+    ),
+    (
+        "rule 1 starts one latency bin too early: it is for latency bins >= first_over_sla",
+        {"rule_one_early": True},
+    ),
+)
+
+
+def violation_cases() -> Iterator[tuple[str, tuple[Any, ...]]]:
+    rng = instance_rng(SEED + 8)
+    for L, T, N, first in ((5, 5, 8, 2), (4, 3, 3, 2), (3, 2, 4, 1)):
+        S = L * T * N
+        policy = rng.integers(0, 4, S)
+        visits = rng.integers(0, 3, S) * rng.integers(0, 40, S)
+        spare = rng.random(S) < 0.5
+        yield (
+            f"a random policy over {L} latency bins (first over the SLA: {first}), {T} "
+            f"throughput bins and max_instances={N}, {int(np.sum(visits > 0))} states visited",
+            (policy, visits, T, N, first, spare),
+        )
+    # Random policies rarely break rule 2 (one latency bin, one throughput bin), so one case
+    # breaks both rules at once, which also shows whether the answer comes back sorted.
+    L, T, N, first = 4, 3, 3, 2
+    _, tau, n = state_parts(np.arange(L * T * N), T, N)
+    yield (
+        "hold everywhere but spot at the highest throughput, every state visited and spare "
+        f"capacity wherever there are 2 instances or more, over {L} latency bins (first over "
+        f"the SLA: {first}), {T} throughput bins and max_instances={N}",
+        (np.where(tau == T - 1, 3, 1), np.ones(L * T * N, dtype=int), T, N, first, n > 1),
+    )
+
+
+def check_find_violations(find_violations: Callable[..., Any]) -> None:
+    for description, args in violation_cases():
+        what = f"find_violations on {description}"
+        expected = _violations(*args)
+        answer = _call(find_violations, *args, what=what, names=VIOLATION_ARGS)
+        try:
+            got = np.asarray(list(np.asarray(answer, dtype=float).ravel()))
+        except (TypeError, ValueError):
+            raise HiddenCheckFailure(
+                f"{what}: return a list of states, got {describe_type(answer)}"
+            ) from None
+        if got.size == expected.size and np.array_equal(np.sort(got), expected):
+            if not np.array_equal(got, expected):
+                raise HiddenCheckFailure(f"{what}: the right states, but not sorted")
+            continue
+        for text, mistake in VIOLATION_MISTAKES:
+            wrong = _violations(*args, **mistake)
+            if got.size == wrong.size and np.array_equal(np.sort(got), wrong):
+                raise HiddenCheckFailure(f"{what}: {text}")
+        missing = sorted(set(expected.tolist()) - set(got.tolist()))
+        extra = sorted(set(got.tolist()) - set(expected.tolist()))
+        if missing:  # named by its rule only: the state itself is the reference's answer
+            rule = 1 if state_parts(int(missing[0]), args[2], args[3])[0] >= args[4] else 2
+            detail = f"a visited state that breaks rule {rule} is missing from the list"
+        else:
+            detail = f"state {int(extra[0])} is listed but breaks no rule"
+        raise HiddenCheckFailure(f"{what}: {detail}")
+
+
+@cache
+def _course_safety_inputs() -> tuple[np.ndarray, np.ndarray]:
+    """(visits, spare) of the course's trace, as the notebook's safety_table computes them."""
+    physics = telemetry.Physics()
+    shipped = _shipped_trace()
+    states = _encode(
+        shipped["p95_latency_ms"], shipped["request_rate"], shipped["instances"],
+        LATENCY_EDGES_MS, THROUGHPUT_EDGES, 8, right=True,
+    )  # fmt: skip
+    S = n_states(5, 5, 8)
+    visits = np.bincount(states, minlength=S)
+    levels = bin_levels(shipped["request_rate"], THROUGHPUT_EDGES)
+    work = float(np.mean(physics.work(shipped["query_length"], shipped["retrieval_confidence"])))
+    _, tau, n = state_parts(np.arange(S), 5, 8)
+    spare = (n > 1) & (levels[tau] * work <= 0.9 * (n - 1) * physics.capacity)
+    return visits, spare
+
+
+def check_pipeline_is_safe(policy: Any) -> None:
+    what = "the policy of your pipeline (policy_star)"
+    visits, spare = _course_safety_inputs()
+    got = as_values(policy, what=what, shape=visits.shape)
+    if not np.all(np.isin(got, np.arange(4))):
+        raise HiddenCheckFailure(f"{what}: every action is 0, 1, 2 or 3")
+    broken = _violations(got.astype(int), visits, 5, 8, 2, spare)
+    if broken.size:
+        s = int(broken[0])
+        lat, tau, n = (int(x) for x in state_parts(s, 5, 8))
+        raise HiddenCheckFailure(
+            f"{what}: {broken.size} visited state(s) break the operator's rules, e.g. state "
+            f"{s} (latency bin {lat}, throughput bin {tau}, {n} instance(s)) takes action "
+            f"{int(got[s])}; check Exercises 4 to 8 and your choice in Exercise 5"
+        )

@@ -232,13 +232,15 @@ def skipped_when_grading(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 def _check_skipped_cells(lab: Lab, master: nbformat.NotebookNode) -> None:
-    """A skipped cell's names must not be read later, where grading would miss them."""
+    """A skipped cell's names must not be read by a later cell that grading runs (a later
+    skipped cell is not run either), where grading would miss them."""
     for index, cell in enumerate(master.cells):
         if cell.metadata.get("mdplab", {}).get("autograde") != SKIP:
             continue
         bound = names_bound(cell.source)
         for later in master.cells[index + 1 :]:
-            if later.cell_type != "code":
+            skipped = later.metadata.get("mdplab", {}).get("autograde") == SKIP
+            if later.cell_type != "code" or skipped:
                 continue
             used = bound & names_read_before_bound(later.source)
             if used:
