@@ -28,6 +28,7 @@ CHECKS = {
     "improve_policy": lab04.check_improve_policy,
     "policy_iteration": lab04.check_policy_iteration,
     "policy_iteration_history": lab04.check_policy_iteration_history,
+    "modified_policy_iteration": lab04.check_modified_policy_iteration,
 }
 FUNCTION = {name: name for name in CHECKS} | {"policy_iteration_history": "policy_iteration"}
 
@@ -63,6 +64,17 @@ EXPECTED = {
     "wrong.pi_returns_values_first": ("policy_iteration", "order (policy, V, history)"),
     "wrong.pi_history_values_one_step_ahead": ("policy_iteration_history", "not its own"),
     "wrong.pi_hard_coded_course_start": ("policy_iteration", "Start from policy0"),
+    "wrong.mpi_threshold_epsilon": ("modified_policy_iteration", "epsilon (1 - beta) / (2 beta)"),
+    "wrong.mpi_k_plus_one": ("modified_policy_iteration", "k + 1 partial evaluation sweeps"),
+    "wrong.mpi_evaluate_from_old_values": ("modified_policy_iteration", "starts from u_0"),
+    "wrong.mpi_sweeps_take_min": ("modified_policy_iteration", "minimum over actions again"),
+    "wrong.mpi_in_place_sweeps": ("modified_policy_iteration", "Gauss-Seidel"),
+    "wrong.mpi_returns_previous_values": ("modified_policy_iteration", "returns V_n"),
+    "wrong.mpi_counts_from_zero": ("modified_policy_iteration", "count the improvement steps"),
+    "wrong.mpi_counts_every_sweep": ("modified_policy_iteration", "counts every sweep"),
+    "wrong.mpi_maximises": ("modified_policy_iteration", "costs are minimised"),
+    "wrong.mpi_exact_evaluation": ("modified_policy_iteration", "partial evaluation sweeps"),
+    "wrong.mpi_course_answers": ("modified_policy_iteration", "modified_policy_iteration(R, P"),
 }
 # A check of a function that builds on others names the one that is wrong.
 BLAMED = {

@@ -17,9 +17,12 @@
 #    never choosing an infeasible action;
 # 3. implement policy iteration for any finite MDP given as arrays, with a stopping rule that
 #    is guaranteed to end;
-# 4. explain why policy iteration stops after finitely many steps with an optimal policy,
+# 4. implement modified policy iteration, which evaluates each policy only partly with $k$
+#    sweeps, and see value iteration ($k = 0$) and policy iteration ($k \to \infty$) as its
+#    two ends;
+# 5. explain why policy iteration stops after finitely many steps with an optimal policy,
 #    and what a good starting policy is;
-# 5. read the steps of policy iteration off a picture, and explore how the optimal policy of
+# 6. read the steps of policy iteration off a picture, and explore how the optimal policy of
 #    a larger warehouse depends on its costs and on the discount factor.
 #
 # **Points.**
@@ -828,7 +831,160 @@ _, _, history12 = policy_iteration(R12, P12, 0.9, smallest_feasible_policy(R12))
 plot_steps(history12, "capacity 12, setup 10, demand 1-4")
 
 # %% [markdown]
-# ## 5 · Why policy iteration stops, and where to start
+# ## 5 · Between the two: modified policy iteration
+#
+# Policy iteration solves a linear system for every policy it meets: exact, but one full
+# solve per step. **Value iteration** (Lab 05) does the opposite: one cheap sweep per
+# step, $V_{n+1} = T V_n$ with the Bellman operator
+# $(TV)(s) = \min_a \big[R(s,a) + \beta \sum_{s'} P(s' \mid s,a)\, V(s')\big]$, and many
+# steps. **Modified policy iteration** (Puterman 1994, §6.5) sits in between: it improves
+# the policy as policy iteration does, then evaluates it only *partly*, with $k$ sweeps of
+# the policy's own operator $T_\pi u = R_\pi + \beta P_\pi u$ instead of a solve. From
+# $V_0 = 0$, step $n = 0, 1, 2, \dots$ is
+#
+# 1. **improve:** $u_0 = T V_n$, with $\pi$ a greedy policy that attains it (on a tie the
+#    smallest action, as `np.argmin` picks);
+# 2. **stop** if $\|u_0 - V_n\|_\infty < \varepsilon (1-\beta) / (2\beta)$, and return the
+#    greedy policy for $u_0$, the values $u_0$ and the number of improvement steps made;
+# 3. **evaluate partly:** $u_{j+1} = R_\pi + \beta P_\pi u_j$ for $j = 0, \dots, k-1$, and
+#    $V_{n+1} = u_k$.
+#
+# With $k = 0$, step 3 does nothing and this *is* value iteration; as $k \to \infty$, $u_k$
+# tends to $V_\pi$ and it becomes policy iteration. For every $k \ge 0$ the values converge
+# to $V^*$ (Puterman 1994, §6.5). The stopping rule is value iteration's, and so is its
+# guarantee: whatever $V_n$ it stops at, $\|u_0 - V^*\|_\infty < \varepsilon / 2$ and the
+# greedy policy for $u_0$ is $\varepsilon$-optimal, because the argument (Lab 05, §3) uses
+# only $u_0 = T V_n$ and the fact that $T$ and $T_\pi$ are $\beta$-contractions in the
+# max norm (proved in Lab 05, §2).
+#
+# ### Exercise 6 (autograded): modified policy iteration
+#
+# Write `modified_policy_iteration(R, P, beta, k, epsilon=0.01, max_iter=10_000)` that
+# runs the three steps above from $V_0 = 0$ (for $0 < \beta < 1$) and returns the triple
+# `(policy, V, steps)`:
+#
+# - `policy`: the greedy policy for the returned values, an integer numpy array;
+# - `V`: the values $u_0$ of the last step;
+# - `steps`: the number of improvement steps, counting the last one (the one that
+#   stopped).
+#
+# Raise a `RuntimeError` if the rule has not stopped after `max_iter` improvement steps.
+# `R` holds `np.inf` where an action is not allowed, so the minimum of `R + beta * (P @ V)`
+# never picks one. Use numpy only.
+
+
+# %% nbgrader="answer" grade_id="modified_policy_iteration"
+def modified_policy_iteration(R, P, beta, k, epsilon=0.01, max_iter=10_000):
+    """Modified policy iteration with k partial evaluation sweeps: (policy, V, steps)."""
+    ### BEGIN SOLUTION
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    states = np.arange(R.shape[0])
+    threshold = epsilon * (1 - beta) / (2 * beta)
+    V = np.zeros(R.shape[0])
+    for step in range(1, max_iter + 1):
+        Q = R + beta * (P @ V)
+        policy = Q.argmin(axis=1)
+        u = Q[states, policy]
+        if np.max(np.abs(u - V)) < threshold:
+            return (R + beta * (P @ u)).argmin(axis=1), u, step
+        for _ in range(k):
+            u = R[states, policy] + beta * (P[states, policy] @ u)
+        V = u
+    raise RuntimeError(f"no stop after {max_iter} improvement steps")
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_modified_policy_iteration" points=2 title="Exercise 6: modified policy iteration"
+# Visible tests: the course warehouse with epsilon = 0.01, so the rule stops once a sweep
+# changes the values by less than 0.01 * 0.2 / 1.6 = 0.00125.
+V_star = np.array([1290, 1290, 1130, 1115]) / 49
+R_course, P_course = warehouse_arrays(**COURSE, demand_pmf=COURSE_DEMAND)  # fresh copies
+runs = {}
+for k in (0, 5, 100):
+    try:
+        runs[k] = modified_policy_iteration(R_course, P_course, BETA, k)
+    except NotImplementedError:
+        raise
+    except RuntimeError as error:
+        raise AssertionError(
+            f"k = {k}: the rule never stopped ({error}). With k = 0 each step must still move "
+            "V to u_0 = T V_n: the partial evaluation starts from u_0, not from V_n"
+        ) from None
+    assert isinstance(runs[k], tuple) and len(runs[k]) == 3, (
+        f"k = {k}: return the triple (policy, V, steps), got {type(runs[k]).__name__}"
+    )
+assert int(runs[0][2]) != 29, (
+    "k = 0 stops after 29 steps: the rule compares the change with epsilon; compare it with "
+    "epsilon (1 - beta) / (2 beta)"
+)
+for k, (policy, V, _) in runs.items():
+    V = np.asarray(V, dtype=float).ravel()
+    assert not np.all(np.abs(V - 40) < 0.01), (
+        f"k = {k}: V = {V} is the value of producing as much as possible: costs are "
+        "minimised (min and argmin)"
+    )
+    assert [int(a) for a in np.asarray(policy).ravel()] == [4, 3, 0, 0], (
+        f"k = {k}: the policy returned should be pi* = (4, 3, 0, 0), got {policy}"
+    )
+    near = np.all(np.abs(V - V_star) < 0.005)
+    one_more = np.min(R_course + BETA * (P_course @ V), axis=1)  # T V: a sweep from your V
+    assert near or not np.all(np.abs(one_more - V_star) < 0.005), (
+        f"k = {k}: V = {V} is one sweep short: on stopping it returns V_n, the values before "
+        "the last sweep; return u_0 = T V_n"
+    )
+    assert near, (
+        f"k = {k}: V = {V} should be within epsilon / 2 = 0.005 of V* = {np.round(V_star, 4)}"
+    )
+steps = {k: int(result[2]) for k, result in runs.items()}
+assert steps[0] != 38, "k = 0 counts 38 steps: count every improvement step, the last one too"
+assert steps[0] != 20, (
+    "k = 0 takes 20 steps: with k = 0 there is no partial evaluation at all; yours makes one "
+    "sweep too many (k + 1)"
+)
+assert steps[0] == 39, f"k = 0 is value iteration from V_0 = 0: 39 steps here; got {steps[0]}"
+assert steps[5] != 37, "k = 5 counts 37: count the improvement steps, not every sweep"
+assert steps[5] != 5, (
+    "k = 5 takes 5 steps: the partial evaluation updates u state by state in place "
+    "(Gauss-Seidel); compute each sweep from the whole previous u"
+)
+assert steps[5] != 8, (
+    "k = 5 takes 8 steps: the partial sweeps take the minimum over actions again (value "
+    "iteration); they apply the policy fixed at the start of the step, R_pi + beta P_pi u"
+)
+assert steps[5] != 9, (
+    "k = 5 takes 9 steps: one partial sweep too few per step. Make k sweeps, starting from "
+    "u_0 = T V_n (the sweep that chose the policy), not from V_n"
+)
+assert steps[5] == 7, f"k = 5 stops after 7 steps here; got {steps[5]}"
+assert steps[100] == 3, f"k = 100 behaves as policy iteration: 3 steps here; got {steps[100]}"
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab04 import check_modified_policy_iteration
+
+check_modified_policy_iteration(modified_policy_iteration)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Sweeps against solves
+#
+# The next cell runs your function for several $k$ on the course warehouse and on the
+# capacity-12 warehouse of Exercise 5 and counts the work: each improvement step is one
+# sweep of $T$, plus $k$ sweeps of $T_\pi$. More sweeps per step buy fewer steps, until
+# the policy is right after a step or two and the extra sweeps only polish the values.
+
+# %% nbgrader="locked" grade_id="mpi_table" autograde="skip"
+larger = warehouse_arrays(12, 10, 1, 1, {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25})  # Exercise 5's
+print(f"{'':12s} {'k':>4s} {'steps':>6s} {'sweeps':>7s}")
+for name, (R_m, P_m, beta_m) in {
+    "course": (R, P, BETA),
+    "capacity 12": (*larger, 0.9),
+}.items():
+    for k in (0, 1, 2, 5, 10, 20, 50):
+        _, _, n = modified_policy_iteration(R_m, P_m, beta_m, k)
+        print(f"{name:12s} {k:4d} {n:6d} {n * (1 + k) - k:7d}")
+
+
+# %% [markdown]
+# ## 6 · Why policy iteration stops, and where to start
 #
 # Two facts do the work.
 #
@@ -892,7 +1048,7 @@ plot_steps(history12, "capacity 12, setup 10, demand 1-4")
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 6 · Explore: policy iteration on a larger warehouse
+# ## 7 · Explore: policy iteration on a larger warehouse
 #
 # The explorer below runs **your** `policy_iteration` on a warehouse with capacity 10 to 20,
 # unit cost 1 and a demand of 1, 2, 3 or 4 units with probability ¼ each. The sliders set the
@@ -1042,9 +1198,13 @@ explorer_run()
 #   **improvement**, a greedy policy for the Q-values
 #   $Q(s, a) = r(s, a) + \beta \sum_{s'} P(s' \mid s, a) V(s')$, with infeasible pairs at
 #   $+\infty$.
-# - Each change of policy strictly lowers the values; keeping the current action when it is
-#   tied makes the rule "stop when the policy repeats" safe, and there are only finitely
-#   many policies, so the method stops, with a solution of the optimality equation.
+# - A change of policy raises no value and strictly lowers the value of every state whose
+#   action changed; keeping the current action when it is tied makes the rule "stop when
+#   the policy repeats" safe, and there are only finitely many policies, so the method
+#   stops, with a solution of the optimality equation.
+# - Modified policy iteration replaces the exact evaluation by $k$ sweeps of
+#   $u \mapsto R_\pi + \beta P_\pi u$: $k = 0$ is value iteration, large $k$ behaves as policy
+#   iteration, and a few sweeps per step usually need the least work in all.
 # - On the course's warehouse, $(2, 1, 0, 0)$ with $V = (30, 30, 26, 25.4)$ improves in one
 #   step to the optimal $(4, 3, 0, 0)$, $V^* \approx (26.3265, 26.3265, 23.0612, 22.7551)$.
 # - In practice the number of evaluations is tiny compared with the number of policies,

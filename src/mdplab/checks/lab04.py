@@ -1,5 +1,5 @@
 r"""Hidden checks of lab04_policy_iteration: evaluation (numpy and Gurobi), Q-values, greedy
-improvement and policy iteration.
+improvement, policy iteration and modified policy iteration.
 
 The student's functions take a model as arrays ``R[s, a]`` (``+inf`` where infeasible) and
 ``P[s, a, s']`` (zero rows where infeasible), a discount ``beta`` and a policy (one action
@@ -19,7 +19,11 @@ Instances, drawn from the lab's seeds (mixed with the grading run's, see
   1e-5, so that a stopping rule on the values stops before the optimum.
 
 Reference numbers come from :func:`mdplab.evaluate`, :func:`mdplab.greedy` and
-:func:`mdplab.policy_iteration`. Any greedy action is accepted where several are tied.
+:func:`mdplab.policy_iteration`; modified policy iteration's from
+:func:`reference_modified_policy_iteration`, which tests/test_checks_lab04_mpi.py holds to
+:func:`mdplab.value_iteration.modified_policy_iteration` step for step (its mistakes are
+the reference with one step done wrong, to name what a wrong answer did). Any greedy
+action is accepted where several are tied.
 Values follow the series' numeric policy (:mod:`mdplab.checks.numeric`). A function that
 changes an argument in place (R, P, V, policy, policy0, demand_pmf) fails with a message
 that names the argument. improve_policy builds on q_values, and policy_iteration on
@@ -30,6 +34,7 @@ Failure messages describe the instance and the mistake; they never show expected
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -1168,3 +1173,171 @@ def _check_history_case(
         raise HiddenCheckFailure(
             f"{what}: the last pair of history should be the final (policy, V) returned"
         )
+
+
+# ----------------------------------------------------- exercise 6: modified policy iteration
+MPI_EPSILON = 0.01
+
+
+def reference_modified_policy_iteration(
+    R: np.ndarray,
+    P: np.ndarray,
+    beta: float,
+    k: int,
+    epsilon: float = MPI_EPSILON,
+    *,
+    mistake: str = "",
+) -> tuple[np.ndarray, np.ndarray, int]:
+    r"""(policy, V, steps) of modified policy iteration from :math:`v_0 = 0`, as the lab
+    states it, or with one ``mistake`` of :data:`MPI_MISTAKES`.
+
+    Step n: :math:`u_0 = T v_n`, with :math:`\pi` greedy for :math:`v_n`; stop when
+    :math:`\|u_0 - v_n\|_\infty < \varepsilon (1 - \beta) / (2 \beta)` and return
+    :math:`u_0`, the policy greedy for it and n; otherwise :math:`v_{n+1} = T_\pi^k u_0`.
+    """
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    states = np.arange(R.shape[0])
+    threshold = epsilon if mistake == "threshold_epsilon" else epsilon * (1 - beta) / (2 * beta)
+    sign = -1.0 if mistake == "maximise" else 1.0
+    sweeps = {"k_plus_one": k + 1, "k_minus_one": max(k - 1, 0)}.get(mistake, k)
+
+    def greedy(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(invalid="ignore"):
+            Q = sign * (R + beta * (P @ V))
+        Q = np.where(np.isfinite(R), Q, np.inf)
+        policy = Q.argmin(axis=1)
+        return policy, sign * Q[states, policy]
+
+    V = np.zeros(R.shape[0])
+    for step in range(1, 100_000):
+        policy, U = greedy(V)
+        if np.max(np.abs(U - V)) < threshold:
+            kept = V if mistake == "returns_v" else U
+            count = {"zero_based": step - 1, "counts_sweeps": step + (step - 1) * sweeps}
+            return greedy(kept)[0], kept, count.get(mistake, step)
+        W = U
+        for _ in range(sweeps):
+            if mistake == "optimality_sweeps":
+                W = greedy(W)[1]
+            elif mistake == "gauss_seidel":
+                W = W.copy()
+                for s in states:
+                    W[s] = R[s, policy[s]] + beta * P[s, policy[s]] @ W
+            else:
+                W = R[states, policy] + beta * P[states, policy] @ W
+        V = W
+    raise RuntimeError("modified policy iteration did not stop")
+
+
+MPI_MISTAKES = (
+    ("k_plus_one", "it makes k + 1 partial evaluation sweeps per step; make k"),
+    (
+        "k_minus_one",
+        "one partial evaluation sweep too few per step: make k sweeps, starting from "
+        "u_0 = T V_n (the sweep that chose the policy), not from V_n",
+    ),
+    (
+        "optimality_sweeps",
+        "the partial evaluation sweeps take the minimum over actions again (that is value "
+        "iteration); they apply the policy fixed at the start of the step, R_pi + beta P_pi u",
+    ),
+    (
+        "threshold_epsilon",
+        "it stops when the change is below epsilon; the rule is epsilon (1 - beta) / (2 beta)",
+    ),
+    (
+        "returns_v",
+        "on stopping it returns V_n, the values before the last sweep; return u_0 = T V_n",
+    ),
+    (
+        "gauss_seidel",
+        "the partial evaluation updates u state by state in place (Gauss-Seidel); compute "
+        "each sweep from the previous u",
+    ),
+    ("zero_based", "the step count starts at 0; count the improvement steps from 1"),
+    (
+        "counts_sweeps",
+        "it counts every sweep; count the improvement steps (evaluations of T v_n) only",
+    ),
+    ("maximise", "it maximises; costs are minimised (min and argmin)"),
+)
+
+
+def _mpi_cases(seed: int) -> list[tuple[Case, int]]:
+    """(model, k): the course's warehouse for k = 0, 3 and 40, fixed and random warehouses
+    (beta > 0) and random MDPs with costs of either sign, each with a k of its own."""
+    rng = instance_rng(seed)
+    course = warehouse_case(COURSE)
+    cases = [(course, 0), (course, 3), (course, 40)]
+    models = [warehouse_case(w) for w in FIXED[1:] if w.discount > 0]
+    models += [warehouse_case(random_warehouse(rng)) for _ in range(4)]
+    models += [random_tabular(rng) for _ in range(4)]
+    return cases + [(case, int(rng.choice([0, 1, 2, 4, 8, 25]))) for case in models]
+
+
+def check_modified_policy_iteration(modified_policy_iteration: Callable[..., object]) -> None:
+    """On every case of :func:`_mpi_cases`: the values are the reference's (within the
+    series' tolerance), the policy is greedy for them and the step count is the
+    reference's; a difference is named by the first of :data:`MPI_MISTAKES` it matches."""
+    for case, k in _mpi_cases(SEED + 6):
+        if case.beta <= 0:
+            continue
+        what = f"modified_policy_iteration(R, P, beta={case.beta:g}, k={k}) for {case.text}"
+        R, P = case.arrays()
+        got = _call(
+            modified_policy_iteration, R, P, case.beta, k, what=what, hint=_mpi_hint(k),
+            time_limit=TIME_LIMIT,
+        )  # fmt: skip
+        _unchanged("modified_policy_iteration", what, [("R", R, case.R), ("P", P, case.P)])
+        _returned(got, what)
+        if isinstance(got, Mapping | str) or not isinstance(got, Sequence) or len(got) != 3:
+            raise HiddenCheckFailure(f"{what}: return the triple (policy, V, steps)")
+        policy = _policy(got[0], case, what, "the policy returned")
+        V = _vector(got[1], case.n_states, what, "V")
+        steps = got[2]
+        whole = isinstance(steps, numbers.Real) and not isinstance(steps, bool | np.bool_)
+        if not whole or not float(steps).is_integer():
+            raise HiddenCheckFailure(f"{what}: steps is a whole number, got {describe_type(steps)}")
+        reference = reference_modified_policy_iteration(case.R, case.P, case.beta, k)
+        _, expected_V, expected_steps = reference
+        if _close(V, expected_V) and int(steps) == expected_steps:
+            allowed = _greedy_sets(case.Q(V))
+            bad = [s for s, a in enumerate(policy) if a not in allowed[s]]
+            if bad:
+                raise HiddenCheckFailure(
+                    f"{what}: the policy returned is not greedy for the values returned "
+                    f"(state {bad[0]})"
+                )
+            continue
+        raise HiddenCheckFailure(f"{what}: {_mpi_problem(case, k, V, int(steps))}")
+
+
+def _mpi_hint(k: int) -> Callable[[BaseException | None], str | None]:
+    def hint(error: BaseException | None) -> str | None:
+        if isinstance(error, RuntimeError) and k == 0:
+            return (
+                "with k = 0 every step must still move V to u_0 = T V_n: the partial "
+                "evaluation starts from u_0, not from V_n"
+            )
+        return None
+
+    return hint
+
+
+def _mpi_problem(case: Case, k: int, V: np.ndarray, steps: int) -> str:
+    """Which known mistake gives these values and this step count, in words."""
+    for mistake, text in MPI_MISTAKES:
+        try:
+            _, wrong_V, wrong_steps = reference_modified_policy_iteration(
+                case.R, case.P, case.beta, k, mistake=mistake
+            )
+        except RuntimeError:
+            continue
+        if wrong_steps == steps and _close(V, wrong_V):
+            return text
+    if steps == reference_modified_policy_iteration(case.R, case.P, case.beta, k)[2]:
+        return "the number of steps is right, but V is not u_0 = T V_n of the last step"
+    return (
+        "the number of improvement steps is not that of modified policy iteration with "
+        "these k and epsilon; check the stopping rule and the k partial evaluation sweeps"
+    )
