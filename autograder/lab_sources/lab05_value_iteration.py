@@ -21,7 +21,12 @@
 # 3. implement value iteration with a fixed number of sweeps and with the $\varepsilon$-optimal
 #    stopping rule, and state what the rule guarantees;
 # 4. read a convergence plot on a log scale, and predict how the number of sweeps grows as
-#    $\beta$ approaches 1.
+#    $\beta$ approaches 1;
+# 5. relate the iterates $V_k$ to the finite-horizon costs of Lab 01, and speed value
+#    iteration up with Gauss–Seidel sweeps;
+# 6. answer an inverse question (for which discount factors is a policy optimal?) with an
+#    exact optimality test and bisection;
+# 7. time four solution methods fairly as the model grows, and choose between them.
 #
 # **Points.**
 #
@@ -38,9 +43,11 @@
 
 # %% nbgrader="locked" grade_id="setup"
 import contextlib
+import os
 import signal
 import sys
 import threading
+import time
 from functools import lru_cache
 
 import ipywidgets as widgets
@@ -647,6 +654,52 @@ for k in range(9):
     print(f"{k:3d}{values}   {[int(a) for a in greedy_k]!s:16} {change}")
 
 # %% [markdown]
+# ### Value iteration is Lab 01's backward recursion, run for longer and longer
+#
+# The iterates from $V_0 = 0$ have a meaning of their own: **$V_k(s)$ is the least expected
+# discounted cost of running the warehouse for $k$ periods from inventory $s$, with nothing
+# owed after the last period.** Sweep $k$ computes
+# $V_k(s) = \min_{a} \big[ r(s, a) + \beta \sum_{s'} P(s' \mid s, a)\, V_{k-1}(s') \big]$,
+# which is the backward recursion $f_n(s) = \min_x \big[ h(s, x) + f_{n+1}(g(s, x)) \big]$
+# of Lab 01 with two changes: demand is random, so the next period's value is averaged
+# over it, and it is discounted by $\beta$. With terminal values $f_{k+1} = 0$, the
+# recursion's $f_1$ over a horizon of $k$ periods is $V_k$, and $f_{k+1-j} = V_j$ on the
+# way back. So value iteration solves ever longer finite-horizon problems, and $V^*$ is the
+# limit of their optimal costs: what the periods after $k$ can add is at most
+# $\beta^k \max_{s,a} |r(s, a)| / (1 - \beta)$.
+#
+# The next cell writes that recursion as Lab 01 did, with inventories, productions and
+# demands instead of arrays, and sets it beside your `value_iteration` with `n_sweeps=k`.
+
+
+# %% nbgrader="locked" grade_id="k_period_costs" autograde="skip"
+def k_period_costs(horizon, beta=BETA, capacity=3, demand_pmf=None):
+    """f_1 of Lab 01's backward recursion over `horizon` periods with zero terminal values,
+    the next period's value averaged over the random demand and discounted by beta."""
+    demand_pmf = {1: 0.5, 2: 0.5} if demand_pmf is None else demand_pmf
+    low, high = min(demand_pmf), max(demand_pmf)
+    f = [0.0] * (capacity + 1)  # f_(N+1): nothing is owed after the last period
+    for _ in range(horizon):
+        f = [
+            min(
+                4 * (x > 0) + x + s + beta * sum(p * f[s + x - d] for d, p in demand_pmf.items())
+                for x in range(capacity + high + 1)
+                if s + x >= high and s + x - low <= capacity  # demand met, no overflow
+            )
+            for s in range(capacity + 1)
+        ]
+    return np.array(f)
+
+
+print(" k   f_1 over k periods (Lab 01 style)     V_k from your value_iteration    same?")
+with time_limit(10):
+    for k in range(1, 7):
+        f_1 = k_period_costs(k)
+        V_k = np.asarray(value_iteration(R, P, BETA, n_sweeps=k)[0], dtype=float)
+        same = "yes" if np.allclose(f_1, V_k) else "NO: check Exercise 2"
+        print(f"{k:2d}  {np.round(f_1, 4)!s:36} {np.round(V_k, 4)!s:32} {same}")
+
+# %% [markdown]
 # ## 4 · Watching the error shrink
 #
 # How fast does value iteration approach $V^*$ in practice, compared with the guarantee
@@ -784,9 +837,727 @@ plt.show()
 #   may, $(2, 1, 0, 0)$, and pays the setup cost in every period once its stock is below 2.
 #   A far-sighted warehouse ($\beta > 1/2$) fills up, $(4, 3, 0, 0)$, and pays the setup
 #   cost less often. At exactly $\beta = 1/2$ the two policies cost the same, so the row
-#   $\beta = 0.5$ may show either, depending on rounding in the last digits.
+#   $\beta = 0.5$ may show either, depending on rounding in the last digits; section 7
+#   finds that point for any policy.
+
+# %% [markdown]
+# ## 6 · Gauss–Seidel value iteration
 #
-# ## 6 · Explore: sweep by sweep
+# A Jacobi sweep computes all of $V_{k+1}$ from $V_k$. Yet when it reaches state $s$, the new
+# values of the states $0, 1, \dots, s-1$ are already known, and they are closer to $V^*$
+# than the old ones. **Gauss–Seidel value iteration** uses them at once: one sweep
+# overwrites $V(s)$ state by state, in the order $s = 0, 1, \dots, S-1$,
+#
+# $$
+# V(s) \;\leftarrow\; \min_{a \in A(s)} \Big[ r(s, a) + \beta \sum_{s'} P(s' \mid s, a)\, V(s') \Big],
+# $$
+#
+# where the $V$ on the right already holds the new values of the states before $s$, and the
+# old values of $s$ and the states after it. Call one such sweep $G$, so that
+# $V_{k+1} = G V_k$.
+#
+# **$G$ is a contraction with modulus $\beta$ too, with the same fixed point.** Take two
+# vectors $U$ and $V$, and sweep both. Before the update of state $s$, suppose the two
+# partly updated vectors differ by at most $\|U - V\|_\infty$ in every entry (true before
+# the first update). The update of $s$ is a Bellman update of those vectors, so by the
+# argument of section 2 the new values of $s$ differ by at most
+# $\beta \|U - V\|_\infty \le \|U - V\|_\infty$, and the supposition holds for the next
+# state. At the end of the sweep every entry differs by at most $\beta \|U - V\|_\infty$.
+# And $G V^* = V^*$, since updating any entry of $V^*$ gives it back. So the bound of
+# section 3 holds word for word, $\|V_{k+1} - V^*\|_\infty \le \frac{\beta}{1 - \beta}
+# \|V_{k+1} - V_k\|_\infty$, and the same stopping rule returns values within
+# $\varepsilon / 2$ of $V^*$. (Puterman, 1994, §6.3.3 studies the method; it converges at
+# least as fast as Jacobi value iteration, and often faster.) For the policy greedy for
+# values $V$ there is a general bound,
+# $\|V_\pi - V^*\|_\infty \le \frac{2\beta}{1-\beta} \|V - V^*\|_\infty$ (Singh and Yee,
+# 1994), so it is near-optimal too; on the warehouse below it is optimal.
+#
+# ### Exercise 3 (autograded): Gauss–Seidel value iteration
+#
+# Write `gauss_seidel(R, P, beta, epsilon, V0=None)`, with the arguments of Exercise 2's
+# stopping rule, that does Gauss–Seidel sweeps until the rule holds and returns
+# `(V, policy, sweeps, history)` as `value_iteration` does:
+#
+# - start from a copy of `V0`, or from zeros; update the states in the order
+#   $0, 1, \dots, S-1$, each from the current `V`;
+# - the change of a sweep is $\max_s |V_{\text{after}}(s) - V_{\text{before}}(s)|$, where
+#   `V_before` is a copy taken before the sweep starts;
+# - stop after the first sweep whose change is strictly below
+#   $\varepsilon (1 - \beta) / (2\beta)$ (after one sweep when $\beta = 0$);
+# - return the values, the policy greedy for them (as in Exercise 1: smallest action among
+#   ties), the number of sweeps and the list of their changes.
+
+# %% [markdown]
+# <details><summary>Hint 1 (click to open)</summary>
+#
+# The only difference from `value_iteration` is inside the sweep: instead of
+# `V_next, _ = bellman_update(R, P, beta, V)`, loop over the states and assign
+# `V[s] = min over feasible a of R[s, a] + beta * P[s, a] @ V`. Because `V` is changed in
+# place, later states see the new values automatically.
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `np.min(R[s] + beta * (P[s] @ V))` is the update of state `s`: `P[s] @ V` has one entry
+# per action, and infeasible actions keep their infinite cost. Take `V_before = V.copy()`
+# before the loop over the states; without the copy, `V_before` would change with `V` and
+# every change would be 0.
+# </details>
+
+
+# %% nbgrader="answer" grade_id="gauss_seidel"
+def gauss_seidel(R, P, beta, epsilon, V0=None):
+    """Gauss-Seidel value iteration until the epsilon-optimal rule holds.
+
+    Returns (V, policy greedy for V, number of sweeps, history of sup-norm changes).
+    """
+    ### BEGIN SOLUTION
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    V = np.zeros(R.shape[0]) if V0 is None else np.array(V0, dtype=float)  # a copy
+    threshold = np.inf if beta == 0 else epsilon * (1 - beta) / (2 * beta)
+    history = []
+    while not history or history[-1] >= threshold:
+        V_before = V.copy()
+        for s in range(V.size):  # in order: states after s see the new V[s]
+            V[s] = np.min(R[s] + beta * (P[s] @ V))
+        history.append(float(np.max(np.abs(V - V_before))))
+    policy = np.argmin(R + beta * (P @ V), axis=1)  # greedy for the values returned
+    return V, policy, len(history), history
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_gauss_seidel" points=2 title="Exercise 3: Gauss–Seidel value iteration"
+# Visible tests
+# Where the usual mistakes stop on the course's warehouse (epsilon = 1e-6 / beta = 0.9, 1e-4):
+GS_WRONG_STOPS = {
+    80: "these are Jacobi sweeps (all of V_(k+1) from V_k); Gauss-Seidel overwrites V(s) "
+    "state by state, so that later states use the new values at once",
+    48: "the states are updated in the order 3, 2, 1, 0; sweep them in the order 0, 1, ..., S-1",
+    36: "the change is compared with epsilon itself, not with epsilon (1 - beta) / (2 beta)",
+    38: "the threshold lacks the factor 2: epsilon (1 - beta) / (2 beta)",
+    41: "one more sweep is done after the first change below the threshold",
+    1: "the change of the first sweep is 0: V_before is the same array as V (take a copy, "
+    "V.copy(), before the sweep)",
+    62: "the threshold is computed with the notebook's BETA = 0.8, not with the argument beta",
+    132: "these are Jacobi sweeps (all of V_(k+1) from V_k); Gauss-Seidel overwrites V(s) "
+    "state by state",
+    79: "the states are updated in the order 3, 2, 1, 0; sweep them in the order 0, 1, ..., S-1",
+}
+V_star = np.array([1290, 1290, 1130, 1115]) / 49
+for beta, epsilon, expected_sweeps, expected_V in [
+    (BETA, 1e-6, 40, V_star),
+    (0.9, 1e-4, 65, [50.67774, 50.67774, 47.60997, 47.22947]),
+]:
+    with time_limit(10):
+        result = gauss_seidel(R, P, beta, epsilon)
+    assert isinstance(result, tuple | list) and len(result) == 4, (
+        "return (V, policy, sweeps, history)"
+    )
+    V, policy, sweeps, history = result
+    V, history = np.asarray(V, dtype=float).ravel(), np.asarray(history, dtype=float).ravel()
+    assert sweeps not in GS_WRONG_STOPS or sweeps == expected_sweeps, (
+        f"beta={beta}, epsilon={epsilon}: your method stops after {sweeps} sweeps, as it does "
+        f"when {GS_WRONG_STOPS.get(sweeps)}"
+    )
+    assert sweeps == expected_sweeps, (
+        f"beta={beta}, epsilon={epsilon}: Gauss-Seidel sweeps stop after {expected_sweeps} "
+        f"sweeps, not {sweeps}"
+    )
+    assert len(history) == sweeps, (
+        f"the history holds one change per sweep: {len(history)} changes for {sweeps} sweeps"
+    )
+    assert np.allclose(V, expected_V, atol=1e-4), (
+        f"beta={beta}, epsilon={epsilon}: V should be within epsilon / 2 of {expected_V}; got {V}"
+    )
+    assert np.asarray(policy, dtype=float).ravel().tolist() == [4, 3, 0, 0], (
+        f"the policy greedy for the values returned is (4, 3, 0, 0); got {policy}"
+    )
+with time_limit(10):
+    V, policy, sweeps, history = gauss_seidel(R, P, BETA, 20.0)
+V, history = np.asarray(V, dtype=float).ravel(), np.asarray(history, dtype=float).ravel()
+assert np.allclose(history[:3], [8.68, 5.68, 4.352]), (
+    "from V0 = 0 the first three Gauss-Seidel sweeps change V by 8.68, 5.68 and 4.352 (the "
+    f"first sweep gives V = (6, 7, 7.2, 8.68)); got {history[:3]}"
+)
+assert sweeps == 6 and np.allclose(V, [23.29347, 23.44538, 20.69554, 20.65637]), (
+    f"with epsilon = 20 the rule stops after 6 sweeps at V = (23.29347, 23.44538, 20.69554, "
+    f"20.65637); got {sweeps} sweeps and V = {V}"
+)
+V0 = np.full(4, 100.0)
+with time_limit(10):
+    V, policy, sweeps, history = gauss_seidel(R, P, BETA, 1e-3, V0=V0)
+assert np.all(V0 == 100), (
+    f"gauss_seidel changed the array V0 it was given in place (V0 is now {V0}): start from a "
+    "copy, V = np.array(V0, dtype=float)"
+)
+assert sweeps != 26, "from V0 = 100 it stops where it stops from zeros: start from V0 when given"
+assert sweeps == 27, (
+    f"from V0 = 100 with epsilon = 1e-3 the rule stops after 27 sweeps, not {sweeps}"
+    + (
+        ": the values fall here, so measure the change with an absolute value"
+        if sweeps == 1
+        else ""
+    )
+)
+try:
+    with time_limit(10):
+        V, policy, sweeps, history = gauss_seidel(R, P, 0.0, 1e-6)
+except ZeroDivisionError:
+    raise AssertionError(
+        "with beta = 0, epsilon (1 - beta) / (2 beta) divides by zero: the threshold is +inf "
+        "then, so the rule stops after one sweep"
+    ) from None
+assert sweeps == 1 and np.allclose(np.asarray(V, dtype=float).ravel(), [6, 6, 2, 3]), (
+    f"with beta = 0 one sweep is exact: V = (6, 6, 2, 3) after 1 sweep; got {sweeps} sweep(s)"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab05_gauss_seidel import check_gauss_seidel
+
+check_gauss_seidel(gauss_seidel, bellman_update)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# On the course's warehouse Gauss–Seidel needs 40 sweeps where Jacobi value iteration needs
+# 80: using each new value at once halves the work here. The gain depends on the order in
+# which the states are swept: in the order $3, 2, 1, 0$ the rule needs 48 sweeps. Look at
+# the first sweep from $V_0 = 0$, $(6, 7, 7.2, 8.68)$: each state already sees the costs
+# of the states updated before it, where a Jacobi sweep gives $(6, 6, 2, 3)$.
+
+# %% [markdown]
+# ## 7 · The inverse question: for which β is $(4, 3, 0, 0)$ optimal?
+#
+# Section 5's table showed the optimal policy switch from $(2, 1, 0, 0)$ to
+# $(4, 3, 0, 0)$ as $\beta$ grows. Turn the question round: given a policy, for which
+# discount factors is it optimal? Two facts answer it for any one $\beta$.
+#
+# - **Its values.** $V_\pi$ solves the linear system $(I - \beta P_\pi) V = r_\pi$ (Lab 02).
+# - **The optimality test.** $\pi$ is optimal exactly when $V_\pi$ solves the optimality
+#   equation, $T V_\pi = V_\pi$: no action improves on $\pi$ in any state when the future is
+#   valued by $V_\pi$. One direction is the uniqueness of the fixed point of $T$ (section
+#   2): if $T V_\pi = V_\pi$ then $V_\pi = V^*$. The other is that $V^* = T V^*$. (Puterman,
+#   1994, §6.2; Lab 04's policy improvement step is the same test.)
+#
+# ### Exercise 4a (autograded): is a policy optimal?
+#
+# Write `is_optimal(R, P, beta, policy, tol=1e-9)` that returns `True` when the policy
+# (`policy[s]` is an action column of `R`, feasible in `s`) is optimal for the discount
+# factor `beta`, and `False` otherwise:
+#
+# 1. compute $V_\pi$ by solving $(I - \beta P_\pi) V = r_\pi$ (`np.linalg.solve`);
+# 2. compute the Q-values $Q(s, a) = r(s, a) + \beta \sum_{s'} P(s' \mid s, a) V_\pi(s')$;
+# 3. return `False` when some feasible action **improves**, that is, has
+#    $Q(s, a) < V_\pi(s) - \text{tol} \cdot \max(1, |V_\pi(s)|)$, and `True` otherwise.
+#
+# The tolerance matters: where two policies tie, their Q-values are equal in exact
+# arithmetic but may differ in the last digit of a float.
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# With `states = np.arange(len(policy))`, the rows `R[states, policy]` and
+# `P[states, policy]` are $r_\pi$ and $P_\pi$. Then `Q = R + beta * (P @ V)` as in
+# Exercise 1, and `Q.min(axis=1)` is the best Q-value of each state; compare it with `V`.
+# Do not compare the policy with an `argmin` of `Q`: where actions tie, `argmin` picks one
+# of them, and a tied policy is just as optimal.
+# </details>
+
+
+# %% nbgrader="answer" grade_id="is_optimal"
+def is_optimal(R, P, beta, policy, tol=1e-9):
+    """True when no feasible action improves on the policy's own values V_pi (T V_pi = V_pi)."""
+    ### BEGIN SOLUTION
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    states = np.arange(R.shape[0])
+    chosen = np.asarray(policy, dtype=int)
+    V = np.linalg.solve(np.eye(states.size) - beta * P[states, chosen], R[states, chosen])
+    best = (R + beta * (P @ V)).min(axis=1)  # infeasible pairs stay at +inf
+    return bool(np.all(best >= V - tol * np.maximum(1.0, np.abs(V))))
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_is_optimal" points=1 title="Exercise 4a: is a policy optimal?"
+# Visible tests
+def answer_is(result, expected, call):
+    assert isinstance(result, bool | np.bool_), (
+        f"{call} should return True or False, not {type(result).__name__}"
+    )
+    assert bool(result) == expected, f"{call} should be {expected}, got {bool(result)}" + (
+        ". Is the comparison made with the tolerance? Q(s, pi(s)) equals V_pi(s) only up to "
+        "rounding, and that does not make it an improvement"
+        if expected
+        else ""
+    )
+
+
+answer_is(is_optimal(R, P, BETA, [4, 3, 0, 0]), True, "is_optimal(R, P, 0.8, (4, 3, 0, 0))")
+answer_is(is_optimal(R, P, BETA, [2, 1, 0, 0]), False, "is_optimal(R, P, 0.8, (2, 1, 0, 0))")
+result = is_optimal(R, P, 0.3, [4, 3, 0, 0])
+assert not result, (
+    "is_optimal(R, P, 0.3, (4, 3, 0, 0)) should be False: with beta = 0.3 it is (2, 1, 0, 0) "
+    "that is optimal"
+    + (
+        ". Your is_optimal also says (2, 1, 0, 0) is not optimal at beta = 0.3, as it would be "
+        "at beta = 0.8: does it use the notebook's BETA instead of the argument beta?"
+        if not is_optimal(R, P, 0.3, [2, 1, 0, 0])
+        else ""
+    )
+)
+answer_is(is_optimal(R, P, 0.3, [2, 1, 0, 0]), True, "is_optimal(R, P, 0.3, (2, 1, 0, 0))")
+# At beta = 1/2 several policies tie: (2, 1, 0, 0), (4, 3, 0, 0) and (3, 3, 0, 0), among
+# others, all cost exactly (12, 12, 8, 8), and all are optimal.
+for tied in ([2, 1, 0, 0], [4, 3, 0, 0], [3, 3, 0, 0]):
+    assert is_optimal(R, P, 0.5, tied), (
+        f"is_optimal(R, P, 0.5, {tuple(tied)}) should be True: at beta = 1/2 the policies "
+        "(2, 1, 0, 0), (4, 3, 0, 0) and (3, 3, 0, 0) tie, with values (12, 12, 8, 8). A tied "
+        "policy is optimal: compare Q-values with V_pi using the tolerance (not with ==, "
+        "not with <, and not by comparing the policy with an argmin)"
+    )
+answer_is(is_optimal(R, P, 0.5, [2, 1, 1, 0]), False, "is_optimal(R, P, 0.5, (2, 1, 1, 0))")
+answer_is(is_optimal(R, P, 0.51, [2, 1, 0, 0]), False, "is_optimal(R, P, 0.51, (2, 1, 0, 0))")
+R_before, P_before = R.copy(), P.copy()
+is_optimal(R, P, 0.9, [4, 3, 0, 0])
+assert np.array_equal(R, R_before) and np.array_equal(P, P_before), (
+    "is_optimal changed R or P in place; leave its arguments as they were given"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab05_switching import check_is_optimal
+
+check_is_optimal(is_optimal)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 4b (autograded): where the policy switches
+#
+# As $\beta$ moves from `lo` to `hi`, a policy that is optimal at one end and not at the
+# other must stop (or start) being optimal somewhere in between. Write
+# `switching_beta(R, P, policy, lo, hi, tol=1e-8)` that finds that point by **bisection**:
+#
+# - if `is_optimal` gives the same answer at `lo` and at `hi`, raise a `ValueError` that
+#   says so;
+# - otherwise keep an interval whose two ends get different answers, halve it, keep the
+#   half whose ends still differ, and stop once it is shorter than `tol`;
+# - return the midpoint of the last interval, a float.
+#
+# You may assume that the policy is optimal on one interval of discount factors that
+# reaches `lo` or `hi`, so that the switching point is unique. Either end may be the
+# optimal one: `(4, 3, 0, 0)` is optimal at `hi = 0.8` and `(2, 1, 0, 0)` at `lo = 0`.
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Remember which answer belongs to `lo`: `at_lo = is_optimal(R, P, lo, policy)`. In the
+# loop, `mid = (lo + hi) / 2`; if `is_optimal(R, P, mid, policy) == at_lo`, the switch is
+# to the right of `mid` (`lo = mid`), otherwise to its left (`hi = mid`). Each step halves
+# the interval, so about $\log_2((hi - lo)/\text{tol})$ steps are needed: 27 for
+# `tol=1e-8` on $[0, 0.8]$.
+# </details>
+
+
+# %% nbgrader="answer" grade_id="switching_beta"
+def switching_beta(R, P, policy, lo, hi, tol=1e-8):
+    """The discount factor in [lo, hi] where the policy starts or stops being optimal."""
+    ### BEGIN SOLUTION
+    at_lo = is_optimal(R, P, lo, policy)
+    if at_lo == is_optimal(R, P, hi, policy):
+        raise ValueError(
+            f"the policy is {'optimal' if at_lo else 'not optimal'} at both ends, "
+            f"beta = {lo} and beta = {hi}: there is no switch to find"
+        )
+    while hi - lo >= tol:
+        mid = (lo + hi) / 2
+        if is_optimal(R, P, mid, policy) == at_lo:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_switching_beta" points=2 title="Exercise 4b: where the policy switches"
+# Visible tests
+def is_optimal_passes():
+    """Whether your is_optimal gets the course's warehouse right at beta = 0.3, 0.5 and 0.8."""
+    try:
+        return all(
+            bool(is_optimal(R, P, beta, policy)) == expected
+            for beta, policy, expected in [
+                (0.8, [4, 3, 0, 0], True),
+                (0.8, [2, 1, 0, 0], False),
+                (0.3, [4, 3, 0, 0], False),
+                (0.3, [2, 1, 0, 0], True),
+                (0.5, [3, 3, 0, 0], True),
+            ]
+        )
+    except NotImplementedError:
+        raise  # Exercise 4a is not done yet
+    except Exception:
+        return False
+
+
+assert is_optimal_passes(), (
+    "switching_beta uses your is_optimal, which does not pass the tests of Exercise 4a yet: "
+    "fix is_optimal first"
+)
+for policy in ([4, 3, 0, 0], [2, 1, 0, 0]):
+    with time_limit(20):
+        found = switching_beta(R, P, policy, 0.0, 0.8)
+    assert isinstance(found, float | np.floating), (
+        f"switching_beta should return a float, not {type(found).__name__}"
+    )
+    assert min(found, 0.8 - found) > 1e-3, (
+        f"switching_beta(R, P, {tuple(policy)}, 0.0, 0.8) returned {found}, an end of the "
+        "interval: keep the half whose ends get different answers from is_optimal (the policy "
+        "may be optimal at lo or at hi), halve it until it is shorter than tol, and return "
+        "its midpoint"
+    )
+    assert abs(found - 0.5) <= 1e-6, (
+        f"switching_beta(R, P, {tuple(policy)}, 0.0, 0.8) should be 1/2 (within tol), where "
+        f"(2, 1, 0, 0) and (4, 3, 0, 0) tie; got {found}"
+        + (
+            ": a grid or a fixed number of halvings is too coarse; halve until the interval "
+            "is shorter than tol"
+            if abs(found - 0.5) < 0.05
+            else ""
+        )
+    )
+with time_limit(20):
+    coarse = switching_beta(R, P, [4, 3, 0, 0], 0.0, 0.8, tol=0.05)
+assert abs(coarse - 0.5) <= 0.05, (
+    f"with tol=0.05 the answer should be within 0.05 of 1/2; got {coarse}"
+)
+assert abs(coarse - 0.5) > 1e-4, (
+    f"with tol=0.05 the bisection should stop once the interval is shorter than 0.05, a few "
+    f"halvings of [0, 0.8], and return a midpoint 0.0125 or more away from 1/2; got {coarse}, "
+    "which is what many more halvings give. Use the argument tol"
+)
+# A warehouse with a cheaper setup switches later:
+R3, P3 = warehouse_arrays(setup_cost=3)
+with time_limit(20):
+    found = switching_beta(R3, P3, [4, 3, 0, 0], 0.0, 0.95)
+assert abs(found - 2 / 3) <= 1e-6, (
+    f"with setup_cost=3, (4, 3, 0, 0) becomes optimal at beta = 2/3; got {found}: read the "
+    "model from R and P"
+)
+for lo, hi in [(0.6, 0.9), (0.0, 0.4)]:
+    try:
+        with time_limit(20):
+            switching_beta(R, P, [4, 3, 0, 0], lo, hi)
+    except ValueError:
+        continue
+    raise AssertionError(
+        f"(4, 3, 0, 0) is {'optimal' if lo > 0.5 else 'not optimal'} at both beta = {lo} and "
+        f"beta = {hi}: switching_beta should raise a ValueError"
+    )
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab05_switching import check_switching_beta
+
+check_switching_beta(switching_beta, is_optimal)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# So the course's policy is optimal for every $\beta \ge 1/2$, and the short-sighted
+# $(2, 1, 0, 0)$ for every $\beta \le 1/2$. At $\beta = 1/2$ exactly, every policy that
+# produces only when the stock is below 2 is optimal, whatever amount it produces: all nine
+# of them cost $(12, 12, 8, 8)$. With a setup cost of 3 the switch
+# moves up to $\beta = 2/3$: the cheaper a setup, the more patient the warehouse must be
+# before stocking up to save one. (Try setup costs 6 and 8 with your function: the switch
+# comes at $1/3$ and $1/4$. On this warehouse it sits at $\beta = 2/K$ for a setup cost
+# $K > 2$; for $K \le 2$ filling up never pays.)
+
+# %% [markdown]
+# ## 8 · Four methods as the warehouse grows
+#
+# The series now has four ways to solve the same model: value iteration, Gauss–Seidel
+# value iteration, modified policy iteration and policy iteration (Lab 04). Which is
+# fastest? It depends on the size of the model and on $\beta$, and the way to find out is
+# to measure. The read-only cell below holds compact versions of Lab 04's two methods, and
+# puts all four behind one signature, `solve(R, P, beta, epsilon)`, which returns
+# `(V, policy, iterations)`:
+#
+# | method | one iteration | `iterations` counts |
+# |---|---|---|
+# | value iteration (yours) | one Jacobi sweep, about $S^2 A$ operations | sweeps |
+# | Gauss–Seidel (yours) | one Gauss–Seidel sweep, as many operations | sweeps |
+# | modified policy iteration, $k = 5$ | one sweep of $T$ and 5 sweeps of $T_\pi$ | improvement steps |
+# | policy iteration | a linear solve, about $S^3$, and one sweep of $T$ | improvement steps |
+
+
+# %% nbgrader="locked" grade_id="four_methods"
+def policy_iteration_compact(R, P, beta, epsilon=None):
+    """Lab 04's policy iteration from the greedy policy for V = 0 (epsilon is not used:
+    the method is exact). Returns (V, policy, improvement steps)."""
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    states = np.arange(R.shape[0])
+    policy = np.argmin(R, axis=1)
+    for step in range(1, 1000):
+        V = np.linalg.solve(np.eye(states.size) - beta * P[states, policy], R[states, policy])
+        Q = R + beta * (P @ V)
+        best = Q.min(axis=1)
+        improves = best < Q[states, policy] - 1e-12 * np.maximum(1.0, np.abs(best))
+        if not improves.any():
+            return V, policy, step
+        policy = np.where(improves, Q.argmin(axis=1), policy)  # change only where it pays
+    raise RuntimeError("policy iteration did not stop")
+
+
+def modified_policy_iteration_compact(R, P, beta, epsilon, k=5):
+    """Lab 04's modified policy iteration: improve with u = T V, stop when ||u - V|| is
+    below epsilon (1 - beta) / (2 beta), else k sweeps of T_pi from u.
+    Returns (V, policy, improvement steps)."""
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    states = np.arange(R.shape[0])
+    threshold = np.inf if beta == 0 else epsilon * (1 - beta) / (2 * beta)
+    V = np.zeros(states.size)
+    for step in range(1, 100_000):
+        Q = R + beta * (P @ V)
+        policy = Q.argmin(axis=1)
+        U = Q[states, policy]
+        if np.max(np.abs(U - V)) < threshold:
+            return U, np.argmin(R + beta * (P @ U), axis=1), step
+        for _ in range(k):
+            U = R[states, policy] + beta * (P[states, policy] @ U)
+        V = U
+    raise RuntimeError("modified policy iteration did not stop")
+
+
+SOLVERS = {
+    "value iteration": lambda R, P, beta, epsilon: tuple(
+        value_iteration(R, P, beta, epsilon=epsilon)[:3]
+    ),
+    "Gauss-Seidel": lambda R, P, beta, epsilon: tuple(gauss_seidel(R, P, beta, epsilon)[:3]),
+    "modified PI (k = 5)": modified_policy_iteration_compact,
+    "policy iteration": policy_iteration_compact,
+}
+for name, solve in SOLVERS.items():
+    try:
+        with time_limit(10):
+            _, solved_policy, solved_in = solve(R, P, BETA, 1e-6)
+        print(f"{name:20} {solved_in:3d} iterations  policy {[int(a) for a in solved_policy]}")
+    except NotImplementedError:
+        print(f"{name:20} not written yet")
+    except Exception as error:  # a student's solver may still be wrong here
+        print(f"{name:20} failed: {type(error).__name__}: {error}")
+
+# %% [markdown]
+# ### Exercise 5 (autograded): a fair race
+#
+# Write `compare_methods(capacities, beta, epsilon)` that races the four solvers of
+# `SOLVERS` on warehouses of growing capacity.
+#
+# - For each capacity `c` in `capacities`, in the order given, build the course's warehouse
+#   with that capacity, `warehouse_arrays(capacity=c)` (all other parameters as in the
+#   course), and call **every** solver of `SOLVERS` once on it, with the arguments `beta`
+#   and `epsilon`.
+# - Time each call alone with `time.perf_counter()`: read the clock right before and right
+#   after the call and keep the difference, in seconds, as a float. Building the arrays is
+#   not part of any solver's time.
+# - Return a dict from each solver's name (the keys of `SOLVERS`) to a dict with two lists
+#   in the order of `capacities`: `"iterations"`, as the solver reported them, and
+#   `"seconds"`.
+#
+# For instance, `compare_methods([1, 2, 3], 0.9, 1e-3)["Gauss-Seidel"]["iterations"]` is
+# `[87, 78, 56]`.
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Start with `table = {name: {"iterations": [], "seconds": []} for name in SOLVERS}`. In a
+# loop over the capacities, build `R_c, P_c` once, then loop over `SOLVERS.items()`:
+# `start = time.perf_counter()`, call `solve(R_c, P_c, beta, epsilon)`, then
+# `elapsed = time.perf_counter() - start`, and append to the two lists. Name the arrays
+# `R_c, P_c` rather than `R, P`, so that the course's `R` and `P` stay as they are.
+# </details>
+
+
+# %% nbgrader="answer" grade_id="compare_methods"
+def compare_methods(capacities, beta, epsilon):
+    """Iterations and seconds of each solver in SOLVERS on warehouse_arrays(capacity=c)."""
+    ### BEGIN SOLUTION
+    table = {name: {"iterations": [], "seconds": []} for name in SOLVERS}
+    for capacity in capacities:
+        R_c, P_c = warehouse_arrays(capacity=capacity)
+        for name, solve in SOLVERS.items():
+            start = time.perf_counter()
+            _, _, iterations = solve(R_c, P_c, beta, epsilon)
+            table[name]["seconds"].append(time.perf_counter() - start)
+            table[name]["iterations"].append(iterations)
+    return table
+    ### END SOLUTION
+
+
+# %% [markdown]
+# The race uses your `value_iteration` and `gauss_seidel`. The tests below judge the race
+# with whatever iterations your solvers report, right or wrong; they only need the solvers
+# to run. The helper in the next cell checks that they do, on two small warehouses.
+
+
+# %% nbgrader="locked" grade_id="exercise5_helpers"
+def own_solvers_run():
+    """Whether your value_iteration and gauss_seidel return four results, within a few
+    seconds, on the course's warehouse and on warehouse_arrays(capacity=1)."""
+    try:
+        for arrays in [(R, P), warehouse_arrays(capacity=1)]:
+            with time_limit(3):
+                results = [
+                    value_iteration(*arrays, 0.9, epsilon=1e-3),
+                    gauss_seidel(*arrays, 0.9, 1e-3),
+                ]
+            for result in results:
+                if not (isinstance(result, tuple | list) and len(result) == 4):
+                    return False
+                if np.ndim(result[2]) != 0 or float(result[2]) != int(result[2]):
+                    return False  # the number of sweeps comes third
+        return True
+    except NotImplementedError:
+        raise  # an exercise is not done yet
+    except Exception:
+        return False
+
+
+# %% nbgrader="tests" grade_id="test_compare_methods" points=2 title="Exercise 5: a fair race"
+# Visible tests
+assert own_solvers_run(), (
+    "compare_methods races your value_iteration and gauss_seidel, and one of them crashes, "
+    "returns something else than (V, policy, sweeps, history) or never stops on a small "
+    "warehouse (capacity 1 or 3, beta = 0.9, epsilon = 1e-3): fix it first"
+)
+NAMES = ["value iteration", "Gauss-Seidel", "modified PI (k = 5)", "policy iteration"]
+CAPACITIES_SEEN = [1, 2, 3]
+
+
+def iterations_of(name, capacity, beta, epsilon):
+    """What the solver `name` reports on warehouse_arrays(capacity=capacity)."""
+    R_c, P_c = warehouse_arrays(capacity=capacity)
+    if name == "value iteration":
+        return value_iteration(R_c, P_c, beta, epsilon=epsilon)[2]
+    if name == "Gauss-Seidel":
+        return gauss_seidel(R_c, P_c, beta, epsilon)[2]
+    if name == "modified PI (k = 5)":
+        return modified_policy_iteration_compact(R_c, P_c, beta, epsilon)[2]
+    return policy_iteration_compact(R_c, P_c, beta, epsilon)[2]
+
+
+clock = time.perf_counter()
+with time_limit(30):
+    table = compare_methods(CAPACITIES_SEEN, 0.9, 1e-3)
+total = time.perf_counter() - clock
+assert isinstance(table, dict) and sorted(table) == sorted(NAMES), (
+    f"return a dict with one key per solver name, {NAMES}; got "
+    f"{sorted(table) if isinstance(table, dict) else type(table).__name__}"
+)
+for name in NAMES:
+    row = table[name]
+    assert isinstance(row, dict) and {"iterations", "seconds"} <= set(row), (
+        f'table["{name}"] should be a dict with the lists "iterations" and "seconds"'
+    )
+    got = [int(i) for i in row["iterations"]]
+    expected = [iterations_of(name, c, 0.9, 1e-3) for c in CAPACITIES_SEEN]
+    if got != expected:
+        course = iterations_of(name, 3, 0.9, 1e-3)
+        shifted = [iterations_of(name, c + 1, 0.9, 1e-3) for c in CAPACITIES_SEEN]
+        assert got != [course] * 3 or expected == [course] * 3, (
+            f"{name}: {got} iterations at every capacity, as on the course's warehouse: build "
+            "warehouse_arrays(capacity=c) for each capacity c and solve that"
+        )
+        assert got != shifted, (
+            f"{name}: the iterations {got} are those of capacities 2, 3, 4: build "
+            "warehouse_arrays(capacity=c) with c itself, not c + 1"
+        )
+        at_notebook_beta = [iterations_of(name, c, BETA, 1e-3) for c in CAPACITIES_SEEN]
+        assert got != at_notebook_beta, (
+            f"{name}: the iterations {got} are those of beta = 0.8, the notebook's BETA: pass "
+            "the argument beta on to the solvers"
+        )
+        raise AssertionError(
+            f'{name}: table["{name}"]["iterations"] for capacities [1, 2, 3], beta = 0.9, '
+            f"epsilon = 1e-3 should be what the solver reports, {expected}; got {got}"
+        )
+    seconds = np.asarray(row["seconds"], dtype=float)
+    assert seconds.shape == (3,), f'table["{name}"]["seconds"] holds one time per capacity'
+    assert np.all(seconds > 0), (
+        f'table["{name}"]["seconds"] is {seconds}: keep the times as floats, and take end '
+        "minus start"
+    )
+seconds = np.array([np.asarray(table[name]["seconds"], dtype=float) for name in NAMES])
+assert seconds.sum() <= total, (
+    f"the times add up to {seconds.sum():.3g} s, more than the {total:.3g} s the whole call "
+    "took: times in milliseconds, or times that keep running from one call to the next? "
+    "Keep seconds, and start the clock again before every call"
+)
+assert not np.all(np.diff(seconds, axis=0) >= 0), (
+    "at every capacity each solver took at least as long as the one before it, as if each "
+    "time included the ones before: start the clock again right before every call"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab05_comparison import check_compare_methods
+
+check_compare_methods(
+    compare_methods,
+    value_iteration,
+    gauss_seidel,
+    modified_policy_iteration_compact,
+    policy_iteration_compact,
+)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Run the next cell. It races the four methods with $\beta = 0.95$ and
+# $\varepsilon = 10^{-4}$ on warehouses of capacity 3 to 50, checks that they agree, and
+# plots iterations and seconds against capacity, on log scales.
+
+# %% nbgrader="locked" grade_id="race_plot" autograde="skip"
+CAPACITIES = [3, 6, 12, 25, 50]
+with time_limit(300):
+    race = compare_methods(CAPACITIES, 0.95, 1e-4)
+# A race between methods that solve different problems means nothing: check they agree
+# (each is within epsilon / 2 of V*, so any two within epsilon) on the largest warehouse.
+largest = warehouse_arrays(capacity=CAPACITIES[-1])
+answers = [solve(*largest, 0.95, 1e-4)[0] for solve in SOLVERS.values()]
+spread = max(np.max(np.abs(np.asarray(V, dtype=float) - answers[-1])) for V in answers)
+print(f"largest difference between the methods' values: {spread:.2g} (epsilon = 1e-4)")
+# An executed solution must not change from one build to the next, and a clock's readings
+# do; a build (MDPLAB_BUILD=1) leaves the seconds to be measured when you run the cell.
+BUILT = os.environ.get("MDPLAB_BUILD") == "1"
+print("capacity  " + "".join(f"{name:>22}" for name in race))
+for i, c in enumerate(CAPACITIES):
+    cells = [
+        f"{row['iterations'][i]:5d} it "
+        + ("(when run)" if BUILT else f"{1000 * row['seconds'][i]:7.1f} ms")
+        for row in race.values()
+    ]
+    print(f"{c:8d}  " + "".join(f"{cell:>22}" for cell in cells))
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+for name, row in race.items():
+    left.plot(CAPACITIES, row["iterations"], "o-", label=name)
+    if not BUILT:
+        right.plot(CAPACITIES, row["seconds"], "o-", label=name)
+if BUILT:
+    right.text(
+        0.5,
+        0.5,
+        "seconds are measured\nwhen you run this cell",
+        ha="center",
+        va="center",
+        transform=right.transAxes,
+        fontsize=12,
+        color="grey",
+    )
+left.set_yscale("log")
+left.set_title(r"iterations to $\varepsilon = 10^{-4}$, $\beta = 0.95$")
+right.set_title("seconds per solve")
+for ax in (left, right):
+    ax.set_xscale("log")
+    ax.set_xticks(CAPACITIES, [str(c) for c in CAPACITIES])
+    ax.set_xlabel("capacity C (C + 1 states)")
+    if ax.lines:
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 9 · Explore: sweep by sweep
 #
 # The explorer below runs value iteration on the course's warehouse. Move **sweep k** to
 # step through $V_0, V_1, V_2, \dots$: the bars are $V_k(s)$, the black marks $V^*(s)$, and
@@ -879,7 +1650,7 @@ shown = widgets.interactive_output(
 display(widgets.VBox([widgets.HBox([beta_slider, start_menu]), sweep_slider, shown]))
 
 # %% [markdown]
-# ## 7 · Questions (written)
+# ## 10 · Questions (written)
 #
 # Answer each question in a few sentences in the cell below it.
 #
@@ -924,6 +1695,38 @@ display(widgets.VBox([widgets.HBox([beta_slider, start_menu]), sweep_slider, sho
 # ### END SOLUTION
 
 # %% [markdown]
+# **Question 3.** Read the race. Which of the two panels stays flat as the warehouse
+# grows, and why? Which method would you choose for a warehouse of capacity 1,000 with
+# $\beta = 0.99$, and which for capacity 10 with $\beta = 0.999$? Argue from the cost of
+# one iteration and the number of iterations, and say what you would measure to be sure.
+
+# %% [markdown] nbgrader="written" grade_id="race_reading" points=1 title="Question 3: reading the race"
+# ### BEGIN SOLUTION
+# The iterations stay flat: value iteration and Gauss–Seidel need about
+# ln(1/(ε(1 − β)))/(1 − β) sweeps whatever the size (283 and 139 here, Gauss–Seidel about
+# half), modified policy iteration about a sixth of value iteration's steps, and policy
+# iteration two or three steps. The seconds grow, because one iteration costs more as the
+# model grows: a sweep of the dense arrays about S²A operations, a policy evaluation a
+# linear solve of order S³. On these small models policy iteration is fastest.
+# Capacity 1,000 with β = 0.99: the dense P would hold 10⁹ numbers (8 GB), so store it
+# sparse (two successors per pair); a sweep then costs about 2SA ≈ 2·10⁶ operations, and
+# value iteration needs thousands of sweeps (roughly ln(1/(ε(1 − β)))/(1 − β)), about
+# 10¹⁰ operations. Policy iteration needs a handful of solves of 1,001 equations (about
+# 3·10⁸ each with a dense solver, much less with a sparse one): policy iteration, or
+# modified policy iteration, which replaces the solve by a few cheap sweeps. Capacity 10
+# with β = 0.999: every iteration is cheap, so the number of iterations decides; value
+# iteration needs some 10⁴ sweeps, policy iteration a few solves of 11 equations: policy
+# iteration. To be sure, time the candidates on the real model, over several runs, and
+# count iterations too, since times on a shared machine vary.
+#
+# Rubric (1 point): ½ for saying that the iteration counts stay flat (set by β and ε, not
+# by the size) while the time per iteration grows with S (S²A per dense sweep, S³ per
+# solve); ½ for a choice in each case argued from cost per iteration × number of
+# iterations, with policy iteration or MPI when β is close to 1. A choice without an
+# argument earns nothing.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # - The Bellman optimality operator $(TV)(s) = \min_{a \in A(s)} \big[r(s, a) + \beta
@@ -939,3 +1742,31 @@ display(widgets.VBox([widgets.HBox([beta_slider, start_menu]), sweep_slider, sho
 #   the policy $(4, 3, 0, 0)$, as the linear program and policy iteration do.
 # - The number of sweeps grows roughly like $1/(1-\beta)$: value iteration is fast for a
 #   short-sighted decision maker and slow for a far-sighted one.
+# - From $V_0 = 0$, $V_k$ is the optimal cost of a $k$-period problem with nothing owed at
+#   the end: value iteration is Lab 01's backward recursion, with an expectation and a
+#   discount, run for longer and longer horizons.
+# - Gauss–Seidel sweeps use each new value at once; they are a contraction with modulus
+#   $\beta$ too, and halve the sweeps on the course's warehouse (40 instead of 80 for
+#   $\varepsilon = 10^{-6}$).
+# - A policy is optimal exactly when $T V_\pi = V_\pi$. With that test and bisection,
+#   $(4, 3, 0, 0)$ is optimal for every $\beta \ge 1/2$ and $(2, 1, 0, 0)$ for every
+#   $\beta \le 1/2$.
+# - Iteration counts depend on $\beta$ and $\varepsilon$, hardly on the size of the model;
+#   the cost of one iteration grows with it ($S^2 A$ for a dense sweep, $S^3$ for a policy
+#   evaluation). Policy iteration's few expensive steps win on small models and for $\beta$
+#   close to 1.
+#
+# ## References
+#
+# - M. L. Puterman, *Markov Decision Processes: Discrete Stochastic Dynamic Programming*,
+#   Wiley, 1994: §6.2 (optimality equations), §6.3 (value iteration, Gauss–Seidel in
+#   §6.3.3), §6.5 (modified policy iteration).
+# - D. P. Bertsekas, *Dynamic Programming and Optimal Control*, Vol. II, Athena Scientific,
+#   4th ed., 2012, ch. 1–2.
+# - R. S. Sutton and A. G. Barto, *Reinforcement Learning: An Introduction*, 2nd ed., MIT
+#   Press, 2018, ch. 4.
+# - S. P. Singh and R. C. Yee, "An upper bound on the loss from approximate optimal-value
+#   functions", *Machine Learning* 16, 227–233, 1994.
+#
+# The series grows from the lab "Lab 10 Discounted MDPs" by Bo Tang, whose warehouse
+# problem and published numbers it keeps.
