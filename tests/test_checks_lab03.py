@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from course_helpers import LAYOUT
 
-from mdplab.checks import lab03
+from mdplab.checks import lab03, lab03_constrained
 from mdplab.checks.common import HiddenCheckFailure
 from mdplab.course.authoring import build_master
 from mdplab.course.derive import reference_answers
@@ -34,6 +34,10 @@ CHECKS = {
     "solve_dual_lp": {
         "test_dual_frequencies": lab03.check_dual_frequencies,
         "test_dual_policy": lab03.check_dual_policy,
+    },
+    "solve_constrained_dual_lp": {
+        "test_constrained_lp": lab03_constrained.check_constrained_optimum,
+        "test_shadow_price": lab03_constrained.check_shadow_price,
     },
 }
 
@@ -92,6 +96,23 @@ ADVICE = {
     "dual_normalises_alpha": {"test_dual_frequencies": "divided by its sum"},
     "dual_returns_policy_first": {"test_dual_frequencies": "order", "test_dual_policy": "order"},
     "dual_zeroes_inf_in_place": {"test_dual_frequencies": "R in place"},
+    # issue 15: the constrained MDP
+    "constrained_budget_as_equality": {
+        "test_constrained_lp": "not an equality",
+        "test_shadow_price": "-Pi of the budget row",
+    },
+    "constrained_budget_as_floor": {
+        "test_constrained_lp": "sum D x <= budget",
+        "test_shadow_price": "the budget binds",
+    },
+    "constrained_deterministic_policy": {"test_constrained_lp": "0/1 choice"},
+    "constrained_pi_over_all_pairs": {"test_constrained_lp": "sums to 1"},
+    "constrained_price_is_pi": {"test_shadow_price": "wrong sign"},
+    "constrained_no_value_error": {"test_constrained_lp": "raise a ValueError"},
+    "constrained_with_course_beta": {
+        "test_constrained_lp": "course_beta",
+        "test_shadow_price": "course_beta",
+    },
 }
 
 

@@ -289,5 +289,18 @@ check_periods_needed(periods_needed)
 #   $c_{\max} / (1 - \beta)$, and the tail from period $T$ on is at most
 #   $\beta^T c_{\max}/(1-\beta)$.
 #
+# ## References
+#
+# - M. L. Puterman, *Markov Decision Processes: Discrete Stochastic Dynamic Programming*,
+#   Wiley, 1994: §6.1–6.2 (discounted models, optimality equations), §6.3–6.5 (value,
+#   policy and modified policy iteration), §6.9 (linear programming).
+# - D. P. Bertsekas, *Dynamic Programming and Optimal Control*, Vol. I (4th ed., 2017) and
+#   Vol. II (4th ed., 2012), Athena Scientific.
+# - R. S. Sutton and A. G. Barto, *Reinforcement Learning: An Introduction*, 2nd ed., MIT
+#   Press, 2018, ch. 4.
+#
+# The series grows from the lab "Lab 10 Discounted MDPs" by Bo Tang, whose warehouse
+# problem and published numbers it keeps.
+#
 # Next: **Lab 01** reviews dynamic programming on a warehouse that plans a few periods
 # ahead.

@@ -839,6 +839,19 @@ plot_tables(f, decisions, 0, my_demands, 3)
 #   for example with the plan $(3, 0, 3, 0)$: each setup serves two periods of demand.
 # - A state must carry everything about the past that the future depends on.
 #
+# ## References
+#
+# - M. L. Puterman, *Markov Decision Processes: Discrete Stochastic Dynamic Programming*,
+#   Wiley, 1994: §6.1–6.2 (discounted models, optimality equations), §6.3–6.5 (value,
+#   policy and modified policy iteration), §6.9 (linear programming).
+# - D. P. Bertsekas, *Dynamic Programming and Optimal Control*, Vol. I (4th ed., 2017) and
+#   Vol. II (4th ed., 2012), Athena Scientific.
+# - R. S. Sutton and A. G. Barto, *Reinforcement Learning: An Introduction*, 2nd ed., MIT
+#   Press, 2018, ch. 4.
+#
+# The series grows from the lab "Lab 10 Discounted MDPs" by Bo Tang, whose warehouse
+# problem and published numbers it keeps.
+#
 # Next: **Lab 02** makes demand random and the horizon infinite: the warehouse becomes a
 # Markov decision process, and $f_n$ becomes a single value function $V$ with a discount
 # factor $\beta$.

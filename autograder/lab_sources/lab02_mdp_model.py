@@ -92,7 +92,37 @@ print("numpy", np.__version__)
 # probabilities are the same in every period. Then the problem seen from period $t$, in state
 # $s$, is the problem seen from period $0$ in state $s$, only scaled by $\beta^t$. The best
 # decision therefore depends on the state and not on the date, and we drop the time index.
+
+# %% [markdown]
+# ### Warm-up question (written): the warehouse as an MDP
 #
+# Before you read the table in section 1.3, which answers it, formulate the warehouse of
+# the series yourself. It holds at most 3 units; producing in a period costs a setup fee of
+# 4 plus 1 per unit; each unit on hand at the **start** of a period costs 1 to hold; demand
+# is 1 or 2 units with probability $\tfrac12$ each and must always be met; the discount
+# factor is 0.8. Write one line for each of: (a) when a decision is taken; (b) the states;
+# (c) the actions feasible in each state; (d) the one-period cost $r(s, a)$; (e) the
+# transition probabilities $P(s' \mid s, a)$; (f) the discount factor. Then compare with
+# the table.
+
+# %% [markdown] nbgrader="written" grade_id="formulation" points=1 title="Warm-up: the warehouse as an MDP"
+# ### BEGIN SOLUTION
+# (a) At the start of every period, after the stock is observed and before demand arrives.
+# (b) s ∈ {0, 1, 2, 3}, the units on hand at the start of the period.
+# (c) a ∈ A(s) = {a ≥ 0 : s + a ≥ 2 and s + a − 1 ≤ 3}: demand of 2 must be met and a
+# demand of 1 must not overflow, so A(0) = {2, 3, 4}, A(1) = {1, 2, 3}, A(2) = {0, 1, 2},
+# A(3) = {0, 1}.
+# (d) r(s, a) = 4·[a > 0] + a + s (setup, units, holding on the starting stock).
+# (e) s' = s + a − D with D = 1 or 2, so P(s + a − 1 | s, a) = P(s + a − 2 | s, a) = ½.
+# (f) β = 0.8.
+#
+# Rubric (1 point): ½ for (b) and (c) with the feasible sets right (an action set that
+# allows unmet demand or overflow loses this half); ½ for (d) and (e), with holding charged
+# on the starting stock and both successor states. (a) and (f) are expected but earn nothing
+# on their own.
+# ### END SOLUTION
+
+# %% [markdown]
 # ### 1.3 Notation
 #
 # | Symbol | Meaning | In the warehouse |
@@ -104,7 +134,7 @@ print("numpy", np.__version__)
 # | $\beta$ | discount factor, $0 \le \beta < 1$ | $0.8$ |
 # | $\pi$ | a stationary policy: one action $\pi(s) \in A(s)$ per state | e.g. produce $(2, 1, 0, 0)$ in states $0, 1, 2, 3$ |
 # | $V_\pi(s)$ | expected discounted cost of following $\pi$ from state $s$ | |
-# | $V^*(s)$ | the smallest expected discounted cost from $s$ over all policies | |
+# | $V^*(s)$ | the smallest expected discounted cost from $s$, whatever the rule for choosing actions (section 1.4) | |
 #
 # Written out, with $s_0 = s$ and $s_{t+1}$ drawn from $P(\cdot \mid s_t, \pi(s_t))$,
 #
@@ -152,6 +182,14 @@ print("numpy", np.__version__)
 # Because of the minimum it is no longer linear. The next labs solve it three ways (a linear
 # program in Lab 03, policy iteration in Lab 04 and value iteration in Lab 05). A policy that
 # picks, in every state, an action attaining the minimum is optimal.
+#
+# **Why stationary policies are enough.** $V^*(s)$ above means the least expected
+# discounted cost over *every* rule for choosing actions, including rules that look at the
+# whole history or flip coins. For a finite MDP with $\beta < 1$ the optimality equation
+# has exactly one solution, that solution is $V^*$, and a stationary deterministic policy
+# that attains the minimum in every state achieves it (Puterman, 1994, §6.2). So an optimal
+# policy always exists among the finitely many stationary deterministic ones, and the labs
+# search only there. (Lab 05 proves the uniqueness: the right-hand side is a contraction.)
 
 # %% [markdown]
 # ## 2 · The warehouse, stated precisely
@@ -1060,6 +1098,19 @@ plt.show()
 #   $\beta^T c_{\max} / (1 - \beta)$.
 # - The optimal values solve the Bellman optimality equation, with a minimum over actions.
 #   Looking one period ahead already shows that $(2, 1, 0, 0)$ can be improved.
+#
+# ## References
+#
+# - M. L. Puterman, *Markov Decision Processes: Discrete Stochastic Dynamic Programming*,
+#   Wiley, 1994: §6.1–6.2 (discounted models, optimality equations), §6.3–6.5 (value,
+#   policy and modified policy iteration), §6.9 (linear programming).
+# - D. P. Bertsekas, *Dynamic Programming and Optimal Control*, Vol. I (4th ed., 2017) and
+#   Vol. II (4th ed., 2012), Athena Scientific.
+# - R. S. Sutton and A. G. Barto, *Reinforcement Learning: An Introduction*, 2nd ed., MIT
+#   Press, 2018, ch. 4.
+#
+# The series grows from the lab "Lab 10 Discounted MDPs" by Bo Tang, whose warehouse
+# problem and published numbers it keeps.
 #
 # Next: **Lab 03** solves the optimality equation as a linear program; Labs 04 and 05 solve
 # it by policy iteration and by value iteration.

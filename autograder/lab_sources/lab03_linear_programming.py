@@ -19,7 +19,9 @@
 #    and transition arrays for any finite MDP;
 # 3. read an optimal policy from the **tight** constraints at the optimum;
 # 4. write the dual LP over discounted state-action frequencies $x(s, a)$, solve it, read a
-#    policy from it, and explain what its variables mean.
+#    policy from it, and explain what its variables mean;
+# 5. add a constraint on how the system is run to the dual LP (a constrained MDP), read the
+#    randomised policy it may need, and interpret the constraint's shadow price.
 #
 # **Points.**
 #
@@ -120,8 +122,11 @@ gp.setParam("OutputFlag", 0)
 #
 # - **$T$ is monotone:** if $V \le W$ in every state, then $TV \le TW$ in every state (the
 #   probabilities and $\beta$ are non-negative, and a minimum of larger numbers is larger).
-# - **$T$ is a contraction:** for any $V$, the sequence $V, TV, T^2V, \dots$ converges to
-#   $V^*$ (value iteration, in a later lab, is exactly this sequence).
+# - **$T$ is a contraction** with modulus $\beta$ in the sup norm,
+#   $\max_s |TU(s) - TV(s)| \le \beta \max_s |U(s) - V(s)|$, so for any $V$ the sequence
+#   $V, TV, T^2V, \dots$ converges to $V^*$, the only fixed point of $T$. We use it here;
+#   Lab 05 (section 2) proves it in a few lines, and value iteration is exactly this
+#   sequence.
 #
 # **Step 1: a linear description.** Call $V$ a **sub-solution** when $V \le TV$ in every
 # state. A number is at most a minimum exactly when it is at most every term of the minimum,
@@ -820,9 +825,15 @@ plot_lp_solution(course_R, course_P, course_beta, V, policy, title="(course ware
 # \min_x \sum_{s, a} r(s, a)\, x(s, a) \;=\; \sum_s \alpha(s)\, V^*(s) .
 # $$
 #
-# A simplex solver returns a vertex, and at a vertex of the dual each state has exactly one
-# action with $x(s, a) > 0$: a deterministic policy, and an optimal one. The policy is read
-# from $x$ as the action with the **largest** $x(s, a)$ in each state. With $\alpha \equiv 1$
+# When every weight $\alpha(s)$ is positive, every state is visited,
+# $\sum_a x(s, a) \ge \alpha(s) > 0$, and a vertex of the dual has at most $S$ positive
+# entries, one per balance equation. A simplex solver returns a vertex, so each state then
+# has exactly one action with $x(s, a) > 0$: a deterministic policy, and an optimal one
+# (Puterman, 1994, §6.9). If several policies are optimal the dual has several optimal
+# vertices and the solver returns one of them; and a state with $\alpha(s) = 0$ that no
+# optimal policy reaches gets $x(s, \cdot) = 0$, which says nothing about its action. With
+# $\alpha > 0$ the policy is read from $x$ as the action with the **largest** $x(s, a)$ in
+# each state. With $\alpha \equiv 1$
 # the dual optimum is the vector of dual values (`Pi`) that your `solve_mdp_lp` returned.
 #
 # ### Exercise 4 (autograded): the dual LP
@@ -1037,6 +1048,262 @@ for alpha in ([1, 1, 1, 1], [1, 0.01, 0.01, 0.01], [0.1, 0.2, 0.3, 0.4]):
 # ### END SOLUTION
 
 # %% [markdown]
+# ## 5.1 · What the dual is best at: constraints
+#
+# The dual's variables are quantities an operator can read: how much discounted time the
+# warehouse spends in each state doing each thing. So a rule about **how** the warehouse is
+# run, not only what it costs, is one more linear constraint on $x$. Suppose an insurer caps
+# the stock the warehouse may carry: the expected discounted number of units on hand at the
+# start of a period, over the whole future, must not exceed a budget $H$. With a resource
+# $d(s, a) \ge 0$ used by each pair (here $d(s, a) = s$, the units on hand) the
+# **constrained MDP** is the dual LP with one more row:
+#
+# $$
+# \min_{x \ge 0} \sum_{s, a} r(s, a)\, x(s, a)
+# \quad\text{s.t.}\quad
+# \sum_a x(s', a) - \beta \sum_{s, a} P(s' \mid s, a)\, x(s, a) = \alpha(s') \;\; \forall s',
+# \qquad
+# \sum_{s, a} d(s, a)\, x(s, a) \le H .
+# $$
+#
+# Here $\alpha$ is the distribution of the starting state (weights that sum to 1), so
+# $\sum_{s,a} d\,x$ is an expected discounted total. Three facts carry over from the
+# unconstrained dual, and one does not:
+#
+# - every feasible $x$ is the discounted frequency of some policy, and the policy
+#   $\pi(a \mid s) = x(s, a) / \sum_{a'} x(s, a')$ generates it (every state is visited when
+#   $\alpha > 0$), so the LP optimum is the best policy that keeps the budget (Altman, 1999,
+#   ch. 3; Puterman, 1994, §6.9 for the unconstrained dual);
+# - **but that policy may have to randomise.** A vertex of the LP has at most as many
+#   positive variables as it has rows, $S + 1$: one per state and one more, so at most one
+#   state uses two actions. A deterministic policy can only spend the budget in jumps, and
+#   when $H$ falls between two of them, the optimum mixes two actions in one state;
+# - the budget row's dual value is its **shadow price**. Gurobi's `Pi` of a $\le$ row in a
+#   minimisation is $\le 0$; $\lambda = -\texttt{Pi} \ge 0$ is how much the optimal cost
+#   falls per unit of extra budget (for small changes), and $\lambda = 0$ when the cap does
+#   not bind.
+#
+# ### Exercise 5 (autograded): a budget on stock
+#
+# Write `solve_constrained_dual_lp(R, P, beta, alpha, D, budget)` that adds the row
+# $\sum_{s,a} D[s, a]\, x(s, a) \le$ `budget` to your dual LP of Exercise 4 and returns
+# `(x, pi, shadow_price)`:
+#
+# - `x`: the optimal frequencies, an array of the shape of `R` (0 at infeasible pairs);
+# - `pi`: the policy as an array of the shape of `R`, `pi[s, a]` $= x(s, a) / \sum_{a'}
+#   x(s, a')$, each row summing to 1;
+# - `shadow_price`: $\lambda = -$`Pi` of the budget row, a float $\ge 0$.
+#
+# `D` has the shape of `R`; only its entries at feasible pairs matter. When no policy keeps
+# the budget, the LP is infeasible: raise a `ValueError` that says so.
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Start from your `solve_dual_lp`: the same variables and balance rows, plus
+# `budget_row = model.addConstr(gp.quicksum(D[s, a] * x[s, a] for s, a in pairs) <= budget)`.
+# After `optimize()`, `model.Status == GRB.INFEASIBLE` means no policy keeps the budget;
+# otherwise `budget_row.Pi` is the dual value. For `pi`, divide each row of `x` by its sum
+# (`x / x.sum(axis=1, keepdims=True)`).
+# </details>
+
+
+# %% nbgrader="answer" grade_id="solve_constrained_dual_lp"
+def solve_constrained_dual_lp(R, P, beta, alpha, D, budget):
+    """Dual LP with sum D x <= budget: (x, randomised policy pi, shadow price of the budget)."""
+    ### BEGIN SOLUTION
+    R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
+    alpha, D = np.asarray(alpha, dtype=float), np.asarray(D, dtype=float)
+    pairs = list(zip(*np.nonzero(np.isfinite(R)), strict=True))
+    lp = gp.Model("constrained dual")
+    lp.Params.OutputFlag = 0
+    x = lp.addVars(pairs, lb=0.0, name="x")
+    for target in range(R.shape[0]):
+        out_flow = gp.quicksum(x[s, a] for s, a in pairs if s == target)
+        in_flow = gp.quicksum(P[s, a, target] * x[s, a] for s, a in pairs if P[s, a, target] > 0)
+        lp.addConstr(out_flow - beta * in_flow == alpha[target])
+    budget_row = lp.addConstr(gp.quicksum(D[s, a] * x[s, a] for s, a in pairs) <= budget)
+    lp.setObjective(gp.quicksum(R[s, a] * x[s, a] for s, a in pairs), GRB.MINIMIZE)
+    lp.optimize()
+    if lp.Status in (GRB.INFEASIBLE, GRB.INF_OR_UNBD):
+        raise ValueError(f"no policy keeps sum D x <= {budget}: the LP is infeasible")
+    if lp.Status != GRB.OPTIMAL:
+        raise RuntimeError(f"the constrained dual LP has no optimum (status {lp.Status})")
+    frequencies = np.zeros(R.shape)
+    for s, a in pairs:
+        frequencies[s, a] = x[s, a].X
+    pi = frequencies / frequencies.sum(axis=1, keepdims=True)
+    return frequencies, pi, -budget_row.Pi
+    ### END SOLUTION
+
+
+# %% [markdown]
+# The course's warehouse starts in each state with probability $\frac14$, and $d(s, a) = s$.
+# Without a cap, $(4, 3, 0, 0)$ costs $\alpha \cdot V^* \approx 24.6173$ and carries
+# $\approx 8.0102$ discounted units; the leanest policy, $(2, 1, 0, 0)$, carries $3.7$ and
+# costs $27.85$. The tests use the caps in between, above and below, through the helper
+# `constrained(budget)` of the next (read-only) cell.
+
+
+# %% nbgrader="locked" grade_id="exercise5_helpers"
+# Fresh arrays: an earlier function that changed course_R in place must not spoil these tests.
+cap_R, cap_P = warehouse_model(3, 4, 1, 1, {1: 0.5, 2: 0.5})
+alpha_q = np.full(4, 0.25)
+D_stock = np.where(np.isfinite(cap_R), np.arange(4)[:, None] * 1.0, 0.0)
+
+
+def constrained(budget):
+    """(x, pi, shadow price) of your solve_constrained_dual_lp on the course's warehouse,
+    started in each state with probability 1/4, with a cap `budget` on the stock carried."""
+    try:
+        result = solve_constrained_dual_lp(
+            cap_R.copy(), cap_P.copy(), 0.8, alpha_q.copy(), D_stock.copy(), budget
+        )
+    except ValueError:
+        raise
+    except Exception as error:  # an LP without an optimum: say why in words
+        raise explained(error, "dual") from None
+    assert isinstance(result, tuple | list) and len(result) == 3, (
+        "return the triple (x, pi, shadow_price)"
+    )
+    x, pi, price = result
+    x, pi = np.asarray(x, dtype=float), np.asarray(pi, dtype=float)
+    assert x.shape == cap_R.shape and pi.shape == cap_R.shape, (
+        f"x and pi have the shape of R, {cap_R.shape}; got {x.shape} and {pi.shape}"
+    )
+    return x, pi, float(price)
+
+
+# %% nbgrader="tests" grade_id="test_constrained_lp" points=2 title="Exercise 5a: the constrained optimum"
+# Visible tests
+x, pi, price = constrained(10.0)
+cost = float(np.sum(x[np.isfinite(cap_R)] * cap_R[np.isfinite(cap_R)]))
+assert np.isclose(cost, 24.617347, atol=1e-4), (
+    f"with a cap of 10 the cap does not bind (the optimal policy carries 8.0102): the cost is "
+    f"the unconstrained alpha . V* = 24.6173, got {cost:.4f}"
+    + (". Is the budget row an equality? It is an upper limit, <=" if cost > 24.62 else "")
+)
+x, pi, price = constrained(5.0)
+cost = float(np.sum(x[np.isfinite(cap_R)] * cap_R[np.isfinite(cap_R)]))
+held = float(np.sum(D_stock * x))
+assert not np.isclose(cost, 24.617347, atol=1e-4), (
+    "with a cap of 5 the optimum is still the unconstrained one (cost 24.6173, 8.0102 units "
+    "carried): the budget row must be sum D x <= budget, an upper limit"
+)
+assert held <= 5 + 1e-6, f"x carries {held:.4f} discounted units, more than the cap of 5"
+assert np.isclose(cost, 26.875, atol=1e-4), (
+    f"with a cap of 5 the least cost is 26.875; got {cost:.4f}"
+)
+assert np.allclose(pi.sum(axis=1), 1), (
+    f"each row of pi is a distribution over actions and sums to 1; the rows sum to "
+    f"{pi.sum(axis=1)}: divide each row of x by its own sum"
+)
+assert not np.allclose(pi, np.round(pi)), (
+    "pi is deterministic, but with a cap of 5 no deterministic policy is optimal: pi[s, a] = "
+    "x(s, a) / sum_a' x(s, a'), not a 0/1 choice of the largest x"
+)
+mixed = [s for s in range(4) if np.sum(pi[s] > 1e-9) > 1]
+assert mixed == [1] and np.allclose(pi[1, [1, 3]], [25 / 38, 13 / 38], atol=1e-6), (
+    "with a cap of 5 the optimum produces 1 unit in state 1 with probability 25/38 = 0.6579 "
+    f"and 3 units with probability 13/38 = 0.3421, and is deterministic elsewhere; got {pi}"
+)
+try:
+    constrained(3.0)
+except ValueError:
+    pass
+else:
+    raise AssertionError(
+        "with a cap of 3 no policy keeps the budget (the leanest carries 3.7): raise a ValueError"
+    )
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab03_constrained import check_constrained_optimum
+
+check_constrained_optimum(solve_constrained_dual_lp)
+### END HIDDEN TESTS
+
+# %% nbgrader="tests" grade_id="test_shadow_price" points=1 title="Exercise 5b: the shadow price"
+# Visible tests
+_, _, price = constrained(5.0)
+assert not np.isclose(price, -0.75), (
+    "the shadow price is -0.75: that is Gurobi's Pi of the budget row; the price is -Pi >= 0, "
+    "the cost saved per unit of extra budget"
+)
+assert np.isclose(price, 0.75, atol=1e-6), (
+    f"with a cap of 5 every extra unit of budget saves 0.75 in expected cost; got {price}"
+)
+_, _, price = constrained(10.0)
+assert np.isclose(price, 0.0, atol=1e-9), (
+    f"with a cap of 10 the cap does not bind, so its shadow price is 0; got {price}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab03_constrained import check_shadow_price
+
+check_shadow_price(solve_constrained_dual_lp)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Run the next cell: it solves the capped warehouse for caps from 3.7 to 8.2 and plots the
+# least cost and the probability of the action that the cap makes the warehouse mix.
+
+# %% nbgrader="locked" grade_id="plot_budget" autograde="skip"
+caps = np.linspace(3.7, 8.2, 46)
+costs, shares, prices = [], [], []
+for cap in caps:
+    x_cap, pi_cap, price_cap = solve_constrained_dual_lp(cap_R, cap_P, 0.8, alpha_q, D_stock, cap)
+    costs.append(float(np.sum(x_cap[np.isfinite(cap_R)] * cap_R[np.isfinite(cap_R)])))
+    shares.append((float(pi_cap[1, 3]), float(pi_cap[0, 4])))
+    prices.append(float(price_cap))
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+left.plot(caps, costs, "o-", markersize=3)
+left.set(
+    xlabel="cap H on discounted units carried",
+    ylabel="least expected cost",
+    title="the cost of a tighter cap: slope -0.75 until it stops binding",
+)
+shares = np.array(shares)
+right.plot(caps, shares[:, 0], "o-", markersize=3, label="P(produce 3 | s = 1)")
+right.plot(caps, shares[:, 1], "s-", markersize=3, label="P(produce 4 | s = 0)")
+right.set(xlabel="cap H", ylabel="probability", title="the randomised state moves from 1 to 0")
+right.legend()
+fig.tight_layout()
+plt.show()
+print("shadow prices over the caps:", sorted(set(np.round(prices, 6))))
+
+# %% [markdown]
+# The cost falls in a straight line with slope $-0.75$ as the cap loosens, until the cap
+# reaches the $8.0102$ units that the unconstrained optimum carries; from there the cap is
+# slack and costs nothing. Along the way the mixed state moves: for tight caps the warehouse
+# mixes "produce 1" and "produce 3" when it holds one unit; for looser caps it always
+# produces 3 there and mixes "produce 2" and "produce 4" when empty.
+#
+# ### Question 3 (written)
+#
+# Why can no deterministic policy be optimal when the cap is 5, and what would you tell an
+# operator who asks for "a rule, not a lottery"? Say what the shadow price 0.75 means in the
+# warehouse's terms, and how the operator could use it.
+
+# %% [markdown] nbgrader="written" grade_id="cap_meaning" points=1 title="Question 3: a lottery and a price"
+# ### BEGIN SOLUTION
+# A deterministic policy carries one of finitely many amounts of stock (a jump from one
+# policy to the next), and the cap of 5 falls between the amounts of two of them: the
+# cheapest deterministic policy under the cap wastes part of the budget, while mixing the
+# two actions of state 1 uses exactly 5 units and costs less. The LP's vertex has S + 1 = 5
+# positive variables at most, so the mix is needed in one state only. An operator who wants
+# a rule can have one: take the best deterministic policy that keeps the cap (it costs a
+# little more), or alternate the two actions in state 1 on a schedule (produce 3 in about
+# 13 of every 38 visits), which keeps the cap on average. The shadow price 0.75 says that
+# each extra unit of allowed discounted stock lowers the expected discounted cost by 0.75:
+# if the insurer charges less than 0.75 per unit to raise the cap, raising it pays, and
+# more than that it does not; equivalently, putting a price of 0.75 per unit of stock on
+# holding (a Lagrange multiplier) makes the capped policy optimal for the priced problem.
+#
+# Rubric (1 point): ½ for the jumps of deterministic policies and a randomisation in one
+# state; ½ for reading λ = 0.75 as cost saved per unit of extra cap (or the price that
+# would make the cap worth buying). A rule for the operator earns no extra credit but a
+# wrong claim (e.g. that a deterministic policy is as good) loses the first half.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## 6 · Explore: how the optimal policy responds to the costs
 #
 # The read-only cell below builds a warehouse (demand 1 or 2, unit cost 1) from the sliders
@@ -1116,7 +1383,29 @@ display(explorer)
 #   optimal policy, and with $\alpha \equiv 1$ it equals the primal's dual values.
 # - For the course's warehouse: $V^* \approx (26.3265, 26.3265, 23.0612, 22.7551)$ and the
 #   optimal policy is $(4, 3, 0, 0)$: an empty or nearly empty warehouse fills up to 4 units
-#   before demand, so that one setup serves about three units of demand.
+#   before demand, so that one setup serves about three units of demand. It has the
+#   **$(s, S)$ shape** of optimal inventory policies with a setup cost (Scarf, 1960): when
+#   the stock is at most $s = 1$, produce up to $S = 4$ units on hand; otherwise produce
+#   nothing.
+#
+# - A constraint on discounted frequencies, such as a cap on the stock carried, is one more
+#   row of the dual LP: the **constrained MDP**. Its optimum may randomise, in at most one
+#   state per extra row, and the row's dual value is the shadow price of the cap (0.75 per
+#   unit of stock on the course's warehouse with a cap between 3.7 and 8.0102).
+#
+# ## References
+#
+# - M. L. Puterman, *Markov Decision Processes*, Wiley, 1994: §6.2 (optimality equations),
+#   §6.9 (linear programming).
+# - E. Altman, *Constrained Markov Decision Processes*, Chapman & Hall/CRC, 1999, ch. 3.
+# - H. Scarf, "The optimality of (S, s) policies in the dynamic inventory problem", in
+#   *Mathematical Methods in the Social Sciences*, Stanford University Press, 1960.
+# - D. P. Bertsekas, *Dynamic Programming and Optimal Control*, Vol. II, 4th ed., 2012.
+# - R. S. Sutton and A. G. Barto, *Reinforcement Learning: An Introduction*, 2nd ed., 2018,
+#   ch. 4.
+#
+# The series grows from the lab "Lab 10 Discounted MDPs" by Bo Tang, whose warehouse
+# problem and published numbers it keeps.
 #
 # Next: **policy iteration** reaches the same policy without an LP solver, by alternating the
 # exact evaluation of Lab 02 with one-step improvements.

@@ -1211,5 +1211,18 @@ explorer_run()
 #   even on larger warehouses, although each evaluation solves a linear system with one
 #   unknown per state.
 #
+# ## References
+#
+# - M. L. Puterman, *Markov Decision Processes: Discrete Stochastic Dynamic Programming*,
+#   Wiley, 1994: §6.1–6.2 (discounted models, optimality equations), §6.3–6.5 (value,
+#   policy and modified policy iteration), §6.9 (linear programming).
+# - D. P. Bertsekas, *Dynamic Programming and Optimal Control*, Vol. I (4th ed., 2017) and
+#   Vol. II (4th ed., 2012), Athena Scientific.
+# - R. S. Sutton and A. G. Barto, *Reinforcement Learning: An Introduction*, 2nd ed., MIT
+#   Press, 2018, ch. 4.
+#
+# The series grows from the lab "Lab 10 Discounted MDPs" by Bo Tang, whose warehouse
+# problem and published numbers it keeps.
+#
 # Next: **Lab 05** solves the same optimality equation by value iteration, which trades the
 # exact evaluations for many cheap Bellman updates.
