@@ -178,6 +178,16 @@ print("smallest feasible policy:", smallest_feasible_policy(R))
 # (Lab 02's `evaluate_policy` took the policy before `beta`).
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Turn the policy into an integer array first (`[policy[s] for s in range(S)]` works for a
+# dictionary and for a list alike), then `r_pi = R[states, actions]`,
+# `P_pi = P[states, actions]` and `np.linalg.solve(np.eye(S) - beta * P_pi, r_pi)`.
+# Do not invert the matrix: `solve` is faster and more accurate.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="evaluate_policy"
 def evaluate_policy(R, P, beta, policy):
     """V_pi, the solution of (I - beta P_pi) V = r_pi, for the policy choosing policy[s]."""
@@ -323,6 +333,16 @@ check_evaluate_policy(evaluate_policy)
 # `gp.quicksum(...)` adds up many terms.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Loop over the states: with `a = policy[s]`, the cost is
+# `setup_cost * (a > 0) + unit_cost * a + holding_cost * s`, and the future is
+# `gp.quicksum(p * V[s + a - d] for d, p in demand_pmf.items())`. One `addConstr(V[s] == ...)`
+# per state, a constant objective, `optimize()`, then `np.array([V[s].X for s in ...])`.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="evaluate_policy_gurobi"
 def evaluate_policy_gurobi(capacity, setup_cost, unit_cost, holding_cost, demand_pmf, beta, policy):
     """V_pi of the warehouse, from one Gurobi equality constraint per state."""
@@ -408,6 +428,15 @@ check_evaluate_policy_gurobi(evaluate_policy_gurobi)
 # does it (`P @ V` multiplies the last axis of `P` with `V`); two loops are fine too.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# `np.asarray(R, dtype=float) + beta * (np.asarray(P, dtype=float) @ np.asarray(V, dtype=float))`
+# has shape `(S, A)`. At an infeasible pair `P[s, a] @ V` is 0, and `np.inf + 0` stays
+# `np.inf`.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="q_values"
 def q_values(R, P, beta, V):
     """Q[s, a] = R[s, a] + beta * sum_s' P[s, a, s'] V[s'] (np.inf where infeasible)."""
@@ -475,6 +504,15 @@ check_q_values(q_values)
 # **smallest** tied action column. (`np.flatnonzero(mask)[0]` is the first index where
 # `mask` is true, and `mask.argmax(axis=1)` does the same for every row.) The grader
 # accepts any greedy action; the rule makes your policy reproducible.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# `Q = q_values(R, P, beta, V)`, `m = Q.min(axis=1, keepdims=True)`, then the mask of tied
+# actions is `Q <= m + TIE_TOL * (1 + np.abs(m))`, and `mask.argmax(axis=1)` is the first
+# (smallest) tied column in every row.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="improve_policy"
@@ -615,6 +653,17 @@ print("improved policy:", tuple(int(a) for a in greedy))
 # `evaluate_policy` say, can make the policies go round in circles.)
 #
 # The first test cell checks the final policy and values, the second one the history.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# In a loop: `V = evaluate_policy(R, P, beta, policy)`, append `(policy.copy(), V)` to the
+# history, then `greedy = improve_policy(R, P, beta, V)`. Keep the current action where it
+# is tied with the best Q-value: `new = np.where(tied_current, policy, greedy)`, with
+# `tied_current` the states where `Q[s, policy[s]]` is within the tolerance of the minimum.
+# Stop when `np.array_equal(new, policy)`.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="policy_iteration"
@@ -871,6 +920,16 @@ plot_steps(history12, "capacity 12, setup 10, demand 1-4")
 # Raise a `RuntimeError` if the rule has not stopped after `max_iter` improvement steps.
 # `R` holds `np.inf` where an action is not allowed, so the minimum of `R + beta * (P @ V)`
 # never picks one. Use numpy only.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Each step: `Q = R + beta * (P @ V)`, `policy = Q.argmin(axis=1)`,
+# `u = Q[states, policy]` (that is $T V_n$). Stop if `np.max(np.abs(u - V))` is below
+# `epsilon * (1 - beta) / (2 * beta)`; otherwise apply
+# `u = R[states, policy] + beta * P[states, policy] @ u` k times and set `V = u`.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="modified_policy_iteration"
