@@ -268,6 +268,15 @@ print("numpy", np.__version__)
 # value of a dictionary.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# An action is feasible when the largest demand can be met, `s + a >= max(demand_pmf)`, and
+# the smallest demand leaves no overflow, `s + a - min(demand_pmf) <= capacity`. A
+# `range` from the first bound to the second, turned into a list, gives them in order.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="feasible_actions"
 def feasible_actions(s, capacity, demand_pmf):
     """Production quantities a >= 0 that meet every demand and keep s + a - D <= capacity."""
@@ -335,6 +344,14 @@ check_feasible_actions(feasible_actions)
 # necessarily whole ones.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Three terms: the setup cost only when `a > 0`, the unit cost times `a`, and the holding
+# cost times the **starting** inventory `s` (not the ending one).
+# </details>
+
+
 # %% nbgrader="answer" grade_id="cost"
 def cost(s, a, setup_cost, unit_cost, holding_cost):
     """One-period cost r(s, a): setup if a > 0, per-unit production, holding on s."""
@@ -391,6 +408,15 @@ check_cost(cost)
 # $P(\cdot \mid s, a)$ as a numpy array of length `capacity + 1`: entry $s'$ is the
 # probability that the next starting inventory is $s'$. Assume that $a \in A(s)$, so every
 # next state lies between $0$ and the capacity.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Start from `np.zeros(capacity + 1)` and, for every `(d, p)` in `demand_pmf.items()`, add
+# `p` to entry `s + a - d`. Add (`+=`), do not assign: two demands could lead to the same
+# state in other models.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="transition_probabilities"
@@ -481,6 +507,15 @@ check_transition_probabilities(transition_probabilities)
 #   and all zeros otherwise.
 #
 # Use your three functions above.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Create `R = np.full((S, A), np.inf)` and `P = np.zeros((S, A, S))`, then loop over the
+# states and over `feasible_actions(s, capacity, demand_pmf)` only, filling `R[s, a]` with
+# `cost(...)` and `P[s, a]` with `transition_probabilities(...)`.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="build_model"
@@ -684,6 +719,15 @@ for (state, produced), one_cost in {(0, 2): 6.0, (1, 1): 6.0, (2, 0): 2.0, (3, 0
     seed_P[state, produced, on_hand - 2] += 0.5  # demand 2
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# With `states = np.arange(S)` and `actions = np.array([policy[s] for s in states])`,
+# `R[states, actions]` is $r_\pi$ and `P[states, actions]` is $P_\pi$; then
+# `np.linalg.solve(np.eye(S) - beta * P_pi, r_pi)`.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="evaluate_policy"
 def evaluate_policy(R, P, policy, beta):
     """Exact V_pi: solve (I - beta P_pi) V = r_pi for the policy choosing column policy[s]."""
@@ -831,6 +875,15 @@ print("course warehouse, c_max = 8, beta = 0.8, tolerance 0.01:", periods_needed
 # row `P[s_t, a]` with `rng`. A horizon of 0 costs nothing.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Keep `total = 0.0`, `discount = 1.0` and `s = start`. In each of `horizon` periods:
+# `a = policy[s]`, `total += discount * R[s, a]`, `s = rng.choice(len(P[s, a]), p=P[s, a])`
+# and `discount *= beta`. Draw from the row of the state you are in, before moving on.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="simulate_run"
 def simulate_run(R, P, policy, beta, start, horizon, rng):
     """Discounted cost of one simulated run of `horizon` periods from `start` under `policy`."""
@@ -911,6 +964,15 @@ check_simulate_run(simulate_run)
 # `(estimate, standard_error)`: the average of the runs' discounted costs, and the sample
 # standard deviation of those costs (`ddof=1`) divided by $\sqrt{n}$. The interval
 # `estimate ± 1.96 * standard_error` then covers the truncated value about 95% of the time.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# `costs = np.array([simulate_run(R, P, policy, beta, start, horizon, rng) for _ in
+# range(n_runs)])`, then `costs.mean()` and `costs.std(ddof=1) / np.sqrt(n_runs)`. Pass the
+# same `rng` to every run; a new generator per run would repeat the same draws.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="policy_value_by_simulation"
