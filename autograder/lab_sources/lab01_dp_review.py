@@ -122,6 +122,16 @@ print("demands per period:", DEMANDS)
 # 2, 3, 4 or 5 units: 2 just meets the demand, 5 ends the period with a full warehouse.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Demand is met when `s + x >= demand`, so the smallest production is
+# `max(0, demand - s)`; the warehouse does not overflow when `s + x - demand <= capacity`,
+# so the largest is `capacity + demand - s`. `list(range(smallest, largest + 1))` gives
+# them in increasing order.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="feasible_decisions"
 def feasible_decisions(s, demand, capacity):
     """Productions x (increasing) that meet demand and end with at most `capacity` units."""
@@ -175,6 +185,14 @@ check_feasible_decisions(feasible_decisions)
 # Write `stage_cost(s, x, setup_cost, unit_cost, holding_cost)`, the immediate cost
 # $h_n(s, x) = K \cdot [x > 0] + c_p\, x + c_h\, s$, and `next_state(s, x, demand)`, the
 # inventory $s + x - d_n$ at the start of the next period. You may assume that `x` is feasible.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# `stage_cost` adds three terms: `setup_cost` only when `x > 0`, `unit_cost * x` and
+# `holding_cost * s` (the starting inventory). `next_state` is one subtraction.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="stage_cost"
@@ -246,6 +264,16 @@ check_one_period(stage_cost, next_state)
 # `demands` have the same length and may be lists, tuples or numpy arrays.
 #
 # Use your functions from Exercises 1 and 2.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Walk through the periods with `for x, demand in zip(plan, demands)`: if `x` is not in
+# `feasible_decisions(s, demand, capacity)`, return `np.inf`; otherwise add
+# `stage_cost(...)` and move on with `s = next_state(s, x, demand)`. After the loop add
+# `terminal[s]` when there are terminal values.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="plan_cost"
@@ -421,6 +449,16 @@ print(f"tried {tried} plans; the first cheapest one is {plan}, costing {cost:g}"
 # decision is strictly cheaper. The example has such ties: with an empty warehouse in
 # period 1, producing 3 or 4 units leads to the same total cost. The grader accepts any
 # optimal decision where there are ties; the rule makes your table reproducible.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# `for k in range(N - 1, -1, -1)` runs over the periods backwards. For each state `s`,
+# try every `x` of `feasible_decisions(s, demands[k], capacity)` and keep the smallest
+# `stage_cost(s, x, ...) + f[k + 1][next_state(s, x, demands[k])]`, replacing the best only
+# when a decision is strictly cheaper (that keeps the smallest `x` among ties).
+# </details>
 
 
 # %% nbgrader="answer" grade_id="backward_recursion"
@@ -630,6 +668,14 @@ check_backward_decisions(
 # Write `optimal_plan(decisions, start, demands)` that follows a decision table (a
 # list of lists or a 2-d array, one row per period) from the inventory `start` and returns
 # the list of the $N$ productions, one per period. Use `next_state`.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Start at `s = start`; in period `k` read `x = decisions[k][s]`, append it, and move on to
+# `s = next_state(s, x, demands[k])`.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="optimal_plan"
