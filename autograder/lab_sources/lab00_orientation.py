@@ -89,6 +89,15 @@ print("numpy", np.__version__)
 # number in $[0, 1)$. Note that $\beta^0 = 1$, also when $\beta = 0$.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# A loop works: `total += beta ** t * c` for `t, c in enumerate(costs)`. With numpy,
+# `beta ** np.arange(len(costs))` is the vector of weights, and its dot product with the
+# costs is the answer. An empty sequence costs 0.0.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="discounted_cost"
 def discounted_cost(costs, beta):
     """Return sum_t beta**t * costs[t] for t = 0, 1, ..., len(costs) - 1."""
@@ -191,6 +200,15 @@ check_discounted_cost(discounted_cost)
 #
 # *Hint:* a loop is fine. If you prefer a formula, take care of the rounding and of the
 # edge cases $c_{\max} = 0$ and $\beta = 0$.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Start with `T = 0` and `bound = c_max / (1 - beta)`; while `bound >= tolerance`, add one
+# to `T` and multiply `bound` by `beta`. The loop always ends: the bound shrinks by the
+# factor `beta < 1`, and with `c_max = 0` or `beta = 0` it is small after at most one step.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="periods_needed"
