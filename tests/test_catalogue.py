@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 
 import nbformat
@@ -28,7 +29,7 @@ from course_helpers import LAYOUT, answered
 from traitlets.config import Config
 
 from mdplab.course import check as plain_run
-from mdplab.course.authoring import skipped_when_grading
+from mdplab.course.authoring import build_master, skipped_when_grading
 from mdplab.course.catalogue import CatalogueEntry, catalogue_path, load_catalogue, named_share
 from mdplab.course.check import check_answers, missing_words
 from mdplab.course.layout import Lab
@@ -71,6 +72,13 @@ TAMPER_FREE = sorted(
     if entry["kind"] in TAMPER_FREE_KINDS and "file" not in entry
 )
 _courses: dict[str, WorkingCourse] = {}
+
+
+@functools.cache
+def plain_master(lab: Lab) -> nbformat.NotebookNode:
+    """The master that check_answers builds from the lab source, built once per worker:
+    every entry of a lab runs the same one (check_answers copies it)."""
+    return build_master(lab, LAYOUT)
 
 
 def course_for(lab: Lab, tmp_path_factory) -> WorkingCourse:
@@ -120,7 +128,8 @@ def test_catalogue_entry_is_graded_as_expected(lab, entry, tmp_path_factory):
     unsaid = missing_words(list(graded.values()), entry.says)
     assert not unsaid, f"{entry.name}: messages lack {unsaid}: {graded}"
     seed = RUN_SEEDS[LABS.index(lab) % len(RUN_SEEDS)]
-    plain = {r.grade_id: r for r in check_answers(lab, LAYOUT, entry.answers, run_seed=seed)}
+    results = check_answers(lab, LAYOUT, entry.answers, run_seed=seed, master=plain_master(lab))
+    plain = {r.grade_id: r for r in results}
     plain_lost = sorted(g for g, r in plain.items() if not r.passed)
     assert plain_lost == sorted(entry.fails), f"{entry.name} under run seed {seed}: {plain}"
     assert_one_verdict(graded, plain, entry.name)
@@ -131,7 +140,8 @@ def test_honest_tamper_entries_pass_in_a_plain_kernel_as_when_graded(key):
     """Their graded outcome is full marks (tests/test_grading_tamper.py checks it)."""
     lab = LAYOUT.lab("lab00")
     assert TAMPER[key]["expect"] == {"status": "graded", "score": 4}
-    plain = check_answers(lab, LAYOUT, dict(TAMPER[key].get("answers", {})))
+    answers = dict(TAMPER[key].get("answers", {}))
+    plain = check_answers(lab, LAYOUT, answers, master=plain_master(lab))
     assert [r for r in plain if not r.passed] == [], key
 
 

@@ -5,8 +5,10 @@ catalogue test in ``tests/`` is the full check through nbgrader."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
+import nbformat
 from nbformat.v4 import new_code_cell
 
 from mdplab.course.authoring import build_master, skipped_when_grading
@@ -25,7 +27,12 @@ class TestCellResult:
 
 
 def check_answers(
-    lab: Lab, layout: Layout, answers: dict[str, str], *, run_seed: int | None = None
+    lab: Lab,
+    layout: Layout,
+    answers: dict[str, str],
+    *,
+    run_seed: int | None = None,
+    master: nbformat.NotebookNode | None = None,
 ) -> list[TestCellResult]:
     """Run the master with ``answers`` in its answer cells; the outcome of each test cell.
 
@@ -35,8 +42,13 @@ def check_answers(
     time limit (a value iteration that never converges, drawn three times).
 
     ``run_seed`` makes the hidden checks draw their instances as a grading run with that
-    seed does (``mdplab grade --seed``); None keeps the labs' fixed instances."""
-    master = build_master(lab, layout)
+    seed does (``mdplab grade --seed``); None keeps the labs' fixed instances.
+
+    ``master`` is the lab's master as :func:`build_master` makes it, for a caller that
+    checks many answers: building it reads and checks the whole lab source (up to half a
+    second for lab06), the same for every answer. It is copied, never changed; None
+    builds it here."""
+    master = build_master(lab, layout) if master is None else copy.deepcopy(master)
     skipped = {*skipped_when_grading(master), HAND_IN_ID}  # the hand-in check grades nothing
     for cell in master.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") in skipped:
@@ -70,8 +82,9 @@ def check_lab(lab: Lab, layout: Layout, entries: list[str] | None = None, *, log
         for name in (entries or list(catalogue))
     ]
     all_as_declared = True
+    master = build_master(lab, layout)
     for name, answers, fails, says in chosen:
-        results = check_answers(lab, layout, answers)
+        results = check_answers(lab, layout, answers, master=master)
         failed = sorted(r.grade_id for r in results if not r.passed)
         unsaid = missing_words(results, says)
         as_declared = failed == sorted(fails) and not unsaid

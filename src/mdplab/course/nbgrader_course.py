@@ -10,6 +10,7 @@ masters under ``source/`` and nbgrader's usual ``release/``, ``submitted/``,
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import shutil
@@ -17,9 +18,12 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import nbformat
 import nbgrader.api
+import nbgrader.nbgraderformat.common
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config
@@ -81,6 +85,7 @@ class WorkingCourse:
     def _api(self) -> NbGraderAPI:
         _put_own_scripts_on_path()
         _ask_alembic_once()
+        _check_metadata_schema_once()
         loader = PyFileConfigLoader(self._config_file.name, path=str(self._config_file.parent))
         config = Config(loader.load_config())
         config.CourseDirectory.root = str(self.root)
@@ -154,6 +159,39 @@ def _ask_alembic_once() -> None:
     nbgrader. Ask once per process; a grading batch asks before it forks its workers."""
     if not hasattr(nbgrader.api.get_alembic_version, "cache_info"):
         nbgrader.api.get_alembic_version = functools.cache(nbgrader.api.get_alembic_version)
+
+
+def _check_metadata_schema_once() -> None:
+    """nbgrader checks the grading metadata of each cell with ``jsonschema.validate``,
+    which first checks the schema itself against jsonschema's meta-schema: a constant of
+    the installed nbgrader, checked again for every cell (twice per notebook autograded, a
+    quarter of a second for lab06, nine tenths of the checking). Check each schema once per
+    process; every cell's metadata is still checked as before (:class:`_SchemaCheckedOnce`)."""
+    common = nbgrader.nbgraderformat.common
+    if not isinstance(common.jsonschema, _SchemaCheckedOnce):
+        common.jsonschema = _SchemaCheckedOnce()
+
+
+class _SchemaCheckedOnce:
+    """Stands in for the ``jsonschema`` module in nbgrader's metadata checks, which call
+    its ``validate`` alone: the same validation, with the same validator class and the same
+    error raised, but each schema checked and its validator made once."""
+
+    def __init__(self) -> None:
+        # By the schema's text: nbgrader reads its schema file anew for each validator.
+        self._validators: dict[str, Any] = {}
+
+    def validate(self, instance: Any, schema: dict) -> None:
+        """``jsonschema.validate(instance, schema)``."""
+        key = json.dumps(schema, sort_keys=True)
+        validator = self._validators.get(key)
+        if validator is None:
+            kind = jsonschema.validators.validator_for(schema)
+            kind.check_schema(schema)
+            validator = self._validators[key] = kind(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+        if error is not None:
+            raise error
 
 
 def _put_own_scripts_on_path() -> None:
