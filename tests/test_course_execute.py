@@ -82,3 +82,18 @@ def test_a_figure_does_not_depend_on_the_machine(tmp_path, monkeypatch):
     assert drawn(tmp_path) == (png, printed)
     assert b"tEXt" not in png and b"Matplotlib" not in png  # no version stamp
     assert printed == "0 1\n"
+
+
+def test_the_kernel_listens_on_unix_sockets_not_tcp_ports(tmp_path):
+    """A TCP port chosen free can be taken before the kernel binds it; the kernel then dies
+    at start-up and the client waits for it forever. Unix sockets in the scratch folder
+    cannot collide."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(
+        nbformat.v4.new_code_cell(
+            "from ipykernel import get_connection_info\n"
+            "print(get_connection_info(unpack=True)['transport'])"
+        )
+    )
+    execute_notebook(notebook, cwd=tmp_path)
+    assert notebook.cells[0].outputs[0]["text"].strip() == "ipc"

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 from mdplab.course.kernel_client import WakefulKernelManager
 
@@ -97,6 +98,10 @@ def execute_notebook(
             extra_arguments=QUIET_KERNEL,
             resources={"metadata": {"path": str(run)}},
             kernel_manager_class=WakefulKernelManager,
+            # Unix sockets in the scratch folder, not TCP ports: a port picked free can be
+            # taken by another process before the kernel binds it, and the kernel then dies
+            # at start-up while the client waits for it forever (seen under a parallel run).
+            config=Config({"KernelManager": {"transport": "ipc", "ip": str(Path(scratch) / "k")}}),
         )
         client.execute(env=env)
     return notebook
