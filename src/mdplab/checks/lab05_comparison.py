@@ -30,7 +30,14 @@ from mdplab.checks.lab05 import COURSE_BETA, _call
 from mdplab.checks.warehouses import COURSE
 
 SEED = 20261208
-NAMES = ("value iteration", "Gauss-Seidel", "modified PI (k = 5)", "policy iteration")
+# The keys of the lab's SOLVERS, in order, and the notebook function behind each.
+FUNCTIONS = {
+    "value iteration": "value_iteration",
+    "Gauss-Seidel": "gauss_seidel",
+    "modified PI (k = 5)": "modified_policy_iteration_compact",
+    "policy iteration": "policy_iteration_compact",
+}
+NAMES = tuple(FUNCTIONS)
 
 
 def course_arrays(capacity: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +58,7 @@ class Solvers:
         if key not in self._seen:
             R, P = course_arrays(capacity)
             function = self.functions[name]
-            what = f"{function_label(name)} on warehouse_arrays(capacity={capacity})"
+            what = f"{FUNCTIONS[name]} on warehouse_arrays(capacity={capacity})"
             if name == "value iteration":
                 result = _call(function, R, P, beta, epsilon=epsilon, what=what)
             else:
@@ -60,19 +67,10 @@ class Solvers:
                 self._seen[key] = int(result[2])  # type: ignore[index]
             except (TypeError, ValueError, IndexError):
                 raise HiddenCheckFailure(
-                    f"{what}: the race uses your {function_label(name)}, whose third result "
+                    f"{what}: the race uses your {FUNCTIONS[name]}, whose third result "
                     "should be the number of sweeps; fix it first"
                 ) from None
         return self._seen[key]
-
-
-def function_label(name: str) -> str:
-    return {
-        "value iteration": "value_iteration",
-        "Gauss-Seidel": "gauss_seidel",
-        "modified PI (k = 5)": "modified_policy_iteration_compact",
-        "policy iteration": "policy_iteration_compact",
-    }[name]
 
 
 def comparison_cases(seed: int = SEED) -> list[tuple[list[int], float, float]]:
