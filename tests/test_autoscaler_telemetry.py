@@ -208,6 +208,26 @@ def test_latency_is_vectorised_and_draws_a_fixed_amount():
     assert a.random() == b.random()
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    rate=st.floats(0.0, 400.0),
+    length=st.floats(5.0, 80.0),
+    confidence=st.floats(0.0, 1.0),
+    fleet=st.integers(1, 8).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n - 1))),
+    seed=st.integers(0, 2**32),
+)
+def test_a_replayed_minute_is_the_latency_law_bit_for_bit(rate, length, confidence, fleet, seed):
+    """replay's scalar path (_minute_latency) and the array law give the same bits, and
+    leave the random stream in the same place: the shipped trace depends on both."""
+    n, spot = fleet
+    spot_share = spot / n
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    law = float(p95_latency(rate, length, confidence, n, spot_share, Physics(), a))
+    minute = telemetry._minute_latency(rate, length, confidence, n, spot_share, Physics(), b)
+    assert minute == law or (np.isnan(minute) and np.isnan(law))
+    assert a.random() == b.random()
+
+
 def test_prices():
     physics = Physics()
     assert physics.fleet_price(4, 0.0) == pytest.approx(4 * 1.80)

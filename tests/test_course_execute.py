@@ -97,3 +97,18 @@ def test_the_kernel_listens_on_unix_sockets_not_tcp_ports(tmp_path):
     )
     execute_notebook(notebook, cwd=tmp_path)
     assert notebook.cells[0].outputs[0]["text"].strip() == "ipc"
+
+
+def test_a_run_without_figures_draws_none_and_runs_on(tmp_path):
+    """draw_figures=False (the catalogue's plain runs): plt.show() puts no image in the
+    notebook, and the cells after it still run."""
+    source = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint('after')"
+    drawn, undrawn = (nbformat.v4.new_notebook() for _ in range(2))
+    for notebook in (drawn, undrawn):
+        notebook.cells.append(nbformat.v4.new_code_cell(source))
+    execute_notebook(drawn, cwd=tmp_path)
+    execute_notebook(undrawn, cwd=tmp_path, draw_figures=False)
+    kinds = [[o.get("data", {}).keys() for o in nb.cells[0].outputs] for nb in (drawn, undrawn)]
+    assert any("image/png" in k for k in kinds[0])
+    assert not any("image/png" in k for k in kinds[1])
+    assert any("after" in o.get("text", "") for o in undrawn.cells[0].outputs)

@@ -1418,6 +1418,10 @@ def own_solvers_run():
 
 # %% nbgrader="tests" grade_id="test_compare_methods" points=2 title="Exercise 5: a fair race"
 # Visible tests
+assert bellman_update_passes(), (
+    "compare_methods races your value_iteration, which uses your bellman_update, and "
+    "bellman_update does not pass the tests of Exercise 1 yet: fix bellman_update first"
+)
 assert own_solvers_run(), (
     "compare_methods races your value_iteration and gauss_seidel, and one of them crashes, "
     "returns something else than (V, policy, sweeps, history) or never stops on a small "

@@ -41,6 +41,8 @@ def check_answers(
     test cell's outcome depends on them, and with a wrong answer they may run until their
     time limit (a value iteration that never converges, drawn three times).
 
+    Figures are not drawn (``draw_figures=False``): no verdict depends on them.
+
     ``run_seed`` makes the hidden checks draw their instances as a grading run with that
     seed does (``mdplab grade --seed``); None keeps the labs' fixed instances.
 
@@ -57,7 +59,7 @@ def check_answers(
     if run_seed is not None:
         seeding = "from mdplab.checks.common import use_run_seed\n"
         notebook.cells.insert(0, new_code_cell(seeding + f"use_run_seed({int(run_seed)})"))
-    execute_notebook(notebook, cwd=layout.labs, allow_errors=True)
+    execute_notebook(notebook, cwd=layout.labs, allow_errors=True, draw_figures=False)
     results = []
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})

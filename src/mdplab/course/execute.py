@@ -55,6 +55,7 @@ def execute_notebook(
     timeout: int = 300,
     kernel_name: str = "python3",
     allow_errors: bool = False,
+    draw_figures: bool = True,
 ) -> nbformat.NotebookNode:
     """Execute ``notebook`` in place, as if it sat in the folder ``cwd``; raise
     CellExecutionError on the first error unless ``allow_errors``.
@@ -73,6 +74,10 @@ def execute_notebook(
 
     The kernel runs with :data:`KERNEL_ENV`, matplotlib's default settings and an IPython
     profile with :data:`KERNEL_CONFIG`, so that its figures do not depend on the machine.
+
+    ``draw_figures=False`` gives the kernel matplotlib's Agg backend, on which ``plt.show()``
+    draws nothing: for a run that only wants the test cells' verdicts (the catalogue checks
+    hundreds of answers), where rendering each figure to a PNG took a second a notebook.
     """
     with tempfile.TemporaryDirectory(prefix="mdplab-run-") as scratch:
         run = Path(scratch) / cwd.name
@@ -81,6 +86,8 @@ def execute_notebook(
         if data.is_dir():
             (Path(scratch) / "data").symlink_to(data.resolve(), target_is_directory=True)
         env = _kernel_env(Path(scratch) / ".kernel")
+        if not draw_figures:
+            env["MPLBACKEND"] = "agg"
         client = NotebookClient(
             notebook,
             timeout=timeout,
