@@ -29,6 +29,7 @@ build: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_solvers.py
+	$(BIN)/python benchmarks/bench_race.py
 	$(BIN)/python benchmarks/bench_autoscaler.py
 	$(BIN)/python benchmarks/bench_kernel_client.py
 

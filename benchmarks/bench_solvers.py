@@ -26,11 +26,11 @@ import argparse
 import os
 import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from quantecon.markov import DiscreteDP
+from timing import best_time
 
 import mdplab
 from mdplab import FiniteMDP, SolverFallbackWarning, warehouse
@@ -39,16 +39,6 @@ from mdplab.bellman import Sweeper, default_threads, uniform_width
 VI_TARGET = 0.6
 PI_TARGET = 1.0
 SWEEP_TARGET = 1.5
-
-
-def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Best wall-clock time of ``repeats`` calls and the last call's result."""
-    best, out = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def copy_bandwidth(n_bytes: int = 512 * 2**20, repeats: int = 5) -> float:

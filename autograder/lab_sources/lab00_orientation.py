@@ -274,6 +274,12 @@ check_periods_needed(periods_needed)
 # future matter almost as much as today's: she plans for the long run. The bound grows from
 # 5·c_max to 100·c_max, so values are larger and, as later labs show, iterative methods need
 # more periods before the tail stops mattering.
+#
+# Rubric (1 point): ½ for reading β as the weight β^t on a cost t periods ahead, so that
+# with β = 0.99 next year's costs keep most of their weight (with monthly periods,
+# 0.99^12 ≈ 0.89 against 0.8^12 ≈ 0.07): she is far-sighted; ½ for the bound rising from
+# 5·c_max to 100·c_max, twenty times larger. "Future costs count less" without comparing
+# the two discount factors earns nothing.
 # ### END SOLUTION
 
 # %% [markdown]

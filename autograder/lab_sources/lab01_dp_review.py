@@ -850,6 +850,13 @@ plot_tables(f, decisions, 0, my_demands, 3)
 # for every period and inventory, not only along one plan. (For a deterministic problem
 # with a known start, a forward recursion over "cheapest cost of reaching s" also works, but
 # it does not carry over to random demand, where backward recursion is the method.)
+#
+# Rubric (1 point): ½ for saying that the best decision in period n needs f_(n+1), the
+# cost-to-go of the inventory it leaves, which is known only once the later periods are
+# solved (at the start only the terminal values f_(N+1) are); ½ for what choosing period 1
+# first lacks: without f_2 one can only be greedy (producing just the demand costs 22
+# instead of 18 from an empty warehouse) or try every plan, exponentially many in N.
+# Restating the recursion without saying why f_(n+1) must be known first earns nothing.
 # ### END SOLUTION
 
 # %% [markdown]
@@ -868,6 +875,13 @@ plot_tables(f, decisions, 0, my_demands, 3)
 # transitions from now on depend on, so that the future can be optimised from the state
 # alone; and it should contain nothing more, because every extra piece multiplies the
 # number of states the recursion visits.
+#
+# Rubric (1 point): ½ for "no" with the reason (whether period n − 1 produced changes the
+# cost of period n but cannot be read from the inventory, so f_n(s) is not well defined)
+# and the repair, the state (inventory, produced last period) with twice as many states;
+# ½ for the general rule that a state must hold everything about the past on which the
+# feasible decisions, the costs and the transitions from then on depend. A bare "no", or a
+# rule that only says "all the relevant information", earns nothing.
 # ### END SOLUTION
 
 # %% [markdown]

@@ -254,6 +254,13 @@ print("numpy", np.__version__)
 # correlated over time, say a busy season in which a high demand tends to be followed by
 # another one, the last demand would help predict the next, and the state would have to
 # include it (or the season) besides the inventory.
+#
+# Rubric (1 point): ½ for s' = s + a − D, so that given (s, a) the law of s' is the law of
+# D, with the assumption that each demand is independent of the earlier demands and
+# decisions (and identically distributed), so more history cannot change P(s' | s, a);
+# ½ for a demand pattern with memory (e.g. a high demand tends to follow a high one, or a
+# seasonal pattern) and what the state must then add (the last demand, the season). "The
+# future depends only on the present" without the independence of demand earns nothing.
 # ### END SOLUTION
 
 # %% [markdown]
@@ -1140,6 +1147,13 @@ plt.show()
 # periods misses at most β^T c_max / (1 − β) of the cost, which shrinks geometrically; choose
 # the smallest T that makes this bound smaller than the accuracy wanted (periods_needed from
 # Lab 00), and in practice well below the standard error of the Monte Carlo estimate.
+#
+# Rubric (1 point): ½ for V_π(s) ≤ Σ_t β^t c_max = c_max/(1 − β), from bounded costs and
+# β < 1, and for β = 1: the costs are at least 2 a period, so the sum diverges, and
+# (I − P_π) 1 = 0 (rows of P_π sum to 1) makes I − P_π singular; ½ for the tail bound
+# β^T c_max/(1 − β) and T chosen as the smallest number of periods that puts it below the
+# accuracy wanted. "Because β < 1" without the geometric series earns nothing, and "the
+# matrix is singular" without a reason does not complete the first half.
 # ### END SOLUTION
 
 # %% [markdown]

@@ -307,6 +307,17 @@ def explained(error, lp, negative_values=False):
 # (an unbounded LP is the usual sign of a mistake in it), raise an error that says so.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# `V = model.addVars(capacity + 1, lb=-GRB.INFINITY)` gives the free variables. In state `s`
+# the feasible productions run from `max(0, max(demand_pmf) - s)` to
+# `capacity + min(demand_pmf) - s`; for each, add `V[s] <= cost + beta * future`, with the
+# future as `gp.quicksum(...)` of `p * V[s + a - d]` over `demand_pmf.items()`. Maximise
+# `V.sum()`, and read `V[s].X` only after checking `model.Status == GRB.OPTIMAL`.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="warehouse_lp"
 def warehouse_lp(capacity, setup_cost, unit_cost, holding_cost, demand_pmf, beta):
     """V* of the warehouse, from the primal LP written constraint by constraint."""
@@ -470,6 +481,17 @@ print(course_R)
 # The first test cell checks `V`, the second one `x`.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Loop over the feasible pairs only, `for s, a in zip(*np.nonzero(np.isfinite(R)))`, add
+# `V[s] - beta * gp.quicksum(P[s, a, t] * V[t] for t in ...) <= R[s, a]` and keep the
+# constraint that `addConstr` returns in a dictionary keyed by `(s, a)`. After a successful
+# `optimize()`, start from `x = np.zeros(R.shape)` and fill in `constraint.Pi` for every
+# stored pair; the infeasible pairs stay 0.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="solve_mdp_lp"
 def solve_mdp_lp(R, P, beta):
     """Primal LP of a finite MDP: (V*, x) with x[s, a] the dual value of constraint (s, a)."""
@@ -610,6 +632,13 @@ check_solve_mdp_lp_duals(solve_mdp_lp)
 # therefore V*, the smallest expected cost. Because V* is the largest in every state at
 # once, any positive weights w(s) give the same unique optimum V* (only the objective value
 # changes); with zero weights the LP could leave some V(s) below V*.
+#
+# Rubric (1 point): ½ for unboundedness: the constraints bound V only from above, and
+# V = −c satisfies them all once −c(1 − β) ≤ min r(s, a), so minimising ΣV goes to −∞;
+# ½ for why the maximum is V*: every feasible V has V ≤ TV ≤ T²V ≤ … → V*, and V* is
+# feasible, so V* is the largest feasible V in every state at once, which also shows that
+# any positive weights w(s) give the same V*. "The LP finds the tightest lower bound"
+# without the argument that V ≤ V* earns nothing.
 # ### END SOLUTION
 
 # %% [markdown]
@@ -633,6 +662,17 @@ check_solve_mdp_lp_duals(solve_mdp_lp)
 # slack is at most `tol`. Infeasible pairs are never chosen. When several actions of a state
 # are tight, take the **smallest** one (the grader accepts any optimal action where several
 # are optimal). `V` is an optimal value function, e.g. the one your LP returns.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# No LP is needed here. In each state `s`, take the feasible columns
+# `feasible = np.flatnonzero(np.isfinite(R[s]))` and all their slacks at once,
+# `R[s, feasible] + beta * P[s, feasible] @ V - V[s]`. Then `feasible[slack <= tol]` lists
+# the tight actions in increasing order, so its first entry is the smallest; if it is
+# empty, fall back on the feasible action with the smallest slack (`np.argmin`).
+# </details>
 
 
 # %% nbgrader="answer" grade_id="policy_from_lp"
@@ -850,6 +890,17 @@ plot_lp_solution(course_R, course_P, course_beta, V, policy, title="(course ware
 # second the policy.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# With `pairs = list(zip(*np.nonzero(np.isfinite(R))))`, `model.addVars(pairs)` gives one
+# variable `x[s, a] >= 0` per feasible pair (keep the default `lb=0`). For each state `t`,
+# add `out_flow - beta * in_flow == alpha[t]`: `out_flow` sums `x[s, a]` over the pairs with
+# `s == t`, `in_flow` sums `P[s, a, t] * x[s, a]` over all pairs. Minimise Σ r x, read `.X`,
+# put -1 at infeasible pairs and take `np.argmax(..., axis=1)` (first action of a tie).
+# </details>
+
+
 # %% nbgrader="answer" grade_id="solve_dual_lp"
 def solve_dual_lp(R, P, beta, alpha):
     """Dual LP: optimal discounted state-action frequencies x[s, a] and the policy from x."""
@@ -1045,6 +1096,13 @@ for alpha in ([1, 1, 1, 1], [1, 0.01, 0.01, 0.01], [0.1, 0.2, 0.3, 0.4]):
 # dual value 0. As a dual value, x(0, 4) is the sensitivity of the primal objective to the
 # right-hand side r(0, 4): raising r(0, 4) by a small δ raises Σ_s V*(s) by about 3.57 δ (each
 # of the 3.57 discounted uses pays δ more), as long as (4, 3, 0, 0) stays optimal.
+#
+# Rubric (1 point): ½ for x(s, a) = Σ_t β^t Pr(s_t = s, a_t = a), the expected discounted
+# number of periods spent in s taking a under the optimal policy from α, read for the
+# warehouse (3.57 of the 20 = 4/(1 − β) discounted periods of four warehouses are spent
+# empty and producing 4); ½ for x = 0 off the optimal actions (never taken, or complementary
+# slackness) and for ΣV* rising by about 3.57δ while (4, 3, 0, 0) stays optimal. Calling x
+# "the dual variable" without its meaning as discounted time earns nothing.
 # ### END SOLUTION
 
 # %% [markdown]

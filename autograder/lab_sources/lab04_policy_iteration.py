@@ -20,8 +20,8 @@
 # 4. implement modified policy iteration, which evaluates each policy only partly with $k$
 #    sweeps, and see value iteration ($k = 0$) and policy iteration ($k \to \infty$) as its
 #    two ends;
-# 5. explain why policy iteration stops after finitely many steps with an optimal policy,
-#    and what a good starting policy is;
+# 5. tell when policy iteration has converged, explain why it stops after finitely many
+#    steps with an optimal policy, and say what a good starting policy is;
 # 6. read the steps of policy iteration off a picture, and explore how the optimal policy of
 #    a larger warehouse depends on its costs and on the discount factor.
 #
@@ -625,6 +625,34 @@ for s in range(R.shape[0]):
 print("improved policy:", tuple(int(a) for a in greedy))
 
 # %% [markdown]
+# ### Question 1 (written): has the policy converged?
+#
+# One improvement step turned $\pi_0 = (2, 1, 0, 0)$ into $\pi_1 = (4, 3, 0, 0)$. Has policy
+# iteration converged? Say what you have to compute to know, compute it in the cell below
+# with your `evaluate_policy` and `improve_policy`, and answer with the numbers that settle
+# it.
+
+# %%
+# Your computation for Question 1: evaluate (4, 3, 0, 0), then improve it.
+
+# %% [markdown] nbgrader="written" grade_id="has_it_converged" points=1 title="Question 1: has the policy converged?"
+# ### BEGIN SOLUTION
+# One step cannot tell, and neither can how far the values fall: policy iteration has
+# converged when the improvement step gives back the policy it was given, so π1 has to be
+# evaluated and improved once more. Evaluating (4, 3, 0, 0) gives
+# V = (1290/49, 1290/49, 1130/49, 1115/49) ≈ (26.33, 26.33, 23.06, 22.76), lower than
+# (30, 30, 26, 25.4) in every state. Improving it gives (4, 3, 0, 0) again: in each state the
+# current action has the smallest Q-value, by 0.43 in states 0 and 1 and by more than 3 in
+# states 2 and 3. So V_π1 solves the Bellman optimality equation, (4, 3, 0, 0) is optimal
+# and its values are V*: policy iteration stops after two evaluations.
+#
+# Rubric (1 point): ½ for the criterion (the improved policy equals the current one; a small
+# or large change in the values decides nothing); ½ for carrying it out: the values of
+# (4, 3, 0, 0), about (26.33, 26.33, 23.06, 22.76), and the improvement returning the same
+# policy. "Yes, because (4, 3, 0, 0) is optimal" without the check earns nothing.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## 4 · Iterating to the optimum
 #
 # ### Exercise 5 (autograded): policy iteration
@@ -1059,14 +1087,14 @@ for name, (R_m, P_m, beta_m) in {
 # $V_\pi(s) = \min_a Q_{V_\pi}(s, a)$ in every state: $V_\pi$ solves the Bellman optimality
 # equation, whose only solution is $V^*$.
 #
-# ### Question 1 (written)
+# ### Question 2 (written)
 #
 # Use these facts to explain, in three to five sentences, why policy iteration must stop
 # after finitely many evaluations, for any finite MDP and any feasible start. Give a bound
 # on the number of evaluations for the course's warehouse (how many policies does it have?),
 # and say what could go wrong if a tied current action were replaced by another tied one.
 
-# %% [markdown] nbgrader="written" grade_id="why_it_stops" points=2 title="Question 1: why policy iteration stops"
+# %% [markdown] nbgrader="written" grade_id="why_it_stops" points=2 title="Question 2: why policy iteration stops"
 # ### BEGIN SOLUTION
 # Every step that changes the policy lowers its values: V_{k+1} <= V_k in every state and
 # strictly in at least one (the changed states), so the sequence of value vectors strictly
@@ -1081,10 +1109,20 @@ for name, (R_m, P_m, beta_m) in {
 # (rounding errors in the Q-values can make the "best" tied action flip from one step to the
 # next), and the rule "stop when the policy repeats" would never fire. Keeping the current
 # action when tied makes every change a strict improvement.
+#
+# Rubric (2 points): ½ for the strict decrease (V_{k+1} ≤ V_k everywhere, strictly where
+# the policy changed), so no policy is evaluated twice; ½ for the finite number of
+# policies together with optimality at the stop (V_k then solves the optimality equation);
+# ½ for the count 3·3·3·2 = 54 as the product of the |A(s)|, hence at most 54 evaluations
+# (5⁴ = 625, which also counts infeasible actions, does not earn it); ½ for the tie rule:
+# swapping tied actions changes the policy without improving it, so two equally good
+# policies can alternate (rounding can flip the tie) and "stop when the policy repeats"
+# never fires. "It converges" or "the values decrease" without ruling out a repeated
+# policy earns nothing.
 # ### END SOLUTION
 
 # %% [markdown]
-# ### Question 2 (written)
+# ### Question 3 (written)
 #
 # The course starts from $\pi_0 = (2, 1, 0, 0)$, the smallest feasible production in every
 # state. In two to four sentences: why is that a reasonable start? Would another feasible
@@ -1092,7 +1130,7 @@ for name, (R_m, P_m, beta_m) in {
 # evaluations? (The explorer below lets you start from the largest feasible production
 # instead.)
 
-# %% [markdown] nbgrader="written" grade_id="why_smallest_start" points=1 title="Question 2: the starting policy"
+# %% [markdown] nbgrader="written" grade_id="why_smallest_start" points=1 title="Question 3: the starting policy"
 # ### BEGIN SOLUTION
 # Policy iteration needs a feasible policy to evaluate, and producing the smallest feasible
 # quantity is feasible in every state by construction (it just meets the largest demand), so
@@ -1104,6 +1142,13 @@ for name, (R_m, P_m, beta_m) in {
 # stops at a solution of the optimality equation; but the path and the number of evaluations
 # depend on the start (from the largest production the capacity-12 warehouse needs 4
 # evaluations instead of 3).
+#
+# Rubric (1 point): ½ for feasibility in every state by construction (the smallest
+# production just meets the largest demand), so the start needs no computation for any
+# capacity or demand; ½ for any feasible start reaching the same V* (policy iteration stops
+# only at the unique solution of the optimality equation; the policy can differ only among
+# tied actions) while the number of evaluations can change. "It is simple" without
+# feasibility earns nothing; a claim that another start changes V* loses the second half.
 # ### END SOLUTION
 
 # %% [markdown]

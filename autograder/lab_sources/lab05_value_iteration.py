@@ -1678,6 +1678,13 @@ display(widgets.VBox([widgets.HBox([beta_slider, start_menu]), sweep_slider, sho
 # ‖V_π − V_{k+1}‖ ≤ β/(1 − β)‖V_{k+1} − V_k‖ < ε/2, so ‖V_π − V*‖ < ε/2 + ε/2 = ε: the
 # returned policy is ε-optimal. Comparing the change with ε itself would only bound the error
 # by εβ/(1 − β), e.g. 99ε for β = 0.99.
+#
+# Rubric (1 point): ½ for the derivation of ‖V_{k+1} − V*‖ ≤ β/(1 − β)‖V_{k+1} − V_k‖
+# (triangle inequality with T V* = V* and the contraction, or the geometric sum of the
+# later changes) and the consequence that comparing with ε alone bounds the error only by
+# εβ/(1 − β), e.g. 99ε at β = 0.99; ½ for the factor 2: the threshold keeps the error of
+# V_{k+1} below ε/2, and the other ε/2 bounds ‖V_π − V_{k+1}‖ for the greedy policy π, so
+# π is ε-optimal. The bound quoted without a derivation earns nothing.
 # ### END SOLUTION
 
 # %% [markdown]
@@ -1698,6 +1705,13 @@ display(widgets.VBox([widgets.HBox([beta_slider, start_menu]), sweep_slider, sho
 # as many sweeps. Far-sighted problems are the slow ones for value iteration; there policy
 # iteration, whose number of steps barely depends on β, or faster variants (Gauss–Seidel,
 # modified policy iteration) pay off.
+#
+# Rubric (1 point): ½ for solving β^k d_1 < ε(1 − β)/(2β) for k, giving
+# K ≈ [ln(2β d_1/ε) + ln(1/(1 − β))]/ln(1/β), and with ln(1/β) ≈ 1 − β a growth like
+# 1/(1 − β) times a logarithm as β → 1; ½ for the comparison with the table: estimates of
+# the right size (about 80 sweeps at β = 0.8, about 2,000 at β = 0.99) and the observation
+# that going from 0.9 to 0.99 costs more than ten times as many sweeps. "More sweeps as
+# β → 1" without the estimate earns nothing.
 # ### END SOLUTION
 
 # %% [markdown]

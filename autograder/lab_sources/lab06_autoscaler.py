@@ -231,6 +231,16 @@ print(
 )
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Call `np.digitize(..., right=True)` twice, once with `latency_edges` and once with
+# `throughput_edges`: it accepts an array or a single number alike. There are
+# `len(throughput_edges) + 1` throughput bins, and `np.asarray(instances) - 1` gives $n - 1$
+# without touching the caller's array. Then combine the three with the formula above.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="encode_states"
 def encode_states(
     latency_ms, request_rate, instances, latency_edges, throughput_edges, max_instances
@@ -351,6 +361,16 @@ print(
 # taken at the end of minute $t$.
 
 
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# `np.diff(np.asarray(instances))` gives the change of the fleet from each minute to the
+# next, and `np.asarray(spot_share)[1:] > 0` says whether the next minute ran on spot; both
+# have length $T - 1$. `np.select` with the conditions in the order up, down, spot and
+# `default=1` (hold) turns them into the labels in one call; a loop works too.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="label_actions"
 def label_actions(instances, spot_share):
     """Action ending each minute: 0 down, 1 hold, 2 up, 3 spot (length T - 1)."""
@@ -429,6 +449,16 @@ print(
 # `states` has one entry per minute and `actions` one fewer: `actions[t]` is the action
 # that ended minute `t`. A loop over the minutes is fine; `np.add.at` does it in one line
 # (plain fancy-index assignment `counts[i, j, k] += 1` does **not** count repeated triples).
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# The transitions are the triples `(states[:-1], actions, states[1:])`, three index arrays
+# of the same length. Start from `np.zeros((n_states, n_actions, n_states))` and call
+# `np.add.at(counts, (...), 1)` with that tuple: it adds 1 for every occurrence of a triple,
+# repeated ones included.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="count_transitions"
@@ -530,6 +560,16 @@ check_count_transitions(count_transitions)
 # Write `demand_chain(throughput_bins, n_throughput, alpha)` that returns this $T \times T$
 # matrix, where `throughput_bins` holds the throughput bin of every minute in order
 # (integers from 0 to `n_throughput - 1`). A bin the log never left gets the uniform row.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# This is Exercise 3 in two dimensions: count the moves with `np.add.at` on an
+# `(n_throughput, n_throughput)` array of zeros, indexed by `(bins[:-1], bins[1:])`. Add
+# `alpha` to every entry, then divide each row by its sum (`.sum(axis=1, keepdims=True)`);
+# a bin the log never left then gets the uniform row by itself.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="demand_chain"
@@ -684,6 +724,18 @@ def held_out_score(weight, neighbours):
 print(f"the second log: {second_log['instances'].size} minutes (seed {HELD_OUT_LOG_SEED})")
 print(f"for instance, w = 1 and K = 20 score {held_out_score(1.0, 20):.4f} per transition")
 
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Let `held_out_score(weight, neighbours)` be the judge: in a scratch cell, loop over a few
+# weights (from well below 1 to a few tens) and a few neighbour counts (from a handful to a
+# few hundred), collect the scores in a dictionary keyed by `(w, K)` and look at the best
+# ones. If the best pair sits at the edge of your grid, widen it; if several score almost
+# alike, a pair in the middle of that plateau is the safer bet on the hidden log.
+# </details>
+
+
 # %% nbgrader="answer" grade_id="choose_prior"
 ### BEGIN SOLUTION
 PRIOR_WEIGHT = 2.0
@@ -751,6 +803,17 @@ check_choose_prior(PRIOR_WEIGHT, NEIGHBOURS)
 # Rows of pairs that are not allowed are all zero; every other row sums to 1.
 # *Hint:* for a state `s`, `n = s % max_instances + 1`; the successors with `n2` instances
 # and bins `(l2, tau2)` are `(l2 * T + tau2) * max_instances + n2 - 1`.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Take $T$ and $L$ from `P_demand.shape[0]` and `P_latency.shape[0]`, start from zeros and
+# loop over the states: `divmod(s, max_instances)` gives the cell `l * T + tau` and `n - 1`,
+# and `divmod` of that cell by $T$ gives `l` and `tau`. The four actions lead to the fleets
+# `(n - 1, n, n + 1, n)`; skip a pair whose `n2` leaves 1 to `max_instances`, or spot with
+# one instance. Otherwise loop over `tau2` and `l2`: `P[s, a, s2]` is the tables' product.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="combine_transitions"
@@ -888,6 +951,17 @@ print(
 # states numbered as in Exercise 1 (`latency_levels[l]` $= \bar L_l$, one entry per latency
 # bin, so that $L$ = `len(latency_levels)`), actions as in Exercise 2, prices in dollars per
 # instance-hour and `spin_up` $= F$ in dollars.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Start from `np.full((S, 4), np.inf)`, so that the pairs not allowed keep their infinite
+# cost, and loop over the states: the latency bin is `s // (n_throughput * max_instances)`
+# and `n = s % max_instances + 1`. The next fleet is `(n - 1, n, n + 1, n)`, as in
+# Exercise 6; after spot `n2 - 1` instances pay `price_spot`, and the hourly prices are
+# divided by 60.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="cost_table"
@@ -1032,6 +1106,16 @@ print(
 #
 # *Hint:* `P @ V` has shape $(S, 4)$, and `np.inf + gamma * 0.0` stays `np.inf`, so
 # `C + gamma * (P @ V)` holds all Q-values at once.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# A sweep is one line: the minimum of `C + gamma * (P @ V)` along `axis=1` is the new `V`.
+# Loop with `while True`, append each sweep's `np.max(np.abs(V_new - V))` to `errors`, and
+# `break` after the first sweep whose error is below `tol`. Then compute the Q-values once
+# more from the final `V`: `np.argmin(..., axis=1)` already picks the smallest tied action.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="value_iteration"
@@ -1456,6 +1540,17 @@ plot_policy_map(policy_star)
 # here: bins 0 and 1 meet it, bin 1 only just), and `spare[s]` a boolean array saying
 # whether `s` has spare capacity. States are numbered as in Exercise 1; the number of
 # latency bins is `len(policy) // (n_throughput * max_instances)`.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# Loop over `enumerate(policy)`, skip the states with `visits[s] == 0`, and decode the bins
+# with `l, tau = divmod(s // max_instances, n_throughput)`. Rule 1 flags
+# `l >= first_over_sla` with `tau == n_throughput - 1` and action 0 or 3; rule 2 flags
+# `l < first_over_sla - 1` with `tau == 0`, `spare[s]` true and any other action. Appending
+# in the order of `s` keeps the list sorted.
+# </details>
 
 
 # %% nbgrader="answer" grade_id="find_violations"
