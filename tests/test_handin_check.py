@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 
 from mdplab.course import handin_cell
 from mdplab.course.execute import QUIET_KERNEL, execute_notebook
-from mdplab.course.handin import HAND_IN_ID, embedded_data
+from mdplab.course.handin import HAND_IN_ID, embedded_data, hand_in_data
 from mdplab.course.kernel_client import WakefulKernelManager
 
 LABS = LAYOUT.all_labs()
@@ -397,3 +397,21 @@ def _seconds(stamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_written_answer_after_a_cell_of_comments_only_is_refused():
+    """The written answer is found between its neighbours' own lines; a code cell of
+    comments has none, and the check would take the notebook's first cell instead."""
+    master = nbformat.v4.new_notebook()
+    master.cells = [
+        nbformat.v4.new_markdown_cell("## Question 1\n\nWhy does the recursion run backwards?"),
+        nbformat.v4.new_code_cell("# your scratch work"),
+        nbformat.v4.new_markdown_cell("YOUR ANSWER HERE"),
+    ]
+    master.cells[2].metadata["nbgrader"] = {
+        "grade": True, "solution": True, "locked": False, "grade_id": "why", "points": 1,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="comments only"):
+        hand_in_data("lab99", master)
+    master.cells[1].source += "\nscratch_result = None"
+    assert hand_in_data("lab99", master)["cells"]["why"]["after"] == "scratch_result = None"

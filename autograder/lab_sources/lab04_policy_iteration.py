@@ -633,7 +633,8 @@ print("improved policy:", tuple(int(a) for a in greedy))
 # it.
 
 # %%
-# Your computation for Question 1: evaluate (4, 3, 0, 0), then improve it.
+# Your computation for Question 1: evaluate pi_1, then improve it.
+pi_1 = np.array([4, 3, 0, 0])
 
 # %% [markdown] nbgrader="written" grade_id="has_it_converged" points=1 title="Question 1: has the policy converged?"
 # ### BEGIN SOLUTION

@@ -51,6 +51,13 @@ def hand_in_data(lab_name: str, master: nbformat.NotebookNode) -> dict:
             # Its text is the student's own; its neighbours are not.
             spec["after"] = _mark(master, index - 1) if index > 0 else None
             spec["before"] = _mark(master, index + 1) if index + 1 < len(master.cells) else None
+            if index > 0 and spec["after"] is None:
+                # Without it the check would take the notebook's first cell for the answer.
+                raise ValueError(
+                    f"{lab_name}: the cell before the written answer {meta['grade_id']} has "
+                    "no line of its own (a code cell of comments only?), so a notebook "
+                    "without grading information cannot be searched for the answer"
+                )
         else:
             spec["find"] = _mark(master, index)
         cells[meta["grade_id"]] = spec
