@@ -240,9 +240,7 @@ def replay(
     for rate, length, confidence in demand:
         latency = _minute_latency(rate, length, confidence, n, spot, physics, rng)
         action = int(decide(latency, rate, n))
-        kept = round(spot * n)  # instances on spot, as fleet_price counts them
-        price = (n - kept) * physics.price_on_demand + kept * physics.price_spot
-        rows.append((latency, n, spot, action, price))
+        rows.append((latency, n, spot, action, float(physics.fleet_price(n, spot))))
         n, spot = next_fleet(n, action, physics.max_instances)
     names = ("p95_latency_ms", "instances", "spot_share", "action", "price")
     columns = zip(*rows, strict=True)
