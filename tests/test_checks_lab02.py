@@ -44,13 +44,13 @@ def build_model(capacity, setup_cost, unit_cost, holding_cost, demand_pmf):
     return R, P
 
 
-def evaluate_policy(R, P, policy, beta):
+def evaluate_policy(R, P, beta, policy):
     idx = np.arange(len(R))
     chosen = np.asarray(policy)
     return np.linalg.solve(np.eye(len(R)) - beta * np.asarray(P)[idx, chosen], R[idx, chosen])
 
 
-def simulate_run(R, P, policy, beta, start, horizon, rng):
+def simulate_run(R, P, beta, policy, start, horizon, rng):
     s, total = start, 0.0
     for t in range(horizon):
         a = policy[s]
@@ -59,8 +59,8 @@ def simulate_run(R, P, policy, beta, start, horizon, rng):
     return total
 
 
-def policy_value_by_simulation(R, P, policy, beta, start, horizon, n_runs, rng):
-    runs = np.array([simulate_run(R, P, policy, beta, start, horizon, rng) for _ in range(n_runs)])
+def policy_value_by_simulation(R, P, beta, policy, start, horizon, n_runs, rng):
+    runs = np.array([simulate_run(R, P, beta, policy, start, horizon, rng) for _ in range(n_runs)])
     return runs.mean(), runs.std(ddof=1) / math.sqrt(n_runs)
 
 
@@ -75,7 +75,7 @@ def test_reference_arrays_reproduce_the_course_numbers():
         [0, 1, 2],
         [0, 1],
     ]
-    np.testing.assert_allclose(evaluate_policy(R, P, [2, 1, 0, 0], 0.8), [30, 30, 26, 25.4])
+    np.testing.assert_allclose(evaluate_policy(R, P, 0.8, [2, 1, 0, 0]), [30, 30, 26, 25.4])
 
 
 def test_reference_arrays_agree_with_a_plain_builder():
@@ -160,7 +160,7 @@ class BurnIn:
     def __init__(self, burn: int) -> None:
         self.burn = burn
 
-    def __call__(self, R, P, policy, beta, start, horizon, rng):
+    def __call__(self, R, P, beta, policy, start, horizon, rng):
         rng.random(self.burn)
         s, total = start, 0.0
         for t in range(horizon):
@@ -176,8 +176,8 @@ def test_statistical_checks_accept_any_correct_random_stream(burn):
     run = BurnIn(burn)
     lab02.check_simulate_run(run)
 
-    def estimate(R, P, policy, beta, start, horizon, n_runs, rng):
-        runs = [run(R, P, policy, beta, start, horizon, rng) for _ in range(n_runs)]
+    def estimate(R, P, beta, policy, start, horizon, n_runs, rng):
+        runs = [run(R, P, beta, policy, start, horizon, rng) for _ in range(n_runs)]
         return np.mean(runs), np.std(runs, ddof=1) / math.sqrt(n_runs)
 
     lab02.check_policy_value_by_simulation(estimate)
@@ -191,7 +191,7 @@ def test_statistical_margin_is_wide():
         mean, sd = lab02._exact_truncated(inst, policy, start, horizon)
         for seed in range(20):
             rng = np.random.default_rng(1000 + seed)
-            runs = [run(R, P, policy, inst.discount, start, horizon, rng) for _ in range(300)]
+            runs = [run(R, P, inst.discount, policy, start, horizon, rng) for _ in range(300)]
             worst = max(worst, abs(np.mean(runs) - mean) / (sd / math.sqrt(300)))
     assert worst < 4.5
 
@@ -235,8 +235,8 @@ def _missing_probability(s, a, capacity, pmf):
     return row
 
 
-def _global_random(R, P, policy, beta, start, horizon, rng):
-    return simulate_run(R, P, policy, beta, start, horizon, np.random.default_rng())
+def _global_random(R, P, beta, policy, start, horizon, rng):
+    return simulate_run(R, P, beta, policy, start, horizon, np.random.default_rng())
 
 
 MISTAKES = [
@@ -273,13 +273,13 @@ MISTAKES = [
     ("build_model", lambda *args: build_model(*args)[0], r"pair \(R, P\)"),
     (
         "evaluate_policy",
-        lambda R, P, policy, beta: evaluate_policy(R, P, policy, -beta),
+        lambda R, P, beta, policy: evaluate_policy(R, P, -beta, policy),
         "a sign is wrong",
     ),
-    ("evaluate_policy", lambda R, P, policy, beta: evaluate_policy(R, P, policy, 1.0), "singular"),
+    ("evaluate_policy", lambda R, P, beta, policy: evaluate_policy(R, P, 1.0, policy), "singular"),
     (
         "evaluate_policy",
-        lambda R, P, policy, beta: np.linalg.solve(
+        lambda R, P, beta, policy: np.linalg.solve(
             np.eye(len(R)) - beta * np.asarray(P)[np.arange(len(R)), policy].T,
             R[np.arange(len(R)), policy],
         ),
@@ -287,34 +287,34 @@ MISTAKES = [
     ),
     (
         "evaluate_policy",
-        lambda R, P, policy, beta: evaluate_policy(R, P, policy, beta)[:-1],
+        lambda R, P, beta, policy: evaluate_policy(R, P, beta, policy)[:-1],
         "one value per state",
     ),
     (
         "simulate_run",
-        lambda R, P, policy, beta, start, horizon, rng: simulate_run(
-            R, P, policy, 1.0, start, horizon, rng
+        lambda R, P, beta, policy, start, horizon, rng: simulate_run(
+            R, P, 1.0, policy, start, horizon, rng
         ),
         "without the discount",
     ),
     (
         "simulate_run",
-        lambda R, P, policy, beta, start, horizon, rng: simulate_run(
-            R, P, policy, beta, start, horizon + 1, rng
+        lambda R, P, beta, policy, start, horizon, rng: simulate_run(
+            R, P, beta, policy, start, horizon + 1, rng
         ),
         "one period too many",
     ),
     (
         "simulate_run",
-        lambda R, P, policy, beta, start, horizon, rng: simulate_run(
-            R, P, policy, beta, start, max(horizon - 1, 0), rng
+        lambda R, P, beta, policy, start, horizon, rng: simulate_run(
+            R, P, beta, policy, start, max(horizon - 1, 0), rng
         ),
         "one period too few",
     ),
     (
         "simulate_run",
-        lambda R, P, policy, beta, start, horizon, rng: (
-            beta * simulate_run(R, P, policy, beta, start, horizon, rng)
+        lambda R, P, beta, policy, start, horizon, rng: (
+            beta * simulate_run(R, P, beta, policy, start, horizon, rng)
         ),
         "discounted once too often",
     ),
@@ -347,11 +347,11 @@ def test_mistakes_fail_with_advice(name, answer, advice):
 def test_failures_never_show_the_expected_values():
     """A wrong evaluate_policy's message names the instance but none of the exact values."""
     with pytest.raises(HiddenCheckFailure) as failure:
-        lab02.check_evaluate_policy(lambda R, P, policy, beta: evaluate_policy(R, P, policy, 0.5))
+        lab02.check_evaluate_policy(lambda R, P, beta, policy: evaluate_policy(R, P, 0.5, policy))
     message = str(failure.value)
     R, P = COURSE.arrays()
-    policy = [int(p) for p in message.split("evaluate_policy(R, P, [")[1].split("]")[0].split(",")]
-    for value in evaluate_policy(R, P, policy, COURSE.discount):
+    policy = [int(p) for p in message.split("policy=[")[1].split("]")[0].split(",")]
+    for value in evaluate_policy(R, P, COURSE.discount, policy):
         for digits in (2, 3, 4):
             assert f"{value:.{digits}f}" not in message
 
@@ -390,21 +390,21 @@ def _build_with(row):
     return build
 
 
-def _zeroes_inf(R, P, policy, beta):
+def _zeroes_inf(R, P, beta, policy):
     R[np.isinf(R)] = 0.0
-    return evaluate_policy(R, P, policy, beta)
+    return evaluate_policy(R, P, beta, policy)
 
 
-def _fresh_generator(R, P, policy, beta, start, horizon, n_runs, rng):
+def _fresh_generator(R, P, beta, policy, start, horizon, n_runs, rng):
     runs = [
-        simulate_run(R, P, policy, beta, start, horizon, np.random.default_rng(0))
+        simulate_run(R, P, beta, policy, start, horizon, np.random.default_rng(0))
         for _ in range(n_runs)
     ]
     return np.mean(runs), np.std(runs, ddof=1) / math.sqrt(n_runs)
 
 
-def _course_beta(R, P, policy, beta, start, horizon, n_runs, rng):
-    return policy_value_by_simulation(R, P, policy, 0.8, start, horizon, n_runs, rng)
+def _course_beta(R, P, beta, policy, start, horizon, n_runs, rng):
+    return policy_value_by_simulation(R, P, 0.8, policy, start, horizon, n_runs, rng)
 
 
 def test_numeric_policy_answers_pass():
@@ -442,7 +442,9 @@ MUTATIONS = [
     ("evaluate_policy", _zeroes_inf, ["argument R", "in place"]),
     (
         "simulate_run",
-        lambda R, P, policy, *rest: simulate_run(R, P, policy, *rest) + (policy.reverse() or 0),
+        lambda R, P, beta, policy, *rest: (
+            simulate_run(R, P, beta, policy, *rest) + (policy.reverse() or 0)
+        ),
         ["argument policy", "in place"],
     ),
 ]
@@ -496,12 +498,12 @@ NEW_MISTAKES = [
     ),
     (
         "evaluate_policy",
-        lambda R, P, policy, beta: evaluate_policy(R, P, policy, 0.8),
+        lambda R, P, beta, policy: evaluate_policy(R, P, 0.8, policy),
         "beta = 0.8",
     ),
     (
         "evaluate_policy",
-        lambda R, P, policy, beta: evaluate_policy(R, P, policy, beta) * (1 + 3e-4),
+        lambda R, P, beta, policy: evaluate_policy(R, P, beta, policy) * (1 + 3e-4),
         "stops too early",
     ),
     (
@@ -512,6 +514,16 @@ NEW_MISTAKES = [
     ("policy_value_by_simulation", lambda *args: policy_value_by_simulation(*args)[::-1], "order"),
     ("policy_value_by_simulation", _course_beta, "beta = 0.8"),
     ("policy_value_by_simulation", _fresh_generator, "identical"),
+    (
+        "evaluate_policy",
+        lambda R, P, policy, beta: evaluate_policy(R, P, beta, policy),
+        "takes the policy before beta",
+    ),
+    (
+        "simulate_run",
+        lambda R, P, policy, beta, *run: simulate_run(R, P, beta, policy, *run),
+        "takes the policy before beta",
+    ),
 ]
 
 
@@ -525,15 +537,15 @@ def test_new_mistakes_are_named(name, answer, advice):
 
 
 def test_identical_runs_blame_simulate_run_when_it_never_varies():
-    def stuck(R, P, policy, beta, start, horizon, rng):
+    def stuck(R, P, beta, policy, start, horizon, rng):
         s, total = start, 0.0
         for t in range(horizon):
             total += beta**t * R[s, policy[s]]
             s = int(np.argmax(P[s, policy[s]]))
         return total
 
-    def estimate(R, P, policy, beta, start, horizon, n_runs, rng):
-        runs = [stuck(R, P, policy, beta, start, horizon, rng) for _ in range(n_runs)]
+    def estimate(R, P, beta, policy, start, horizon, n_runs, rng):
+        runs = [stuck(R, P, beta, policy, start, horizon, rng) for _ in range(n_runs)]
         return np.mean(runs), np.std(runs, ddof=1) / math.sqrt(n_runs)
 
     with pytest.raises(HiddenCheckFailure, match="fix simulate_run first"):

@@ -14,6 +14,7 @@ from course_helpers import LAYOUT
 import mdplab
 from mdplab.checks import lab04
 from mdplab.checks.common import HiddenCheckFailure
+from mdplab.checks.lab04_ending import check_ending_holding_costs
 from mdplab.course.authoring import build_master
 from mdplab.course.catalogue import load_catalogue
 from mdplab.course.derive import reference_answers
@@ -28,6 +29,7 @@ CHECKS = {
     "improve_policy": lab04.check_improve_policy,
     "policy_iteration": lab04.check_policy_iteration,
     "policy_iteration_history": lab04.check_policy_iteration_history,
+    "ending_holding_costs": check_ending_holding_costs,
     "modified_policy_iteration": lab04.check_modified_policy_iteration,
 }
 FUNCTION = {name: name for name in CHECKS} | {"policy_iteration_history": "policy_iteration"}
@@ -40,7 +42,7 @@ EXPECTED = {
     "wrong.eval_swapped_indices": ("evaluate_policy", "indices are swapped"),
     "wrong.eval_averages_all_actions": ("evaluate_policy", "averaged"),
     "wrong.eval_no_dictionaries": ("evaluate_policy", "given as a dictionary"),
-    "wrong.eval_lab02_argument_order": ("evaluate_policy", "as Lab 02's did"),
+    "wrong.eval_policy_before_beta": ("evaluate_policy", "takes the policy before beta"),
     "wrong.gurobi_holding_on_ending_inventory": ("evaluate_policy_gurobi", "ENDING inventory"),
     "wrong.gurobi_holding_after_production": ("evaluate_policy_gurobi", "after production"),
     "wrong.gurobi_no_discount": ("evaluate_policy_gurobi", "multiplied by beta"),
@@ -75,6 +77,15 @@ EXPECTED = {
     "wrong.mpi_maximises": ("modified_policy_iteration", "costs are minimised"),
     "wrong.mpi_exact_evaluation": ("modified_policy_iteration", "partial evaluation sweeps"),
     "wrong.mpi_course_answers": ("modified_policy_iteration", "modified_policy_iteration(R, P"),
+    "wrong.ending_same_as_starting": ("ending_holding_costs", "STARTING inventory"),
+    "wrong.ending_after_production": ("ending_holding_costs", "stock after production"),
+    "wrong.ending_worst_case_demand": ("ending_holding_costs", "s + a - max(D)"),
+    "wrong.ending_plain_average": ("ending_holding_costs", "plain average"),
+    "wrong.ending_infeasible_zero": ("ending_holding_costs", "np.inf at the infeasible pairs"),
+    "wrong.ending_setup_always": ("ending_holding_costs", "even where nothing is produced"),
+    "wrong.ending_pops_demand": ("ending_holding_costs", "demand_pmf in place"),
+    "wrong.ending_course_costs": ("ending_holding_costs", "course's costs"),
+    "wrong.ending_returns_pair": ("ending_holding_costs", "ending_holding_costs("),
 }
 # A check of a function that builds on others names the one that is wrong.
 BLAMED = {

@@ -698,10 +698,12 @@ plt.show()
 # %% [markdown]
 # ### Exercise 5 (autograded): exact policy evaluation
 #
-# Write `evaluate_policy(R, P, policy, beta)` that returns $V_\pi$ as a numpy array of
+# Write `evaluate_policy(R, P, beta, policy)` that returns $V_\pi$ as a numpy array of
 # length $S$, by solving $(I - \beta P_\pi) V_\pi = r_\pi$ with `np.linalg.solve`. `R` and
 # `P` are arrays as in Exercise 4 (any number of states and action columns), `policy` is a
 # list, tuple or array of feasible action columns, one per state, and $0 \le \beta < 1$.
+# The order of the arguments is the one every lab of the series keeps: the model
+# `R, P, beta` first, then the policy (and, in the simulations below, what the run needs).
 #
 # The tests use two models written out by hand in the read-only cell below, so that they do
 # not depend on your `build_model`: a toy model with two states, and the four rows of the
@@ -725,6 +727,28 @@ for (state, produced), one_cost in {(0, 2): 6.0, (1, 1): 6.0, (2, 0): 2.0, (3, 0
     seed_P[state, produced, on_hand - 1] += 0.5  # demand 1
     seed_P[state, produced, on_hand - 2] += 0.5  # demand 2
 
+# When a function fails its test, the test asks whether it would pass with the policy
+# before beta, so that the message can name that mistake rather than its side effects.
+# name: (the arguments after R, P, policy, beta, with None for a fresh generator; the
+# toy model's right answer for policy (0, 0) and beta = 0.5)
+ORDER_PROBES = {
+    "evaluate_policy": ((), [8 / 3, 10 / 3]),
+    "simulate_run": ((0, 3, None), [2.25]),
+    "policy_value_by_simulation": ((0, 3, 5, None), [2.25, 0.0]),
+}
+
+
+def takes_policy_before_beta(name):
+    """Whether your function `name` answers the toy model right when it is called with
+    the policy before beta: name(R, P, policy, beta, ...)."""
+    rest, answer = ORDER_PROBES[name]
+    rest = [np.random.default_rng(0) if value is None else value for value in rest]
+    try:
+        got = globals()[name](toy_R.copy(), toy_P.copy(), [0, 0], 0.5, *rest)
+        return bool(np.allclose(np.asarray(got, dtype=float).ravel(), answer))
+    except Exception:
+        return False
+
 
 # %% [markdown]
 # <details><summary>Hint (click to open)</summary>
@@ -736,7 +760,7 @@ for (state, produced), one_cost in {(0, 2): 6.0, (1, 1): 6.0, (2, 0): 2.0, (3, 0
 
 
 # %% nbgrader="answer" grade_id="evaluate_policy"
-def evaluate_policy(R, P, policy, beta):
+def evaluate_policy(R, P, beta, policy):
     """Exact V_pi: solve (I - beta P_pi) V = r_pi for the policy choosing column policy[s]."""
     ### BEGIN SOLUTION
     R, P = np.asarray(R, dtype=float), np.asarray(P, dtype=float)
@@ -752,12 +776,18 @@ def evaluate_policy(R, P, policy, beta):
 # Visible tests
 R_given, P_given, policy_given = toy_R.copy(), toy_P.copy(), [0, 0]
 try:
-    V = evaluate_policy(R_given, P_given, policy_given, 0.5)
-except np.linalg.LinAlgError as error:
-    raise AssertionError(
-        f"evaluate_policy met a singular matrix ({error}): I - P_pi is singular for every "
-        "policy (its rows sum to 0), so the discount beta must multiply P_pi"
-    ) from None
+    V = evaluate_policy(R_given, P_given, 0.5, policy_given)
+except Exception as error:
+    assert not takes_policy_before_beta("evaluate_policy"), (
+        "evaluate_policy takes the policy before beta; the order is evaluate_policy(R, P, "
+        "beta, policy): the model first, then the policy"
+    )
+    if isinstance(error, np.linalg.LinAlgError):
+        raise AssertionError(
+            f"evaluate_policy met a singular matrix ({error}): I - P_pi is singular for "
+            "every policy (its rows sum to 0), so the discount beta must multiply P_pi"
+        ) from None
+    raise
 for name, given, original in [
     ("R", R_given, toy_R),
     ("P", P_given, toy_P),
@@ -769,6 +799,11 @@ for name, given, original in [
     )
 V = np.asarray(V, dtype=float).reshape(-1)  # a row or column matrix counts as a vector
 assert V.shape == (2,), f"one value per state: expected 2 values, got {V.size}"
+if not np.allclose(V, [8 / 3, 10 / 3]):
+    assert not takes_policy_before_beta("evaluate_policy"), (
+        "evaluate_policy takes the policy before beta; the order is evaluate_policy(R, P, "
+        "beta, policy): the model first, then the policy"
+    )
 # Toy model, policy (0, 0), beta = 0.5: the usual mistakes first.
 assert not np.allclose(V, [0, 2]), (
     "a sign is wrong: V = r_pi + beta P_pi V, so solve (I - beta P_pi) V = r_pi"
@@ -783,7 +818,7 @@ assert np.allclose(V, [8 / 3, 10 / 3]), (
     "toy model, policy (0, 0), beta=0.5: costs alternate 1, 2, 1, 2, ... so "
     f"V = ((1 + 2*0.5) / 0.75, (2 + 0.5) / 0.75) = (2.667, 3.333); got {V}"
 )
-V = np.asarray(evaluate_policy(toy_R, toy_P, (1, 0), 0.5), dtype=float).reshape(-1)
+V = np.asarray(evaluate_policy(toy_R, toy_P, 0.5, (1, 0)), dtype=float).reshape(-1)
 assert not np.allclose(V, [6.4, 3.6]), (
     "toy model, policy (1, 0): P_pi is used transposed; row s of P_pi is the distribution of "
     "the next state from s"
@@ -791,7 +826,7 @@ assert not np.allclose(V, [6.4, 3.6]), (
 assert np.allclose(V, [5.6, 4.8]), (
     f"toy model, policy (1, 0), beta=0.5: expected (5.6, 4.8), got {V}"
 )
-V = evaluate_policy(seed_R, seed_P, np.array([2, 1, 0, 0]), 0.8)
+V = evaluate_policy(seed_R, seed_P, 0.8, np.array([2, 1, 0, 0]))
 V = np.asarray(V, dtype=float).reshape(-1)
 assert np.allclose(V, [30, 30, 26, 25.4]) or not np.allclose(V, [30, 30, 26, 25.4], rtol=1e-3), (
     f"course warehouse, policy (2, 1, 0, 0), beta=0.8: got {V}, close to (30, 30, 26, 25.4) "
@@ -801,7 +836,7 @@ assert np.allclose(V, [30, 30, 26, 25.4]) or not np.allclose(V, [30, 30, 26, 25.
 assert np.allclose(V, [30, 30, 26, 25.4]), (
     f"course warehouse, policy (2, 1, 0, 0), beta=0.8: expected (30, 30, 26, 25.4), got {V}"
 )
-V = np.asarray(evaluate_policy(seed_R, seed_P, [2, 1, 0, 0], 0.0), dtype=float).reshape(-1)
+V = np.asarray(evaluate_policy(seed_R, seed_P, 0.0, [2, 1, 0, 0]), dtype=float).reshape(-1)
 assert np.allclose(V, [6, 6, 2, 3]), "with beta=0 only the first period counts: V = r_pi"
 ### BEGIN HIDDEN TESTS
 from mdplab.checks.lab02 import check_evaluate_policy
@@ -828,7 +863,7 @@ for looked_policy in [(2, 1, 0, 0), (4, 3, 0, 0)]:
     if not np.all(np.isfinite(course_R[np.arange(4), list(looked_policy)])):
         print(f"policy {looked_policy} is infeasible in your model: check build_model first")
         continue
-    V_pi = np.asarray(evaluate_policy(course_R, course_P, looked_policy, 0.8), dtype=float)
+    V_pi = np.asarray(evaluate_policy(course_R, course_P, 0.8, looked_policy), dtype=float)
     Q = course_R + 0.8 * course_P @ V_pi  # Q[s, a]; infeasible pairs stay at inf
     print(f"policy {looked_policy}: V_pi = {np.round(V_pi, 4)}")
     print("  Q(s, a) for a =", " ".join(f"{a:7d}" for a in range(Q.shape[1])), "   best a")
@@ -875,7 +910,7 @@ print("course warehouse, c_max = 8, beta = 0.8, tolerance 0.01:", periods_needed
 # %% [markdown]
 # ### Exercise 6 (autograded): one simulated run
 #
-# Write `simulate_run(R, P, policy, beta, start, horizon, rng)` that simulates one run of
+# Write `simulate_run(R, P, beta, policy, start, horizon, rng)` that simulates one run of
 # `horizon` periods under `policy`, starting in state `start`, and returns its discounted
 # cost $\sum_{t=0}^{T-1} \beta^t\, r(s_t, \pi(s_t))$ as a number. In period $t$: take the
 # action $a = \pi(s_t)$, add the discounted cost of $(s_t, a)$, then draw $s_{t+1}$ from the
@@ -892,7 +927,7 @@ print("course warehouse, c_max = 8, beta = 0.8, tolerance 0.01:", periods_needed
 
 
 # %% nbgrader="answer" grade_id="simulate_run"
-def simulate_run(R, P, policy, beta, start, horizon, rng):
+def simulate_run(R, P, beta, policy, start, horizon, rng):
     """Discounted cost of one simulated run of `horizon` periods from `start` under `policy`."""
     ### BEGIN SOLUTION
     state, total, weight = start, 0.0, 1.0
@@ -909,7 +944,17 @@ def simulate_run(R, P, policy, beta, start, horizon, rng):
 # Visible tests
 rng = np.random.default_rng(0)
 R_given, P_given, policy_given = toy_R.copy(), toy_P.copy(), [0, 0]
-got = float(simulate_run(R_given, P_given, policy_given, 0.5, 0, 3, rng))
+try:
+    got = float(simulate_run(R_given, P_given, 0.5, policy_given, 0, 3, rng))
+except Exception:
+    got = None
+if got is None or not np.isclose(got, 2.25):
+    assert not takes_policy_before_beta("simulate_run"), (
+        "simulate_run takes the policy before beta; the order is simulate_run(R, P, beta, "
+        "policy, start, horizon, rng): the model first, then the policy and the run"
+    )
+if got is None:
+    got = float(simulate_run(R_given, P_given, 0.5, policy_given, 0, 3, rng))  # its error
 for name, given, original in [
     ("R", R_given, toy_R),
     ("P", P_given, toy_P),
@@ -934,21 +979,21 @@ for wrong, mistake in usual_mistakes.items():
 assert np.isclose(got, 2.25), (
     f"toy model, policy (0, 0), start 0, 3 periods: 1 + 0.5*2 + 0.25*1 = 2.25, got {got}"
 )
-assert np.isclose(simulate_run(toy_R, toy_P, [0, 0], 0.5, 1, 2, rng), 2.5), (
+assert np.isclose(simulate_run(toy_R, toy_P, 0.5, [0, 0], 1, 2, rng), 2.5), (
     "toy model, policy (0, 0), start 1, 2 periods: 2 + 0.5*1 = 2.5"
 )
-assert np.isclose(simulate_run(toy_R, toy_P, [0, 0], 0.5, 1, 0, rng), 0), "0 periods cost nothing"
-assert np.isclose(simulate_run(toy_R, toy_P, [0, 0], 0.0, 1, 5, rng), 2), (
+assert np.isclose(simulate_run(toy_R, toy_P, 0.5, [0, 0], 1, 0, rng), 0), "0 periods cost nothing"
+assert np.isclose(simulate_run(toy_R, toy_P, 0.0, [0, 0], 1, 5, rng), 2), (
     "with beta=0 only period 0 counts"
 )
-first = [simulate_run(toy_R, toy_P, [1, 0], 0.5, 0, 10, np.random.default_rng(7)) for _ in range(3)]
-again = [simulate_run(toy_R, toy_P, [1, 0], 0.5, 0, 10, np.random.default_rng(7)) for _ in range(3)]
+first = [simulate_run(toy_R, toy_P, 0.5, [1, 0], 0, 10, np.random.default_rng(7)) for _ in range(3)]
+again = [simulate_run(toy_R, toy_P, 0.5, [1, 0], 0, 10, np.random.default_rng(7)) for _ in range(3)]
 assert first == again, (
     "runs with generators seeded alike must agree: draw every random number from rng "
     "(not from np.random or the random module)"
 )
 rng = np.random.default_rng(1)
-runs = np.array([simulate_run(toy_R, toy_P, [1, 0], 0.5, 0, 13, rng) for _ in range(1000)])
+runs = np.array([simulate_run(toy_R, toy_P, 0.5, [1, 0], 0, 13, rng) for _ in range(1000)])
 assert runs.std() > 0, (
     "all runs under policy (1, 0) cost the same, but the next state from state 0 is random: "
     "draw it from the row P[s, pi(s)] with rng (e.g. rng.choice(len(row), p=row))"
@@ -966,7 +1011,7 @@ check_simulate_run(simulate_run)
 # %% [markdown]
 # ### Exercise 7 (autograded): the Monte Carlo estimate and its standard error
 #
-# Write `policy_value_by_simulation(R, P, policy, beta, start, horizon, n_runs, rng)` that
+# Write `policy_value_by_simulation(R, P, beta, policy, start, horizon, n_runs, rng)` that
 # calls `simulate_run` `n_runs` times (at least 2) with the same `rng` and returns the pair
 # `(estimate, standard_error)`: the average of the runs' discounted costs, and the sample
 # standard deviation of those costs (`ddof=1`) divided by $\sqrt{n}$. The interval
@@ -976,17 +1021,17 @@ check_simulate_run(simulate_run)
 # %% [markdown]
 # <details><summary>Hint (click to open)</summary>
 #
-# `costs = np.array([simulate_run(R, P, policy, beta, start, horizon, rng) for _ in
+# `costs = np.array([simulate_run(R, P, beta, policy, start, horizon, rng) for _ in
 # range(n_runs)])`, then `costs.mean()` and `costs.std(ddof=1) / np.sqrt(n_runs)`. Pass the
 # same `rng` to every run; a new generator per run would repeat the same draws.
 # </details>
 
 
 # %% nbgrader="answer" grade_id="policy_value_by_simulation"
-def policy_value_by_simulation(R, P, policy, beta, start, horizon, n_runs, rng):
+def policy_value_by_simulation(R, P, beta, policy, start, horizon, n_runs, rng):
     """(estimate, standard error) of V_pi(start) from n_runs simulated runs."""
     ### BEGIN SOLUTION
-    runs = np.array([simulate_run(R, P, policy, beta, start, horizon, rng) for _ in range(n_runs)])
+    runs = np.array([simulate_run(R, P, beta, policy, start, horizon, rng) for _ in range(n_runs)])
     return runs.mean(), runs.std(ddof=1) / np.sqrt(n_runs)
     ### END SOLUTION
 
@@ -994,9 +1039,21 @@ def policy_value_by_simulation(R, P, policy, beta, start, horizon, n_runs, rng):
 # %% nbgrader="tests" grade_id="test_policy_value_by_simulation" points=1 title="Exercise 7: Monte Carlo estimate"
 # Visible tests
 R_given, P_given, policy_given = toy_R.copy(), toy_P.copy(), [0, 0]
-estimate, standard_error = policy_value_by_simulation(
-    R_given, P_given, policy_given, 0.5, 0, 3, 5, np.random.default_rng(0)
-)
+try:
+    estimate, standard_error = policy_value_by_simulation(
+        R_given, P_given, 0.5, policy_given, 0, 3, 5, np.random.default_rng(0)
+    )
+except Exception:
+    assert not takes_policy_before_beta("policy_value_by_simulation"), (
+        "policy_value_by_simulation takes the policy before beta; the order is "
+        "policy_value_by_simulation(R, P, beta, policy, start, horizon, n_runs, rng)"
+    )
+    raise
+if not (np.isclose(estimate, 2.25) and np.isclose(standard_error, 0)):
+    assert not takes_policy_before_beta("policy_value_by_simulation"), (
+        "policy_value_by_simulation takes the policy before beta; the order is "
+        "policy_value_by_simulation(R, P, beta, policy, start, horizon, n_runs, rng)"
+    )
 for name, given, original in [
     ("R", R_given, toy_R),
     ("P", P_given, toy_P),
@@ -1008,7 +1065,7 @@ for name, given, original in [
 assert not (np.isclose(estimate, 0) and np.isclose(standard_error, 2.25)), (
     "the pair comes in the order (estimate, standard_error); yours is the other way round"
 )
-one_run = float(simulate_run(toy_R, toy_P, [0, 0], 0.5, 0, 3, np.random.default_rng(0)))
+one_run = float(simulate_run(toy_R, toy_P, 0.5, [0, 0], 0, 3, np.random.default_rng(0)))
 assert np.isclose(one_run, 2.25), (
     f"toy model, policy (0, 0): every run costs 2.25, but your simulate_run gives {one_run}: "
     "fix simulate_run first"
@@ -1020,11 +1077,11 @@ assert not np.isclose(estimate, 3.24), (
 assert np.isclose(estimate, 2.25), "toy model, policy (0, 0): every run costs 2.25"
 assert np.isclose(standard_error, 0), "identical runs have a standard error of 0"
 estimate, standard_error = policy_value_by_simulation(
-    toy_R, toy_P, [1, 0], 0.5, 0, 13, 400, np.random.default_rng(3)
+    toy_R, toy_P, 0.5, [1, 0], 0, 13, 400, np.random.default_rng(3)
 )
 if np.isclose(standard_error, 0):  # every run cost the same: find out why
     rng = np.random.default_rng(3)
-    runs = [simulate_run(toy_R, toy_P, [1, 0], 0.5, 0, 13, rng) for _ in range(20)]
+    runs = [simulate_run(toy_R, toy_P, 0.5, [1, 0], 0, 13, rng) for _ in range(20)]
     assert np.ptp(runs) > 0, (
         "your simulate_run gives every run under policy (1, 0) the same cost, but the next "
         "state from state 0 is random: fix simulate_run first"
@@ -1083,9 +1140,9 @@ for colour, shown_policy in zip(
         print(f"pi = {shown_policy} is infeasible in your model: check build_model first")
         continue
     horizon = periods_needed(r_pi.max(), 0.8, 0.01)
-    exact = np.asarray(evaluate_policy(course_R, course_P, shown_policy, 0.8), dtype=float)[0]
+    exact = np.asarray(evaluate_policy(course_R, course_P, 0.8, shown_policy), dtype=float)[0]
     runs = np.array(
-        [simulate_run(course_R, course_P, shown_policy, 0.8, 0, horizon, rng) for _ in range(2000)]
+        [simulate_run(course_R, course_P, 0.8, shown_policy, 0, horizon, rng) for _ in range(2000)]
     )
     counts = np.arange(1, runs.size + 1)
     running_mean = np.cumsum(runs) / counts

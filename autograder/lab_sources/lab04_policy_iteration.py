@@ -22,7 +22,9 @@
 #    two ends;
 # 5. tell when policy iteration has converged, explain why it stops after finitely many
 #    steps with an optimal policy, and say what a good starting policy is;
-# 6. read the steps of policy iteration off a picture, and explore how the optimal policy of
+# 6. price the warehouse with holding charged on the ending inventory, and show why that
+#    convention is the starting one with holding $h/\beta$;
+# 7. read the steps of policy iteration off a picture, and explore how the optimal policy of
 #    a larger warehouse depends on its costs and on the discount factor.
 #
 # **Points.**
@@ -123,8 +125,8 @@ print("smallest feasible policy:", smallest_feasible_policy(R))
 # produced, ready before demand arrives. A period costs
 # $r(s, a) = K\,[a > 0] + c\,a + h\,s$: a setup cost $K = 4$ when anything is produced, a
 # unit cost $c = 1$, and a holding cost $h = 1$ per unit of the **starting** inventory. (Some
-# texts charge holding on the ending inventory instead; the course's numbers charge the
-# starting one.) The demand $D$ is 1 or 2 with probability $\tfrac12$ each and must be met,
+# texts charge holding on the ending inventory instead; §7 prices that convention and
+# shows what it changes.) The demand $D$ is 1 or 2 with probability $\tfrac12$ each and must be met,
 # and what is left must fit: an action is feasible when $s + a \ge 2$ and $s + a - 1 \le 3$.
 # The next state is $s + a - D$, and costs are discounted with $\beta = 0.8$.
 #
@@ -174,8 +176,8 @@ print("smallest feasible policy:", smallest_feasible_policy(R))
 # - Fancy indexing picks a policy's rows: with `states = np.arange(S)` and `actions` an
 #   integer array, `R[states, actions]` is $r_\pi$ and `P[states, actions]` is $P_\pi$.
 #
-# Mind the order of the arguments: in this lab the model `R, P, beta` always comes first
-# (Lab 02's `evaluate_policy` took the policy before `beta`).
+# The order of the arguments is Lab 02's, which the whole series keeps: the model
+# `R, P, beta` first, then the policy.
 
 
 # %% [markdown]
@@ -206,13 +208,13 @@ def evaluate_policy(R, P, beta, policy):
 
 # %% [markdown]
 # The tests below use a small read-only helper: when your function fails, it checks whether
-# it works with Lab 02's order of the arguments, so that the message can say so.
+# it works with the policy before `beta`, so that the message can say so.
 
 
 # %% nbgrader="locked" grade_id="evaluation_helpers"
-def takes_lab02_order():
-    """Whether your evaluate_policy gives the course's values when called in Lab 02's order
-    evaluate_policy(R, P, policy, beta)."""
+def takes_policy_before_beta():
+    """Whether your evaluate_policy gives the course's values when called with the policy
+    before beta: evaluate_policy(R, P, policy, beta)."""
     try:
         V = evaluate_policy(R.copy(), P.copy(), [2, 1, 0, 0], BETA)
         return bool(np.allclose(np.asarray(V, dtype=float).ravel(), [30, 30, 26, 25.4]))
@@ -226,9 +228,9 @@ R_given, P_given, policy = R.copy(), P.copy(), np.array([2, 1, 0, 0])
 try:
     V = evaluate_policy(R_given, P_given, BETA, policy)
 except Exception as error:
-    assert not takes_lab02_order(), (
-        "evaluate_policy works with Lab 02's order of the arguments (R, P, policy, beta); in "
-        "this lab the order is evaluate_policy(R, P, beta, policy)"
+    assert not takes_policy_before_beta(), (
+        "evaluate_policy takes the policy before beta; the order is evaluate_policy(R, P, "
+        "beta, policy), as in Lab 02: the model first, then the policy"
     )
     assert not isinstance(error, np.linalg.LinAlgError), (
         "np.linalg.solve says the matrix is singular: I - P_pi is singular for every policy, "
@@ -262,9 +264,9 @@ MISTAKES = [  # (what a usual mistake gives, the mistake)
 for wrong_values, mistake in MISTAKES:
     assert not np.allclose(V, wrong_values), f"policy (2, 1, 0, 0): got V = {V}: {mistake}"
 if not np.allclose(V, [30, 30, 26, 25.4]):
-    assert not takes_lab02_order(), (
-        "evaluate_policy works with Lab 02's order of the arguments (R, P, policy, beta); in "
-        "this lab the order is evaluate_policy(R, P, beta, policy)"
+    assert not takes_policy_before_beta(), (
+        "evaluate_policy takes the policy before beta; the order is evaluate_policy(R, P, "
+        "beta, policy), as in Lab 02: the model first, then the policy"
     )
 assert np.allclose(V, [30, 30, 26, 25.4]), (
     f"course warehouse, policy (2, 1, 0, 0): expected V = (30, 30, 26, 25.4), got {V}"
@@ -1153,7 +1155,182 @@ for name, (R_m, P_m, beta_m) in {
 # ### END SOLUTION
 
 # %% [markdown]
-# ## 7 · Explore: policy iteration on a larger warehouse
+# ## 7 · The other convention: holding on the ending inventory
+#
+# Every lab of the series charges holding on the **starting** inventory $s$, as the course's
+# published numbers do. Many texts charge it instead on what is left at the **end** of the
+# period, $s + a - D$. The warehouse does not change (same states, actions, feasibility and
+# transitions), only its one-period cost. Demand is random, so the expected cost of a
+# period is
+#
+# $$
+# r^{\text{end}}(s, a) \;=\; K\,[a > 0] + c\,a + h\,\big(s + a - \mathbb{E}[D]\big),
+# \qquad \mathbb{E}[D] = \sum_d d\, p_D(d),
+# $$
+#
+# which is never negative, since every feasible action meets the largest demand.
+#
+# ### Exercise 7 (autograded): the costs of the other convention
+#
+# Write `ending_holding_costs(capacity, setup_cost, unit_cost, holding_cost, demand_pmf)`
+# that returns the array `R_end` of $r^{\text{end}}(s, a)$, laid out as the `R` of
+# `warehouse_arrays`: shape `(capacity + 1, capacity + min(demand_pmf) + 1)`, with `np.inf`
+# exactly where `warehouse_arrays`' `R` has it. Leave `demand_pmf` as it was given. You may
+# call `warehouse_arrays` from the setup cell.
+
+
+# %% [markdown]
+# <details><summary>Hint (click to open)</summary>
+#
+# The two conventions differ by $h\,(s + a - \mathbb{E}[D]) - h\,s = h\,(a - \mathbb{E}[D])$
+# in every feasible pair. With `R, _ = warehouse_arrays(...)` and
+# `a = np.arange(R.shape[1])`, the expression `R + holding_cost * (a - mean)` adds it to
+# every column at once, and `np.inf` plus a number stays `np.inf`. The mean demand weights
+# each value by its probability: `sum(d * p for d, p in demand_pmf.items())`.
+# </details>
+
+
+# %% nbgrader="answer" grade_id="ending_holding_costs"
+def ending_holding_costs(capacity, setup_cost, unit_cost, holding_cost, demand_pmf):
+    """R_end[s, a] = K [a > 0] + c a + h (s + a - E[D]) where feasible, np.inf elsewhere."""
+    ### BEGIN SOLUTION
+    R, _ = warehouse_arrays(capacity, setup_cost, unit_cost, holding_cost, demand_pmf)
+    mean_demand = sum(d * p for d, p in demand_pmf.items())
+    produced = np.arange(R.shape[1])
+    return R + holding_cost * (produced - mean_demand)
+    ### END SOLUTION
+
+
+# %% nbgrader="tests" grade_id="test_ending_holding_costs" points=2 title="Exercise 7: holding on the ending inventory"
+# Visible tests
+R_course, P_course = warehouse_arrays(**COURSE, demand_pmf=COURSE_DEMAND)  # fresh arrays
+demand = dict(COURSE_DEMAND)
+R_end = ending_holding_costs(3, 4, 1, 1, demand)
+assert demand == COURSE_DEMAND, (
+    "ending_holding_costs changed its argument demand_pmf in place; read it, do not pop from it"
+)
+assert R_end is not None, "ending_holding_costs returned None; did you forget `return`?"
+assert not isinstance(R_end, tuple), (
+    "ending_holding_costs returned a tuple; return the array R_end alone, not the pair (R, P)"
+)
+R_end = np.asarray(R_end, dtype=float)
+assert R_end.shape == R_course.shape, (
+    f"R_end has the layout of warehouse_arrays' R, shape {R_course.shape}; got shape {R_end.shape}"
+)
+assert np.array_equal(np.isinf(R_end), np.isinf(R_course)), (
+    "R_end is np.inf exactly where R is: at the infeasible pairs, and only there"
+)
+feasible = np.isfinite(R_course)
+# On the course's warehouse E[D] = 1.5. What the usual mistakes give, feasible pairs only:
+a_grid = np.arange(R_course.shape[1])[None, :]
+s_grid = np.arange(R_course.shape[0])[:, None]
+K_grid = np.where(a_grid > 0, 4.0, 0.0)
+MISTAKES = [  # (what a usual mistake gives, the mistake)
+    (R_course, "these are the costs with holding on the STARTING inventory s; charge s + a - E[D]"),
+    (
+        K_grid + a_grid + (s_grid + a_grid),
+        "holding is charged on s + a, the stock after production; the period's demand "
+        "leaves before its end: s + a - E[D]",
+    ),
+    (
+        K_grid + a_grid + (s_grid + a_grid - 2),
+        "holding is charged on s + a - max(D); use the expected demand E[D]",
+    ),
+    (
+        K_grid + a_grid + (s_grid + a_grid - 1),
+        "holding is charged on s + a - min(D); use the expected demand E[D]",
+    ),
+    (
+        4.0 + a_grid + (s_grid + a_grid - 1.5),
+        "the setup cost is charged even where nothing is produced (a = 0)",
+    ),
+]
+for wrong, mistake in MISTAKES:
+    assert not np.allclose(R_end[feasible], np.broadcast_to(wrong, R_course.shape)[feasible]), (
+        f"course warehouse: {mistake}"
+    )
+assert np.allclose(R_end[feasible], (K_grid + a_grid + (s_grid + a_grid - 1.5))[feasible]), (
+    f"course warehouse: R_end[s, a] = 4 [a > 0] + a + (s + a - 1.5) where feasible; got\n{R_end}"
+)
+# A demand whose values are not equally likely: E[D] = 0*0.25 + 1*0.75 = 0.75, not 0.5.
+R_toy, _ = warehouse_arrays(2, 3, 2, 1, {0: 0.25, 1: 0.75})
+R_end = np.asarray(ending_holding_costs(2, 3, 2, 1, {0: 0.25, 1: 0.75}), dtype=float)
+toy_feasible = np.isfinite(R_toy)
+a_toy = np.arange(R_toy.shape[1])[None, :]
+assert not np.allclose(R_end[toy_feasible], (R_toy + (a_toy - 0.5))[toy_feasible]), (
+    "demand {0: 0.25, 1: 0.75}: E[D] is the probability-weighted mean 0.75, not the plain "
+    "average 0.5 of the demand values"
+)
+s_toy = np.arange(R_toy.shape[0])[:, None]
+assert not np.allclose(
+    R_end[toy_feasible], (np.where(a_toy > 0, 4, 0) + a_toy + s_toy + a_toy - 0.75)[toy_feasible]
+), "these are the course's costs K = 4, c = 1, h = 1; use the arguments of the call"
+assert np.allclose(R_end[toy_feasible], (R_toy + (a_toy - 0.75))[toy_feasible]), (
+    "capacity 2, K = 3, c = 2, h = 1, demand {0: 0.25, 1: 0.75}: expected R_end[s, a] = "
+    f"3 [a > 0] + 2 a + (s + a - 0.75) where feasible; got\n{R_end}"
+)
+### BEGIN HIDDEN TESTS
+from mdplab.checks.lab04_ending import check_ending_holding_costs
+
+check_ending_holding_costs(ending_holding_costs)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### The same optimum, other values
+#
+# The read-only cell below runs **your** `policy_iteration` on both conventions of the
+# course's warehouse, and on a third warehouse: the starting-inventory one with holding
+# cost $h/\beta$ instead of $h = 1$, whose values it prints less $h s/\beta$. It does so for
+# the course's $\beta = 0.8$ and again for $\beta = 0.6$.
+
+
+# %% nbgrader="locked" grade_id="conventions_compared" autograde="skip"
+def optimum(costs, beta):
+    """Your policy_iteration from the smallest feasible policy: (policy, values)."""
+    best, values, _ = policy_iteration(costs, P_course, beta, smallest_feasible_policy(costs))
+    return tuple(int(a) for a in best), np.asarray(values, dtype=float)
+
+
+# Fresh arrays: a cell above may have changed R or P in place.
+R_start, P_course = warehouse_arrays(**COURSE, demand_pmf=COURSE_DEMAND)
+R_end = np.asarray(ending_holding_costs(**COURSE, demand_pmf=COURSE_DEMAND), dtype=float)
+for beta in (BETA, 0.6):
+    R_scaled, _ = warehouse_arrays(3, 4, 1, 1 / beta, COURSE_DEMAND)
+    print(f"beta = {beta:g}: {'holding charged on':<45} {'optimum':<14} values V*(0..3)")
+    for label, costs, shift in [
+        ("the starting inventory, h = 1", R_start, 0.0),
+        ("the ending inventory, h = 1", R_end, 0.0),
+        (f"the starting inventory, h = {1 / beta:.4g}, less h s", R_scaled, np.arange(4) / beta),
+    ]:
+        policy, values = optimum(costs, beta)
+        print(f"{'':<11}{label:<45} {policy!s:<14} {np.round(values - shift, 4)}")
+
+# %% [markdown]
+# Both conventions of the course's warehouse are solved by $(4, 3, 0, 0)$, with other
+# values: $V^{*,\text{end}} \approx (28.0510, 27.0510, 22.5408, 21.3367)$. The third line
+# of each table explains why. Along any run the ending inventory of period $t$ is the starting inventory
+# of period $t + 1$, $s_{t+1} = s_t + a_t - D_t$, so under every policy $\pi$
+#
+# $$
+# \mathbb{E}\sum_{t \ge 0} \beta^t h\, s_{t+1}
+# \;=\; \frac{h}{\beta}\, \mathbb{E}\sum_{t \ge 1} \beta^t s_t
+# \;=\; \frac{h}{\beta}\, \mathbb{E}\sum_{t \ge 0} \beta^t s_t \;-\; \frac{h}{\beta}\, s_0 ,
+# \qquad\text{hence}\qquad
+# V^{\text{end}, h}_\pi(s) \;=\; V^{\text{start}, h/\beta}_\pi(s) - \frac{h}{\beta}\, s .
+# $$
+#
+# (The expectation of $s + a - D$ is what $r^{\text{end}}$ charges, so the identity holds for
+# the expected costs too.) The last term does not depend on the policy. So **holding $h$ on
+# the ending inventory is holding $h/\beta$ on the starting inventory**, less a constant per
+# start state, and the two conventions share their optimal policies exactly when the
+# warehouse with holding $h$ and the one with holding $h/\beta$ do. On the course's warehouse
+# they do. They need not: at $\beta = 0.6$, the starting convention still produces up to
+# 4 units, $(4, 3, 0, 0)$, while the ending one, whose holding is in effect $1/0.6 \approx 1.67$,
+# produces only what demand requires, $(2, 1, 0, 0)$. The convention is part of the model,
+# and the labs state theirs.
+
+# %% [markdown]
+# ## 8 · Explore: policy iteration on a larger warehouse
 #
 # The explorer below runs **your** `policy_iteration` on a warehouse with capacity 10 to 20,
 # unit cost 1 and a demand of 1, 2, 3 or 4 units with probability ¼ each. The sliders set the
@@ -1312,6 +1489,9 @@ explorer_run()
 #   iteration, and a few sweeps per step usually need the least work in all.
 # - On the course's warehouse, $(2, 1, 0, 0)$ with $V = (30, 30, 26, 25.4)$ improves in one
 #   step to the optimal $(4, 3, 0, 0)$, $V^* \approx (26.3265, 26.3265, 23.0612, 22.7551)$.
+# - Holding $h$ charged on the ending inventory is holding $h/\beta$ on the starting one, less
+#   $h s/\beta$, which no policy changes: on the course's warehouse both conventions have the
+#   optimum $(4, 3, 0, 0)$, but not for every $\beta$.
 # - In practice the number of evaluations is tiny compared with the number of policies,
 #   even on larger warehouses, although each evaluation solves a linear system with one
 #   unknown per state.

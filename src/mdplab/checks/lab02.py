@@ -612,27 +612,32 @@ def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
         policy = random_policy(inst, rng)
         container = (list, tuple, np.array)[k % 3]
         what = (
-            f"evaluate_policy(R, P, {policy}, beta={inst.discount:g}) for the warehouse with "
-            f"{inst.parameters_text()}"
+            f"evaluate_policy(R, P, beta={inst.discount:g}, policy={policy}) for the warehouse "
+            f"with {inst.parameters_text()}"
         )
-        got = _call(
-            evaluate_policy,
-            R.copy(),
-            P.copy(),
-            container(policy),
-            inst.discount,
-            what=what,
-            hints={
-                np.linalg.LinAlgError: "a singular matrix: I - P_pi is singular for every "
-                "policy, so the discount beta must multiply P_pi"
-            },
-            watch={0: "R", 1: "P", 2: "policy"},
-            name="evaluate_policy",
-        )
-        V = _vector(got, inst.n_states, what)
+        arguments = (R, P, inst.discount, container(policy))
         expected = mdplab.evaluate(inst.mdp(), policy).values
+        try:
+            got = _call(
+                evaluate_policy,
+                R.copy(),
+                P.copy(),
+                *arguments[2:],
+                what=what,
+                hints={
+                    np.linalg.LinAlgError: "a singular matrix: I - P_pi is singular for every "
+                    "policy, so the discount beta must multiply P_pi"
+                },
+                watch={0: "R", 1: "P", 3: "policy"},
+                name="evaluate_policy",
+            )
+            V = _vector(got, inst.n_states, what)
+        except HiddenCheckFailure:
+            _policy_before_beta(evaluate_policy, arguments, expected, what)
+            raise
         if _close(V, expected):
             continue
+        _policy_before_beta(evaluate_policy, arguments, expected, what)
         note = precision_note(got, expected)
         if note:
             raise HiddenCheckFailure(f"{what}: {note}")
@@ -675,6 +680,26 @@ def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
             )
         raise HiddenCheckFailure(
             f"{what}: {mistake or 'the values do not solve (I - beta P_pi) V = r_pi'}"
+        )
+
+
+def _policy_before_beta(
+    function: Callable[..., object], arguments: tuple, expected: Any, what: str
+) -> None:
+    """Fail with a clear message if ``function`` gives ``expected`` when called with the
+    policy before beta, as (R, P, policy, beta, ...) instead of (R, P, beta, policy, ...)."""
+    R, P, beta, policy, *rest = arguments
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            swapped = function(R.copy(), P.copy(), policy, beta, *rest)
+        ok = _close(np.asarray(swapped, dtype=float).ravel(), np.asarray(expected).ravel())
+    except Exception:  # the swapped call is only a probe
+        ok = False
+    if ok:
+        raise HiddenCheckFailure(
+            f"{what}: your function takes the policy before beta; the series' order is the "
+            "model R, P, beta first, then the policy"
         )
 
 
@@ -748,7 +773,7 @@ def _simulation_what(
     name: str, inst: Warehouse, policy: list[int], start: int, horizon: int, extra: str = ""
 ) -> str:
     return (
-        f"{name}(R, P, {policy}, beta={inst.discount:g}, start={start}, horizon={horizon}"
+        f"{name}(R, P, beta={inst.discount:g}, policy={policy}, start={start}, horizon={horizon}"
         f"{extra}, rng) for the warehouse with {inst.parameters_text()}"
     )
 
@@ -759,29 +784,31 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
     for inst, policy, start, horizon in _deterministic_cases(SEED + 6):
         R, P = inst.arrays()
         what = _simulation_what("simulate_run", inst, policy, start, horizon)
-        got = as_float(
-            _call(
-                simulate_run,
-                R.copy(),
-                P.copy(),
-                list(policy),
-                inst.discount,
-                start,
-                horizon,
-                instance_rng(SEED),
-                what=what,
-                watch={0: "R", 1: "P", 2: "policy"},
-                name="simulate_run",
-            ),
-            what=what,
-        )
         path = _deterministic_path(inst, policy, start, horizon + 2)
         costs = np.array([R[s, policy[s]] for s in path])
         beta = inst.discount
         weights = beta ** np.arange(horizon + 2, dtype=float)
         expected = float(weights[:horizon] @ costs[:horizon])
+        arguments = (R, P, beta, list(policy), start, horizon, instance_rng(SEED))
+        try:
+            got = as_float(
+                _call(
+                    simulate_run,
+                    R.copy(),
+                    P.copy(),
+                    *arguments[2:],
+                    what=what,
+                    watch={0: "R", 1: "P", 3: "policy"},
+                    name="simulate_run",
+                ),
+                what=what,
+            )
+        except HiddenCheckFailure:
+            _policy_before_beta(simulate_run, (*arguments[:6], instance_rng(SEED)), expected, what)
+            raise
         if values_close(got, expected):
             continue
+        _policy_before_beta(simulate_run, (*arguments[:6], instance_rng(SEED)), expected, what)
         alternatives = [
             (float(costs[:horizon].sum()), "the costs are added up without the discount beta**t"),
             (beta * expected, "every cost is discounted once too often; period 0 has weight 1"),
@@ -813,7 +840,7 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
     cases = _stochastic_cases(SEED + 7, 3)
     _check_reproducible(
         lambda inst, policy, start, horizon, rng: simulate_run(
-            *inst.arrays(), list(policy), inst.discount, start, horizon, rng
+            *inst.arrays(), inst.discount, list(policy), start, horizon, rng
         ),
         "simulate_run",
         cases[0],
@@ -822,10 +849,10 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
         R, P = inst.arrays()
         what = _simulation_what("simulate_run", inst, policy, start, horizon)
         rng = instance_rng(SEED + 100 + k)
-        arguments = (R, P, policy, inst.discount, start, horizon, rng)
+        arguments = (R, P, inst.discount, policy, start, horizon, rng)
         # A first call alone, so that a result that is no number fails at once; then the
         # other RUNS - 1 in one request under `mdplab grade`, continuing rng's stream.
-        watch = {0: "R", 1: "P", 2: "policy"}
+        watch = {0: "R", 1: "P", 3: "policy"}
         first = as_float(
             _call(simulate_run, *arguments, what=what, watch=watch, name="simulate_run"),
             what=what,
@@ -909,7 +936,7 @@ def _pair(got: Any, what: str) -> tuple[float, float]:
 
 
 ORDER = "the pair comes in the order (estimate, standard_error); yours is the other way round"
-RUN_ARGUMENTS = {0: "R", 1: "P", 2: "policy"}
+RUN_ARGUMENTS = {0: "R", 1: "P", 3: "policy"}
 
 
 def _run_varies(simulate_run: Callable[..., object], arguments: tuple, what: str) -> bool:
@@ -940,8 +967,8 @@ def check_policy_value_by_simulation(
             policy_value_by_simulation,
             R,
             P,
-            list(policy),
             inst.discount,
+            list(policy),
             start,
             horizon,
             5,
@@ -976,8 +1003,8 @@ def check_policy_value_by_simulation(
                     _call(
                         simulate_run,
                         *inst.arrays(),
-                        list(policy),
                         inst.discount,
+                        list(policy),
                         start,
                         horizon,
                         instance_rng(SEED),
@@ -1000,7 +1027,7 @@ def check_policy_value_by_simulation(
         _check_reproducible(
             lambda inst, policy, start, horizon, rng: _pair(
                 policy_value_by_simulation(
-                    *inst.arrays(), list(policy), inst.discount, start, horizon, 10, rng
+                    *inst.arrays(), inst.discount, list(policy), start, horizon, 10, rng
                 ),
                 name,
             ),
@@ -1013,7 +1040,7 @@ def check_policy_value_by_simulation(
         try:
             _check_reproducible(
                 lambda inst, policy, start, horizon, rng: simulate_run(
-                    *inst.arrays(), list(policy), inst.discount, start, horizon, rng
+                    *inst.arrays(), inst.discount, list(policy), start, horizon, rng
                 ),
                 "simulate_run",
                 cases[0],
@@ -1031,8 +1058,8 @@ def check_policy_value_by_simulation(
             policy_value_by_simulation,
             R,
             P,
-            np.array(policy),
             inst.discount,
+            np.array(policy),
             start,
             horizon,
             RUNS,
@@ -1057,8 +1084,8 @@ def check_policy_value_by_simulation(
                     (
                         inst.arrays()[0],
                         inst.arrays()[1],
-                        list(policy),
                         inst.discount,
+                        list(policy),
                         start,
                         horizon,
                     ),

@@ -508,25 +508,25 @@ def _check_evaluation_case(
         )
         V = _vector(got, case.n_states, what)
     except HiddenCheckFailure:
-        _lab02_order(evaluate_policy, case, policy, expected, what)
+        _policy_before_beta(evaluate_policy, case, policy, expected, what)
         raise
     if _close(V, expected):
         return
-    _lab02_order(evaluate_policy, case, policy, expected, what)
+    _policy_before_beta(evaluate_policy, case, policy, expected, what)
     note = precision_note(got, expected)
     if note:
         raise HiddenCheckFailure(f"{what}: {note}")
     raise HiddenCheckFailure(f"{what}: {_evaluation_problem(V, case, policy)}")
 
 
-def _lab02_order(
+def _policy_before_beta(
     evaluate_policy: Callable[..., object],
     case: Case,
     policy: list[int],
     expected: np.ndarray,
     what: str,
 ) -> None:
-    """Fail with a clear message if the function works with Lab 02's argument order."""
+    """Fail with a clear message if the function works with the policy before beta."""
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -536,8 +536,8 @@ def _lab02_order(
         ok = False
     if ok:
         raise HiddenCheckFailure(
-            f"{what}: your function expects the policy before beta, as Lab 02's did; this "
-            "lab's order is evaluate_policy(R, P, beta, policy)"
+            f"{what}: your function takes the policy before beta; the series' order is "
+            "evaluate_policy(R, P, beta, policy): the model first, then the policy"
         )
 
 
