@@ -139,6 +139,65 @@ def test_damage_is_named_in_plain_words(change, expected):
     assert len(problems) == 1 and problems[0].startswith(expected), problems
 
 
+@pytest.mark.parametrize("lab", LABS, ids=[lab.name for lab in LABS])
+def test_the_check_cell_is_collapsed_and_titled_in_every_notebook(lab):
+    """~300 lines a student need not read: JupyterLab hides the source (jupyter.source_hidden)
+    and Colab shows the cell as a form titled by its `# @title` line."""
+    for folder in (LAYOUT.labs, LAYOUT.solutions):
+        cell = nbformat.read(folder / lab.notebook, as_version=4).cells[-1]
+        assert cell.metadata.get("jupyter") == {"source_hidden": True}, folder
+        assert cell.metadata.get("cellView") == "form", folder
+        assert cell.source.startswith("# @title Hand-in check: run this cell last"), folder
+
+
+def _with_error(notebook: nbformat.NotebookNode, wanted: str | None, ename: str, evalue: str):
+    """A copy of the saved file in which the cell ``wanted`` (a grade_id; None: a scratch
+    cell the student added after the setup cell) shows an error, as after a Run All that
+    stopped there."""
+    changed = copy.deepcopy(notebook)
+    if wanted is None:
+        cell = nbformat.v4.new_code_cell("ratio = 1 / 0  # my scratch cell")
+        changed.cells.insert(3, cell)
+    else:
+        cell = next(c for c in changed.cells if grade_id(c) == wanted)
+    cell.outputs = [nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[])]
+    return changed
+
+
+def test_the_report_names_the_cell_where_run_all_stopped():
+    student = nbformat.read(LAYOUT.labs / LAB00.notebook, as_version=4)
+    data = embedded_data(check_cell(student).source)
+    notebook = _with_error(student, "test_discounted_cost", "NotImplementedError", "")
+    report = handin_cell._hand_in_report(data, as_file(notebook), "the file")
+    index = next(i for i, c in enumerate(notebook.cells) if grade_id(c) == "test_discounted_cost")
+    expected = (
+        f"  → stopped at cell {index + 1} of {len(notebook.cells)}, Test cell 'Exercise 1: "
+        "discounted cost': NotImplementedError. The cells below it did not run; fix that "
+        "cell, then run all cells again."
+    )
+    assert expected in report.splitlines(), report
+
+
+def test_an_error_outside_the_graded_cells_is_named_by_its_first_line():
+    """A hostile or odd error text is cut to one line of at most 160 characters."""
+    student = nbformat.read(LAYOUT.labs / LAB00.notebook, as_version=4)
+    data = embedded_data(check_cell(student).source)
+    notebook = _with_error(student, None, "ZeroDivisionError", "x" * 500 + "\nsecond line")
+    report = handin_cell._hand_in_report(data, as_file(notebook), "the file")
+    line = next(line for line in report.splitlines() if line.startswith("  → stopped at"))
+    assert "the code cell that starts `" in line and "second line" not in line
+    assert "ZeroDivisionError: " + "x" * 100 in line and "x" * 200 not in line
+
+
+def test_a_name_error_below_the_stop_says_why_the_cells_above_did_not_run():
+    stopped = (4, "Test cell 'Exercise 1: discounted cost'", "NotImplementedError")
+    below = handin_cell._hand_in_advice("NameError: name 'f' is not defined", 9, stopped)
+    assert "Run All stopped at an error further up" in below
+    alone = handin_cell._hand_in_advice("NameError: name 'f' is not defined", 9, None)
+    assert alone == " (run all the cells above it first)"
+    assert handin_cell._hand_in_advice("AssertionError: wrong", 9, stopped) == ""
+
+
 def test_a_bug_in_the_check_is_reported_not_raised(tmp_path, monkeypatch, capsys):
     path = tmp_path / LAB00.notebook
     path.write_text(nbformat.writes(answered(LAB00)), encoding="utf-8")
@@ -242,9 +301,10 @@ def test_released_notebook_lists_every_todo_and_failing_test(colab_kernel, tmp_p
         "code.",
         "  ✗ periods_needed() still raises NotImplementedError(): replace the stub with your code.",
         "  ✗ 'Question: what β means' still says YOUR ANSWER HERE: write your answer there.",
-        "  ✗ Exercise 1: discounted cost: NotImplementedError (a TODO it needs is still open)",
-        "  ✗ Exercise 2: tail bound: NotImplementedError (a TODO it needs is still open)",
-        "5 problems to fix before you hand in; then run this cell again.",
+        # Counted once, as their TODOs above.
+        "  · Exercise 1: discounted cost: waits for an open TODO (NotImplementedError)",
+        "  · Exercise 2: tail bound: waits for an open TODO (NotImplementedError)",
+        "3 problems to fix before you hand in; then run this cell again.",
         "  In Colab: File → Download → Download .ipynb",
         "  In JupyterLab: save (Ctrl+S), then File → Download",
     ]:

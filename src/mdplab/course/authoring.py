@@ -194,6 +194,10 @@ def _append_hand_in_check(lab: Lab, master: nbformat.NotebookNode) -> None:
     master.cells.append(heading)
     check = nbformat.v4.new_code_cell(render_check(hand_in_data(lab.name, master)))
     check.metadata["nbgrader"] = _nbgrader_metadata("locked", HAND_IN_ID)
+    # Its source is some 300 lines that a student need not read: JupyterLab collapses it,
+    # and Colab shows the cell as a form with the `# @title` line as its title.
+    check.metadata["jupyter"] = {"source_hidden": True}
+    check.metadata["cellView"] = "form"
     check["id"] = HAND_IN_ID
     master.cells.append(check)
 

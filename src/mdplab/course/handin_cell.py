@@ -10,10 +10,11 @@ but its own, which all start with ``hand_in``, ``_hand_in`` or ``HAND_IN``.
 """
 
 # ---- cut: the cell starts below ----
-# Hand-in check: run this cell last. In JupyterLab, save first (Ctrl+S): the check reads the
-# saved file. It finds the cells the grader needs, lists the TODOs still open, reruns the
-# visible tests in your current session and tells you whether the notebook is ready to hand
-# in. It changes nothing in your notebook.
+# @title Hand-in check: run this cell last (its code is hidden; open it to read it)
+# In JupyterLab, save first (Ctrl+S): the check reads the saved file. It finds the cells
+# the grader needs, lists the TODOs still open, reruns the visible tests in your current
+# session, names the cell where Run All stopped, and tells you whether the notebook is ready
+# to hand in. It changes nothing in your notebook.
 
 
 def hand_in_check(lab):
@@ -242,7 +243,8 @@ def _hand_in_locate(lab, cells):
 
 
 def _hand_in_open_todos(lab, cells, found):
-    """The answer cells that still hold the stub they were handed out with."""
+    """(index, sentence) of each answer cell that still holds the stub it was handed out
+    with, and of each written answer still to write."""
     todos = []
     for grade_id, spec in lab["cells"].items():
         index = found.get(grade_id)
@@ -251,17 +253,45 @@ def _hand_in_open_todos(lab, cells, found):
         text = _hand_in_text(cells[index])
         if spec["kind"] == "answer" and "raise NotImplementedError()" in text:
             todos.append(
-                f"{spec['title']}() still raises NotImplementedError(): replace the stub "
-                "with your code."
+                (
+                    index,
+                    f"{spec['title']}() still raises NotImplementedError(): replace the stub "
+                    "with your code.",
+                )
             )
         elif spec["kind"] == "written" and "YOUR ANSWER HERE" in text:
-            todos.append(f"'{spec['title']}' still says YOUR ANSWER HERE: write your answer there.")
+            todos.append(
+                (index, f"'{spec['title']}' still says YOUR ANSWER HERE: write your answer there.")
+            )
     return todos
 
 
+def _hand_in_first_error(lab, cells, found):
+    """(index, where, error) of the first code cell whose saved output is an error, or None.
+    Run All stops there, and the cells below it keep whatever they showed before."""
+    labels = {index: _hand_in_label(lab["cells"][key]) for key, index in found.items()}
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") != "code" or _hand_in_is_check(cell):
+            continue
+        outputs = cell.get("outputs")
+        for output in outputs if isinstance(outputs, list) else []:
+            if isinstance(output, dict) and output.get("output_type") == "error":
+                lines = str(output.get("evalue", "")).strip().splitlines()
+                name = str(output.get("ename", "an error"))
+                text = f"{name}: {lines[0]}" if lines else name
+                text = text if len(text) <= 160 else text[:157] + "..."
+                first = _hand_in_text(cell).strip().splitlines()
+                where = labels.get(index) or (
+                    f"the code cell that starts `{first[0][:60]}`" if first else "an empty cell"
+                )
+                return index, where, text
+    return None
+
+
 def _hand_in_run_tests(lab, cells, found):
-    """(title, None if it passes else the first line of its error) for each visible test
-    cell, run on a copy of the session's variables so that the tests change none of yours."""
+    """(title, cell index, None if it passes else (the first line of its error, whether an
+    open TODO raised it)) for each visible test cell, run on a copy of the session's
+    variables so that the tests change none of yours."""
     shell = _hand_in_shell()
     if shell is None:
         return []
@@ -271,13 +301,14 @@ def _hand_in_run_tests(lab, cells, found):
         index = found.get(grade_id)
         if spec["kind"] != "tests" or index is None or cells[index].get("cell_type") != "code":
             continue
-        results.append((spec["title"], _hand_in_run_test(shell, namespace, cells[index])))
+        results.append((spec["title"], index, _hand_in_run_test(shell, namespace, cells[index])))
     return results
 
 
 def _hand_in_run_test(shell, namespace, cell):
-    """None if the cell runs without an error, else the first line of the error. Whatever the
-    test prints or warns is kept out of the report."""
+    """None if the cell runs without an error, else (the first line of the error, whether it
+    is the NotImplementedError of an open TODO). Whatever the test prints or warns is kept
+    out of the report."""
     import contextlib
     import io
     import warnings
@@ -295,16 +326,20 @@ def _hand_in_run_test(shell, namespace, cell):
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # SystemExit too: a test must not end the check
-        message = _hand_in_first_line(error)
-        if isinstance(error, NotImplementedError):
-            message += " (a TODO it needs is still open)"
-        elif isinstance(error, NameError):
-            message += " (run all the cells above first)"
-        return message
+        return _hand_in_first_line(error), isinstance(error, NotImplementedError)
     return None
 
 
 # The report ------------------------------------------------------------------------------
+
+
+def _hand_in_advice(error, index, stopped):
+    """What to do about a failing visible test, where its first line alone does not say."""
+    if not error.startswith("NameError"):
+        return ""
+    if stopped is not None and stopped[0] < index:
+        return " (a cell above it did not run: Run All stopped at an error further up, see below)"
+    return " (run all the cells above it first)"
 
 
 def _hand_in_report(lab, notebook, source):
@@ -313,6 +348,7 @@ def _hand_in_report(lab, notebook, source):
     found, structure = _hand_in_locate(lab, cells)
     todos = _hand_in_open_todos(lab, cells, found)
     tests = _hand_in_run_tests(lab, cells, found)
+    stopped = _hand_in_first_error(lab, cells, found)
     lines = [f"Hand-in check of {lab['lab']}, reading {source}."]
     if source.startswith("the file"):
         lines.append("Changes you have not saved are not in the file: save (Ctrl+S) first.")
@@ -320,12 +356,27 @@ def _hand_in_report(lab, notebook, source):
     lines += [f"  ✗ {problem}" for problem in structure] or [
         f"  ✓ all {len(lab['cells'])} in place"
     ]
-    lines += ["TODOs"] + ([f"  ✗ {todo}" for todo in todos] or ["  ✓ all answered"])
+    lines += ["TODOs"] + ([f"  ✗ {todo}" for _, todo in todos] or ["  ✓ all answered"])
     lines.append("Visible tests, rerun now in your current session")
-    lines += [f"  ✗ {title}: {error}" if error else f"  ✓ {title}: ok" for title, error in tests]
+    failing = 0
+    for title, index, error in tests:
+        if error is None:
+            lines.append(f"  ✓ {title}: ok")
+        elif error[1]:  # counted once, as its TODO above
+            lines.append(f"  · {title}: waits for an open TODO ({error[0]})")
+        else:
+            failing += 1
+            lines.append(f"  ✗ {title}: {error[0]}{_hand_in_advice(error[0], index, stopped)}")
     if not tests:
         lines.append("  (none found)")
-    count = len(structure) + len(todos) + sum(1 for _, error in tests if error)
+    if stopped is not None:
+        index, where, text = stopped
+        lines += [
+            "Run All",
+            f"  → stopped at cell {index + 1} of {len(cells)}, {where}: {text}. The cells below "
+            "it did not run; fix that cell, then run all cells again.",
+        ]
+    count = len(structure) + len(todos) + failing
     lines.append("")
     if count:
         plural = "s" if count > 1 else ""
