@@ -1,12 +1,13 @@
 # The two commands of the README. Both create .venv/ on first use.
 #   make demo   build every lab, grade the bundled sample submissions, print a grade table
 #   make test   the whole test suite
+#   make site   the static self-study website of the course, in out/site/
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-grading build clean
+.PHONY: demo test lint bench bench-grading build site clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "MDP Labs needs Python 3.11 or newer")'
@@ -25,6 +26,11 @@ test: $(STAMP)
 
 build: $(STAMP)
 	$(BIN)/mdplab build
+
+# Sphinx + myst-nb on the committed worked solutions (nothing is executed); MathJax comes
+# from npm once, into out/cache/. Open out/site/index.html, or serve the folder.
+site: $(STAMP)
+	$(BIN)/mdplab site
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

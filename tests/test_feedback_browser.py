@@ -15,7 +15,6 @@ Needs Playwright for Python and Debian's Chromium (``apt-get install -y chromium
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -26,24 +25,12 @@ from typing import Any
 
 import nbformat
 import pytest
+from browser import chromium, needs
 from test_feedback_page import EARNED, outcome, payload_notebook, script
 
 from mdplab.grading.feedback_page import build_page, plain_page
 
-CHROMIUM = Path(os.environ.get("MDPLAB_CHROMIUM", "/usr/bin/chromium"))
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TITLE = "Feedback: lab09_example, student<1>"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -83,31 +70,8 @@ def beacon() -> Iterator[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium, or the reason there is none (see :func:`_needs`)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        yield "Playwright for Python is not installed (pip install playwright)"
-        return
-    if not CHROMIUM.exists():
-        yield f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
-        return
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-def _needs(browser: Any) -> Any:
-    """The browser; without one, a failure in CI (which must install it) and a skip
-    elsewhere."""
-    if isinstance(browser, str):
-        if _in_ci():
-            pytest.fail(f"the browser tests cannot run in CI: {browser}", pytrace=False)
-        pytest.skip(browser)
-    return browser
+    """Headless Chromium, or the reason there is none."""
+    yield from chromium()
 
 
 # ---------------------------------------------------------------------------- a visit
@@ -175,7 +139,7 @@ def test_the_harness_sees_a_script_that_runs(browser, beacon, tmp_path):
     """The positive control: an unsanitised page's script leaves every trace."""
     base, hits = beacon
     page = f"<!DOCTYPE html><title>control</title><script>{script('control', base)}</script>"
-    seen = visit(_needs(browser), _write(tmp_path, "control.html", page), interact=False)
+    seen = visit(needs(browser), _write(tmp_path, "control.html", page), interact=False)
     assert seen.dialogs == ["control"]
     assert seen.titles == {"pwned-control"} and seen.names == {"pwned-control"}
     assert f"{base}/control" in seen.requests
@@ -191,7 +155,7 @@ def test_the_harness_hovers_and_clicks_what_the_payloads_use(browser, beacon, tm
         f'<p onmouseover="{script("hovered", base)}">hover me</p>'
         f'<a href="javascript:{script("clicked", base)}">click me</a></main>'
     )
-    seen = visit(_needs(browser), _write(tmp_path, "interact.html", page))
+    seen = visit(needs(browser), _write(tmp_path, "interact.html", page))
     assert {"hovered", "clicked"} <= set(seen.dialogs)
     assert "pwned-clicked" in seen.titles
 
@@ -209,7 +173,7 @@ def test_no_payload_runs_when_the_page_is_opened_hovered_and_clicked(
     before = len(hits)
     path = _write(tmp_path, f"{kind}.html", text)
     _write(tmp_path, "relative", "the target of the payloads' relative link")
-    seen = visit(_needs(browser), path)
+    seen = visit(needs(browser), path)
     assert seen.dialogs == []
     assert seen.titles == {TITLE} and seen.names == {""}
     # Nothing is loaded from elsewhere (images are data: URLs); the one file: request
@@ -233,7 +197,7 @@ def test_the_policy_alone_stops_a_script_the_sanitiser_missed(browser, beacon, t
     )
     before = len(hits)
     path = _write(tmp_path, "slipped.html", text.replace("</main>", slipped + "</main>"))
-    seen = visit(_needs(browser), path, interact=False)
+    seen = visit(needs(browser), path, interact=False)
     assert seen.dialogs == [] and seen.titles == {TITLE} and seen.names == {""}
     assert hits[before:] == []
 
@@ -243,7 +207,7 @@ def test_the_grader_block_looks_unlike_the_forged_one(browser, tmp_path):
     student's copy of it has none of them, and sits in the notebook's column while the
     grader's block reaches into the gutter left of it."""
     path = _write(tmp_path, "page.html", build_page(payload_notebook(), outcome(), EARNED))
-    context = _needs(browser).new_context()
+    context = needs(browser).new_context()
     page = context.new_page()
     page.goto(path.as_uri())
     grader = page.locator("section.mdp-grader", has_text="test_answer")
@@ -308,7 +272,7 @@ def test_formulas_are_laid_out_by_the_browser_with_nothing_loaded(browser, tmp_p
     and the page asks for nothing but itself."""
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(LAB_MARKDOWN)])
     path = _write(tmp_path, "formulas.html", build_page(notebook, outcome(), EARNED))
-    context = _needs(browser).new_context()
+    context = needs(browser).new_context()
     page = context.new_page()
     requests: list[str] = []
     failed: list[str] = []

@@ -1,15 +1,17 @@
 """The ``mdplab`` command: ``mdplab build`` writes every generated file of the course,
 ``mdplab build --check`` lists stale ones, ``mdplab check LAB`` runs a lab's hidden tests on
-its reference and catalogue answers, ``mdplab demo`` is the README's main job, and
-``mdplab grade`` grades a class's submissions. For a term: ``mdplab class init DIR`` makes
-one course for every lab, ``mdplab grade LAB FILES --class DIR`` grades into it,
+its reference and catalogue answers, ``mdplab demo`` is the README's main job,
+``mdplab grade`` grades a class's submissions and ``mdplab site`` builds the static
+self-study website in ``out/site/``. For a term: ``mdplab class init DIR`` makes one course
+for every lab, ``mdplab grade LAB FILES --class DIR`` grades into it,
 ``mdplab formgrader DIR`` opens nbgrader's formgrader on it and ``mdplab export DIR``
 writes the final grades and Canvas's import file.
 
 Exit codes: 0 when the command did its work (for ``grade``: every file has its status in
 grades.csv, failed files included); 1 when something it checks is wrong (stale files, a
-catalogue entry graded otherwise than declared) or the grader itself failed; 2 for a
-mistake in the command line or the course's files, with a message that names it."""
+catalogue entry graded otherwise than declared) or the grader itself failed (for ``site``:
+Sphinx or npm failed); 2 for a mistake in the command line or the course's files, with a
+message that names it."""
 
 from __future__ import annotations
 
@@ -110,6 +112,19 @@ def main(argv: list[str] | None = None) -> int:
         help='also run the read-only cells the lab marks autograde="skip" (figures and '
         "demonstrations that nothing graded depends on)",
     )
+    site_cmd = commands.add_parser(
+        "site",
+        help="build the static self-study website (out/site/) from the worked solutions",
+        formatter_class=_DefaultsShown,
+    )
+    site_cmd.add_argument("--out", type=Path, help="the site's folder (default: out/site)")
+    site_cmd.add_argument(
+        "--repository",
+        metavar="URL",
+        help="the public repository for the Colab badges (default: [tool.mdplab]'s)",
+    )
+    site_cmd.add_argument("--branch", help="its branch (default: [tool.mdplab]'s)")
+    site_cmd.add_argument("--jobs", type=int, default=1, help="Sphinx processes")
     _term_commands(commands)
     args = parser.parse_args(argv)
     try:
@@ -151,6 +166,8 @@ def _run(args: argparse.Namespace) -> int:
         return _term(layout, args)
     if args.command == "data":
         return _data(layout, args.check)
+    if args.command == "site":
+        return _site(layout, args)
     if args.command == "demo":
         from mdplab.course.demo import run_demo
 
@@ -175,6 +192,21 @@ def _data(layout: Layout, check: bool) -> int:
             return 0 if same else 1
         path.write_bytes(fresh.read_bytes())
     print(f"wrote {path.relative_to(layout.root)}")
+    return 0
+
+
+def _site(layout: Layout, args: argparse.Namespace) -> int:
+    """Build the website and print its closing note: the pages, their sizes, the time."""
+    from mdplab.site.build import build_site
+
+    try:
+        report = build_site(
+            layout, args.out, repository=args.repository, branch=args.branch, jobs=args.jobs
+        )
+    except RuntimeError as error:  # Sphinx or npm failed: their messages say why
+        print(f"mdplab site: {error}", file=sys.stderr)
+        return 1
+    print(report.describe())
     return 0
 
 

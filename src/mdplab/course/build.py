@@ -14,8 +14,6 @@ and the lab table of ``README.md``.
 from __future__ import annotations
 
 import copy
-import json
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from mdplab.course.layout import Lab, Layout
 from mdplab.course.nbgrader_course import WorkingCourse
 from mdplab.course.readme import render_readme
 from mdplab.course.samples import SampleSubmission, build_samples
+from mdplab.course.widget_state import settle_widgets
 
 
 @dataclass
@@ -75,7 +74,7 @@ def build_lab(lab: Lab, layout: Layout, *, execute: bool = True) -> BuiltLab:
         solution.metadata = metadata
         if widgets:
             solution.metadata["widgets"] = widgets
-            solution = _stable_widget_ids(solution, lab)
+            settle_widgets(solution, lab.assignment)
     samples = build_samples(lab, layout, master, student)
     return BuiltLab(lab, master, student, solution, samples)
 
@@ -137,35 +136,6 @@ def stale_files(layout: Layout) -> list[str]:
     if readme != render_readme(layout):
         problems.append("README.md: its lab table differs from the labs")
     return problems
-
-
-def _stable_widget_ids(notebook: nbformat.NotebookNode, lab: Lab) -> nbformat.NotebookNode:
-    """The notebook with its widget model ids renumbered in a fixed order, so that
-    rebuilding an unchanged lab gives the same file (the kernel draws random ids).
-
-    The order: the views the cells display, in cell order, then breadth-first through the
-    models each one references (``IPY_MODEL_<id>``, read in sorted-key JSON order)."""
-    store = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]
-    state = store["state"]
-    queue = [
-        output["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
-    ]
-    order: list[str] = []
-    while queue:
-        model = queue.pop(0)
-        if model in order or model not in state:
-            continue
-        order.append(model)
-        queue += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(state[model], sort_keys=True))
-    order += sorted(set(state) - set(order), key=lambda m: json.dumps(state[m], sort_keys=True))
-    store["state"] = {model: state[model] for model in order}
-    text = nbformat.writes(notebook)
-    for index, old in enumerate(order):
-        text = text.replace(old, f"{lab.assignment}w{index:027d}")
-    return nbformat.reads(text, as_version=4)
 
 
 def _without_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
