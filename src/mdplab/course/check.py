@@ -41,7 +41,9 @@ def check_answers(
     test cell's outcome depends on them, and with a wrong answer they may run until their
     time limit (a value iteration that never converges, drawn three times).
 
-    Figures are not drawn (``draw_figures=False``): no verdict depends on them.
+    Figures are not drawn (``draw_figures=False``): no verdict depends on them. The kernel
+    is a warm one (``warm=True``, :mod:`mdplab.course.warm_kernel`), forked with the
+    checks imported already: a run starts in a fraction of a cold kernel's two seconds.
 
     ``run_seed`` makes the hidden checks draw their instances as a grading run with that
     seed does (``mdplab grade --seed``); None keeps the labs' fixed instances.
@@ -59,7 +61,7 @@ def check_answers(
     if run_seed is not None:
         seeding = "from mdplab.checks.common import use_run_seed\n"
         notebook.cells.insert(0, new_code_cell(seeding + f"use_run_seed({int(run_seed)})"))
-    execute_notebook(notebook, cwd=layout.labs, allow_errors=True, draw_figures=False)
+    execute_notebook(notebook, cwd=layout.labs, allow_errors=True, draw_figures=False, warm=True)
     results = []
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})

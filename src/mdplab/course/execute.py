@@ -11,6 +11,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from traitlets.config import Config
 
+from mdplab.course import warm_kernel
 from mdplab.course.kernel_client import WakefulKernelManager
 
 __all__ = ["KERNEL_ENV", "QUIET_KERNEL", "CellExecutionError", "execute_notebook"]
@@ -56,6 +57,7 @@ def execute_notebook(
     kernel_name: str = "python3",
     allow_errors: bool = False,
     draw_figures: bool = True,
+    warm: bool = False,
 ) -> nbformat.NotebookNode:
     """Execute ``notebook`` in place, as if it sat in the folder ``cwd``; raise
     CellExecutionError on the first error unless ``allow_errors``.
@@ -78,7 +80,16 @@ def execute_notebook(
     ``draw_figures=False`` gives the kernel matplotlib's Agg backend, on which ``plt.show()``
     draws nothing: for a run that only wants the test cells' verdicts (the catalogue checks
     hundreds of answers), where rendering each figure to a PNG took a second a notebook.
+
+    ``warm=True`` (only with ``draw_figures=False``) forks the kernel from this process's
+    fork server, which has imported ipykernel, numpy, matplotlib and the checks already
+    (:mod:`mdplab.course.warm_kernel`): it starts in a fraction of a cold kernel's two
+    seconds, and falls back to a cold kernel whenever the server cannot serve. Its cells
+    give the same outputs; the build, which commits its notebooks byte for byte, keeps
+    cold kernels all the same.
     """
+    if warm and draw_figures:
+        raise ValueError("warm kernels run without figures: pass draw_figures=False")
     with tempfile.TemporaryDirectory(prefix="mdplab-run-") as scratch:
         run = Path(scratch) / cwd.name
         run.mkdir()
@@ -88,6 +99,15 @@ def execute_notebook(
         env = _kernel_env(Path(scratch) / ".kernel")
         if not draw_figures:
             env["MPLBACKEND"] = "agg"
+        manager: type[WakefulKernelManager] = WakefulKernelManager
+        # Unix sockets in the scratch folder, not TCP ports: a port picked free can be
+        # taken by another process before the kernel binds it, and the kernel then dies
+        # at start-up while the client waits for it forever (seen under a parallel run).
+        config = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(scratch) / "k")}})
+        address = warm_kernel.fork_server(env) if warm else None
+        if address:
+            manager = warm_kernel.WarmKernelManager
+            config.WarmKernelManager.fork_server = address
         client = NotebookClient(
             notebook,
             timeout=timeout,
@@ -104,11 +124,8 @@ def execute_notebook(
             shutdown_kernel="immediate",
             extra_arguments=QUIET_KERNEL,
             resources={"metadata": {"path": str(run)}},
-            kernel_manager_class=WakefulKernelManager,
-            # Unix sockets in the scratch folder, not TCP ports: a port picked free can be
-            # taken by another process before the kernel binds it, and the kernel then dies
-            # at start-up while the client waits for it forever (seen under a parallel run).
-            config=Config({"KernelManager": {"transport": "ipc", "ip": str(Path(scratch) / "k")}}),
+            kernel_manager_class=manager,
+            config=config,
         )
         client.execute(env=env)
     return notebook
