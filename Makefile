@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_race.py
 	$(BIN)/python benchmarks/bench_autoscaler.py
 	$(BIN)/python benchmarks/bench_kernel_client.py
+	$(BIN)/python benchmarks/bench_warm_kernel.py
 
 # About 15 minutes on 2 cores; run it on an otherwise idle machine.
 bench-grading: $(STAMP)
