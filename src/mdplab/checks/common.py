@@ -75,6 +75,32 @@ def known_mistake(
     return None
 
 
+def policy_before_beta(
+    function: Callable[..., Any],
+    arguments: tuple,
+    expected: Any,
+    what: str,
+    close: Callable[[Any, Any], bool],
+) -> None:
+    """Fail with a clear message if ``function`` gives ``expected`` when called with the
+    policy before beta, as (R, P, policy, beta, ...) instead of the series' (R, P, beta,
+    policy, ...) that ``arguments`` holds. The swapped call is only a probe: whatever it
+    raises counts as "no"."""
+    R, P, beta, policy, *rest = arguments
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            swapped = function(R.copy(), P.copy(), policy, beta, *rest)
+        ok = close(np.asarray(swapped, dtype=float).ravel(), np.asarray(expected).ravel())
+    except Exception:
+        ok = False
+    if ok:
+        raise HiddenCheckFailure(
+            f"{what}: your function takes the policy before beta; the series' order is the "
+            "model R, P, beta first, then the policy: evaluate_policy(R, P, beta, policy)"
+        )
+
+
 def call_student(function: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Any:
     """Call the student's ``function``; turn any exception into a failure that says which
     call raised what, and where, so that a crash reads as feedback rather than a traceback:

@@ -33,6 +33,7 @@ from mdplab.checks.common import (
     call_student,
     instance_rng,
     known_mistake,
+    policy_before_beta,
 )
 from mdplab.checks.numeric import (
     PROBABILITY_SUM_ATOL,
@@ -633,11 +634,11 @@ def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
             )
             V = _vector(got, inst.n_states, what)
         except HiddenCheckFailure:
-            _policy_before_beta(evaluate_policy, arguments, expected, what)
+            policy_before_beta(evaluate_policy, arguments, expected, what, _close)
             raise
         if _close(V, expected):
             continue
-        _policy_before_beta(evaluate_policy, arguments, expected, what)
+        policy_before_beta(evaluate_policy, arguments, expected, what, _close)
         note = precision_note(got, expected)
         if note:
             raise HiddenCheckFailure(f"{what}: {note}")
@@ -680,26 +681,6 @@ def check_evaluate_policy(evaluate_policy: Callable[..., object]) -> None:
             )
         raise HiddenCheckFailure(
             f"{what}: {mistake or 'the values do not solve (I - beta P_pi) V = r_pi'}"
-        )
-
-
-def _policy_before_beta(
-    function: Callable[..., object], arguments: tuple, expected: Any, what: str
-) -> None:
-    """Fail with a clear message if ``function`` gives ``expected`` when called with the
-    policy before beta, as (R, P, policy, beta, ...) instead of (R, P, beta, policy, ...)."""
-    R, P, beta, policy, *rest = arguments
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            swapped = function(R.copy(), P.copy(), policy, beta, *rest)
-        ok = _close(np.asarray(swapped, dtype=float).ravel(), np.asarray(expected).ravel())
-    except Exception:  # the swapped call is only a probe
-        ok = False
-    if ok:
-        raise HiddenCheckFailure(
-            f"{what}: your function takes the policy before beta; the series' order is the "
-            "model R, P, beta first, then the policy"
         )
 
 
@@ -804,11 +785,15 @@ def check_simulate_run(simulate_run: Callable[..., object]) -> None:
                 what=what,
             )
         except HiddenCheckFailure:
-            _policy_before_beta(simulate_run, (*arguments[:6], instance_rng(SEED)), expected, what)
+            policy_before_beta(
+                simulate_run, (*arguments[:6], instance_rng(SEED)), expected, what, _close
+            )
             raise
         if values_close(got, expected):
             continue
-        _policy_before_beta(simulate_run, (*arguments[:6], instance_rng(SEED)), expected, what)
+        policy_before_beta(
+            simulate_run, (*arguments[:6], instance_rng(SEED)), expected, what, _close
+        )
         alternatives = [
             (float(costs[:horizon].sum()), "the costs are added up without the discount beta**t"),
             (beta * expected, "every cost is discounted once too often; period 0 has weight 1"),

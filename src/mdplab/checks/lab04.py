@@ -44,7 +44,13 @@ from typing import Any
 import numpy as np
 
 import mdplab
-from mdplab.checks.common import HiddenCheckFailure, call_student, instance_rng, known_mistake
+from mdplab.checks.common import (
+    HiddenCheckFailure,
+    call_student,
+    instance_rng,
+    known_mistake,
+    policy_before_beta,
+)
 from mdplab.checks.common import TimeUp as _OutOfTime
 from mdplab.checks.common import time_limit as _time_limit
 from mdplab.checks.numeric import (
@@ -508,37 +514,19 @@ def _check_evaluation_case(
         )
         V = _vector(got, case.n_states, what)
     except HiddenCheckFailure:
-        _policy_before_beta(evaluate_policy, case, policy, expected, what)
+        policy_before_beta(
+            evaluate_policy, (*case.arrays(), case.beta, list(policy)), expected, what, _close
+        )
         raise
     if _close(V, expected):
         return
-    _policy_before_beta(evaluate_policy, case, policy, expected, what)
+    policy_before_beta(
+        evaluate_policy, (*case.arrays(), case.beta, list(policy)), expected, what, _close
+    )
     note = precision_note(got, expected)
     if note:
         raise HiddenCheckFailure(f"{what}: {note}")
     raise HiddenCheckFailure(f"{what}: {_evaluation_problem(V, case, policy)}")
-
-
-def _policy_before_beta(
-    evaluate_policy: Callable[..., object],
-    case: Case,
-    policy: list[int],
-    expected: np.ndarray,
-    what: str,
-) -> None:
-    """Fail with a clear message if the function works with the policy before beta."""
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            swapped = evaluate_policy(*case.arrays(), list(policy), case.beta)
-        ok = _close(np.asarray(swapped, dtype=float), expected)
-    except Exception:  # the swapped call is only a probe
-        ok = False
-    if ok:
-        raise HiddenCheckFailure(
-            f"{what}: your function takes the policy before beta; the series' order is "
-            "evaluate_policy(R, P, beta, policy): the model first, then the policy"
-        )
 
 
 # --------------------------------------------------------------------------- Gurobi
