@@ -217,6 +217,13 @@ def test_first_uses_link_the_glossary(site: SiteReport) -> None:
         assert targets, f"{lab.name}: no glossary links"
         assert len(targets) == len(set(targets)), f"{lab.name}: a term linked twice"
         assert set(targets) <= glossary, set(targets) - glossary
+        # A link starts and ends at a word's edge ("in" + "feasible action" was one).
+        split = re.search(
+            rf'\w<a class="reference internal" href="\.\./glossary\.html#[^"]+">'
+            rf'<span class="{LINK_CLASS}">|{LINK_CLASS}">[^<]*</span></a>\w',
+            html,
+        )
+        assert split is None, f"{lab.name}: a glossary link splits a word: {split.group(0)}"
         linked |= set(targets)
     for term in ("term-discount-factor", "term-Q-value", "term-contraction", "term-policy"):
         assert term in linked, f"no lab page links {term}"

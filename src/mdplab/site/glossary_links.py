@@ -73,7 +73,9 @@ def compile_terms(table: dict[str, dict[str, list[str]]]) -> list[Term]:
         if unknown:
             raise ValueError(f"glossary term {name!r}: unknown keys {sorted(unknown)}")
         try:
-            words = _alternation(patterns.get("words", []), re.IGNORECASE)
+            # Whole words only: "feasible action" must not link the end of "infeasible".
+            whole = [rf"\b(?:{pattern})\b" for pattern in patterns.get("words", [])]
+            words = _alternation(whole, re.IGNORECASE)
             tex = _alternation(patterns.get("tex", []), 0)
         except re.error as error:
             raise ValueError(f"glossary term {name!r}: bad pattern: {error}") from error
