@@ -33,10 +33,11 @@ import nbformat
 import pytest
 from browser import chromium, needs
 from course_helpers import LAYOUT, REPO
+from public_addresses import foreign_addresses
 
 from mdplab.cli import main
+from mdplab.course.layout import Published
 from mdplab.site.build import (
-    Published,
     SiteReport,
     build_site,
     ensure_mathjax,
@@ -137,6 +138,17 @@ def test_the_badges_follow_tool_mdplab(tmp_path: Path) -> None:
         )
         assert expected in markdown, lab.name
         assert LAYOUT.github_path not in markdown, lab.name
+
+
+def test_every_address_on_the_site_follows_tool_mdplab(site: SiteReport) -> None:
+    """Badges, data links and the repository link of every page come from the setting
+    (tests/test_public_address.py checks the notebooks the same way)."""
+    found = {}
+    for page in site.pages:
+        foreign = foreign_addresses((site.root / page.path).read_text(encoding="utf-8"), LAYOUT)
+        if foreign:
+            found[page.path] = sorted(set(foreign))
+    assert not found, found
 
 
 def test_a_bad_repository_address_is_refused_before_building(

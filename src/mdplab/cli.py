@@ -1,6 +1,7 @@
 """The ``mdplab`` command: ``mdplab build`` writes every generated file of the course,
-``mdplab build --check`` lists stale ones, ``mdplab check LAB`` runs a lab's hidden tests on
-its reference and catalogue answers, ``mdplab demo`` is the README's main job,
+``mdplab build --check`` lists stale ones and ``mdplab build --repository URL`` first points
+the course at another public home. ``mdplab check LAB`` runs a lab's hidden tests on its
+reference and catalogue answers, ``mdplab demo`` is the README's main job,
 ``mdplab grade`` grades a class's submissions and ``mdplab site`` builds the static
 self-study website in ``out/site/``. For a term: ``mdplab class init DIR`` makes one course
 for every lab, ``mdplab grade LAB FILES --class DIR`` grades into it,
@@ -20,7 +21,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from mdplab.course.layout import Layout
+from mdplab.course.layout import Layout, set_public_address
 
 
 class _DefaultsShown(argparse.HelpFormatter):
@@ -43,6 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd = commands.add_parser("build", help="generate masters, labs, solutions, samples")
     build_cmd.add_argument("labs", nargs="*", help="lab00 or lab00_orientation (default: all)")
     build_cmd.add_argument("--check", action="store_true", help="list stale files, write nothing")
+    build_cmd.add_argument(
+        "--repository",
+        metavar="URL",
+        help="first make URL (https://github.com/OWNER/NAME, your fork) the course's public "
+        "address: [tool.mdplab] in pyproject.toml, which every Colab badge and data link "
+        "follows; then rebuild every lab",
+    )
+    build_cmd.add_argument(
+        "--branch", help="with --repository: the branch the badges open (default: kept)"
+    )
     commands.add_parser("demo", help="build the labs and grade the bundled samples")
     data_cmd = commands.add_parser("data", help="write the capstone's telemetry trace (data/)")
     data_cmd.add_argument("--check", action="store_true", help="verify the file, write nothing")
@@ -142,6 +153,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "build":
         from mdplab.course.build import build, stale_files
 
+        if args.repository is None and args.branch is not None:
+            raise ValueError("--branch goes with --repository")
+        if args.repository is not None:
+            if args.check or args.labs:
+                # Every generated file names the address: a partial rebuild leaves stale ones.
+                raise ValueError("--repository rebuilds every lab: give no lab names or --check")
+            pyproject = layout.root / "pyproject.toml"
+            set_public_address(pyproject, args.repository, args.branch)
+            layout = Layout(layout.root)  # read the new address back
+            print(
+                f"pyproject.toml: [tool.mdplab] repository = {layout.repository!r}, "
+                f"branch = {layout.branch!r}"
+            )
         if args.check:
             problems = stale_files(layout)
             for problem in problems:

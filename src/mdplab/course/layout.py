@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -67,13 +67,7 @@ class Layout:
     @property
     def github_path(self) -> str:
         """``owner/name`` of the repository, as Colab's GitHub links want it."""
-        match = re.match(r"https://github\.com/([^/]+/[^/]+)$", self.repository)
-        if not match:
-            raise ValueError(
-                f"[tool.mdplab] repository must be https://github.com/OWNER/NAME, "
-                f"not {self.repository!r}"
-            )
-        return match.group(1)
+        return github_path(self.repository)
 
     def colab_url(self, relative_path: str) -> str:
         return (
@@ -141,6 +135,71 @@ class Layout:
                 return lab
         known = ", ".join(lab.name for lab in self.all_labs())
         raise ValueError(f"no lab {key!r}; the labs are: {known}")
+
+
+@dataclass(frozen=True)
+class Published(Layout):
+    """The layout with the public address replaced, without touching ``pyproject.toml``:
+    to preview a fork's site, or to check that every link follows ``[tool.mdplab]``."""
+
+    override: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def settings(self) -> dict[str, str]:
+        return {**super().settings, **self.override}
+
+
+GITHUB_REPOSITORY = re.compile(r"https://github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)")
+# Git's rules for branch names, in short: no spaces, no "..", no control characters, and
+# nothing that would end or break a URL path or a TOML string.
+BRANCH = re.compile(r"(?!.*\.\.)(?!/)(?!.*/$)[A-Za-z0-9_./-]+")
+
+
+def github_path(repository: str) -> str:
+    """``owner/name`` of ``https://github.com/owner/name``; :class:`ValueError` otherwise."""
+    match = GITHUB_REPOSITORY.fullmatch(repository.rstrip("/"))
+    if not match or match.group(1).endswith(".git"):
+        raise ValueError(
+            f"[tool.mdplab] repository must be https://github.com/OWNER/NAME, not {repository!r}"
+        )
+    return match.group(1)
+
+
+def set_public_address(pyproject: Path, repository: str, branch: str | None = None) -> None:
+    """Write ``repository`` (and ``branch``) into ``pyproject.toml``'s ``[tool.mdplab]``.
+
+    Only those lines change; comments and the rest of the file stay as they are. The
+    address is checked first, so a bad one leaves the file untouched.
+    """
+    values = {"repository": repository.rstrip("/")}
+    github_path(values["repository"])
+    if branch is not None:
+        if not BRANCH.fullmatch(branch):
+            raise ValueError(f"[tool.mdplab] branch {branch!r} is not a usable branch name")
+        values["branch"] = branch
+    lines = pyproject.read_text(encoding="utf-8").splitlines(keepends=True)
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "[tool.mdplab]")
+    except StopIteration:
+        raise ValueError(f"{pyproject} has no [tool.mdplab] table") from None
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+        len(lines),
+    )
+    for key, value in values.items():
+        line = f'{key} = "{value}"\n'
+        found = [i for i in range(start + 1, end) if re.match(rf"\s*{key}\s*=", lines[i])]
+        if found:
+            lines[found[0]] = line
+        else:  # after the table's last line, before the blank lines that end it
+            last = max(i for i in range(start, end) if lines[i].strip())
+            lines.insert(last + 1, line)
+            end += 1
+    text = "".join(lines)
+    settings = tomllib.loads(text)["tool"]["mdplab"]  # what Layout will read back
+    if any(settings.get(key) != value for key, value in values.items()):
+        raise ValueError(f"{pyproject}: [tool.mdplab] did not take {values}")
+    pyproject.write_text(text, encoding="utf-8")
 
 
 def _tool_table(pyproject: Path, *, required: bool) -> dict:

@@ -22,13 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from mdplab.course.layout import Lab, Layout
+from mdplab.course.layout import Lab, Layout, Published
 
 #: MathJax 3 brings its fonts along (MathJax 4 fetches them from a CDN by default).
 MATHJAX_VERSION = "3.2.2"
@@ -43,18 +42,6 @@ _WIDGET_NOTE = (
 _STILL_NOTE = " Below is what it first drew, at its default settings."
 # The first line of the hand-in check's cell ("# @title Hand-in check: ..." for Colab).
 _HAND_IN = re.compile(r"^#.*\bHand-in check\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Published(Layout):
-    """The repository's layout, with the public address optionally replaced (to build
-    a fork's site, or to check that every link follows ``[tool.mdplab]``)."""
-
-    override: dict[str, str] = field(default_factory=dict)
-
-    @cached_property
-    def settings(self) -> dict[str, str]:
-        return {**super().settings, **self.override}
 
 
 @dataclass(frozen=True)
