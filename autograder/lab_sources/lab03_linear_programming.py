@@ -1379,7 +1379,24 @@ print("shadow prices over the caps:", sorted(set(np.round(prices, 6))))
 # exported notebook the explorer shows no output.)
 
 
+# %% nbgrader="locked" grade_id="redraw_helpers"
+# {{module:mdplab.redraw}}
+
 # %% nbgrader="locked" grade_id="explorer"
+# One figure for every redraw, made once with a fixed layout: explore only moves its bars
+# and labels (the cell above says why that keeps up with the sliders).
+lp_fig = redraw_figure((8, 3.6))
+lp_ax = lp_fig.subplots()
+lp_fig.subplots_adjust(left=0.09, right=0.98, bottom=0.14, top=0.9)
+# One bar and one label per state of the largest warehouse; a smaller one hides the bars
+# and labels it does not have.
+MAX_CAPACITY = 8
+most_states = np.arange(MAX_CAPACITY + 1)
+value_bars = lp_ax.bar(most_states, np.zeros(most_states.size), color="tab:blue")
+value_labels = [lp_ax.text(s, 0, "", ha="center", va="bottom", fontsize=8) for s in most_states]
+lp_ax.set(xlabel="starting inventory s", ylabel="optimal expected cost")
+
+
 def explore(beta=0.8, setup_cost=4.0, holding_cost=1.0, capacity=3):
     R, P = warehouse_model(capacity, setup_cost, 1.0, holding_cost, {1: 0.5, 2: 0.5})
     try:
@@ -1390,22 +1407,25 @@ def explore(beta=0.8, setup_cost=4.0, holding_cost=1.0, capacity=3):
         return
     V = np.asarray(V, dtype=float)
     states = np.arange(capacity + 1)
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.bar(states, V, color="tab:blue", label="$V^*(s)$")
-    for s in states:
-        ax.text(
-            s, V[s], f"{V[s]:.2f}\nproduce {int(policy[s])}", ha="center", va="bottom", fontsize=8
-        )
-    ax.set_ylim(0, V.max() * 1.3 + 1e-9)
-    ax.set(
-        xticks=states,
-        xlabel="starting inventory s",
-        ylabel="optimal expected cost",
-        title=f"beta = {beta:.2f}, setup {setup_cost:g}, holding {holding_cost:g}, "
+    for s, (bar, label) in enumerate(zip(value_bars, value_labels, strict=True)):
+        shown = s <= capacity
+        bar.set_visible(shown)
+        label.set_visible(shown)
+        if shown:
+            bar.set_height(V[s])
+            label.set(y=V[s], text=f"{V[s]:.2f}\nproduce {int(policy[s])}")
+    lp_ax.set_xticks(states)
+    lp_ax.relim(visible_only=True)  # the x limits that matplotlib would choose for these bars
+    lp_ax.autoscale_view()
+    lp_ax.set_ylim(0, V.max() * 1.3 + 1e-9)
+    # y=1 puts the title where matplotlib would; without it, every draw measures the tick
+    # labels again to make sure that none is in the way.
+    lp_ax.set_title(
+        f"beta = {beta:.2f}, setup {setup_cost:g}, holding {holding_cost:g}, "
         f"capacity {capacity}: policy {[int(a) for a in policy]}",
+        y=1,
     )
-    fig.tight_layout()
-    plt.show()
+    display(figure_png(lp_fig))
 
 
 explorer = widgets.interactive(
@@ -1420,7 +1440,7 @@ explorer = widgets.interactive(
         value=1.0, min=0.0, max=5.0, step=0.25, description="holding cost", continuous_update=False
     ),
     capacity=widgets.IntSlider(
-        value=3, min=1, max=8, description="capacity", continuous_update=False
+        value=3, min=1, max=MAX_CAPACITY, description="capacity", continuous_update=False
     ),
 )
 display(explorer)

@@ -1348,6 +1348,9 @@ for beta in (BETA, 0.6):
 #   it fills up to move? What happens with a setup cost of 0?
 # - Raise the holding cost, or lower β: why does the warehouse keep less stock?
 
+# %% nbgrader="locked" grade_id="redraw_helpers"
+# {{module:mdplab.redraw}}
+
 # %% nbgrader="locked" grade_id="explorer" autograde="skip"
 EXPLORER_DEMAND = {1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25}
 style = {"description_width": "90px"}
@@ -1394,6 +1397,30 @@ explorer_out = widgets.Output()
 explorer = {"history": [], "capacity": 0, "busy": False}
 
 
+# One figure for every redraw, made once with a fixed layout: explorer_draw only moves its
+# lines, bars and labels (the cell above says why that keeps up with the sliders).
+pi_fig = redraw_figure((13, 4))
+pi_left, pi_right = pi_fig.subplots(1, 2)
+pi_fig.subplots_adjust(left=0.06, right=0.99, bottom=0.13, top=0.93, wspace=0.15)
+# All the earlier steps' values are one grey line, broken (by NaN) between steps.
+(earlier_lines,) = pi_left.plot([], [], ".-", color="0.75")
+(current_line,) = pi_left.plot([], [], "o-", color="tab:blue", label="$V_k$ (step k)")
+(optimal_line,) = pi_left.plot([], [], "--", color="tab:green", label="$V^*$ (last step)")
+pi_left.set(xlabel="starting inventory s", ylabel="expected discounted cost")
+step_label = pi_left.legend(fontsize=8).get_texts()[0]  # says which step the blue line is
+# One bar per state of the largest warehouse; a smaller one hides the bars it does not have.
+most_states = np.arange(capacity_slider.max + 1)
+production_bars = pi_right.bar(
+    most_states,
+    np.zeros(most_states.size),
+    color="tab:blue",
+    label="production $\\pi_k(s)$ (orange: changed)",
+)
+(stock_marks,) = pi_right.plot([], [], "k.", label="stock after production")
+pi_right.set(xlabel="starting inventory s", ylabel="units")
+pi_right.legend(fontsize=8, loc="upper right")
+
+
 def explorer_run(change=None):
     """Rebuild the warehouse from the sliders, run policy iteration, show step 0."""
     capacity = capacity_slider.value
@@ -1420,37 +1447,33 @@ def explorer_draw(change=None):
     policies = [np.asarray(p, dtype=int) for p, _ in history]
     values = [np.asarray(v, dtype=float) for _, v in history]
     states = np.arange(explorer["capacity"] + 1)
+    # The earlier steps' values one after the other, each followed by a break (NaN).
+    earlier_lines.set_data(
+        np.tile(np.append(states, np.nan), k),
+        np.concatenate([np.append(v, np.nan) for v in values[:k]]) if k else [],
+    )
+    current_line.set_data(states, values[k])
+    step_label.set_text(f"$V_{k}$ (step {k})")
+    optimal_line.set_data(states, values[-1])
+    # y=1 puts a title where matplotlib would; without it, every draw measures the tick
+    # labels again to make sure that none is in the way.
+    pi_left.set_title(f"step {k} of {len(history) - 1}: values", y=1)
+    changed = np.zeros(states.size, dtype=bool)
+    if k > 0:
+        changed = policies[k] != policies[k - 1]
+    for s, bar in enumerate(production_bars):
+        bar.set_visible(s < states.size)
+        if s < states.size:
+            bar.set_height(policies[k][s])
+            bar.set_facecolor("tab:orange" if changed[s] else "tab:blue")
+    stock_marks.set_data(states, states + policies[k])
+    pi_right.set_title(f"policy {k}: {changed.sum()} state(s) changed", y=1)
+    for ax in (pi_left, pi_right):  # the limits that matplotlib would choose for this data
+        ax.relim(visible_only=True)
+        ax.autoscale_view()
     with explorer_out:
         explorer_out.clear_output(wait=True)
-        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4))
-        for j in range(k):
-            left.plot(states, values[j], ".-", color="0.75")
-        left.plot(states, values[k], "o-", color="tab:blue", label=f"$V_{k}$ (step {k})")
-        left.plot(states, values[-1], "--", color="tab:green", label="$V^*$ (last step)")
-        left.set(
-            xlabel="starting inventory s",
-            ylabel="expected discounted cost",
-            title=f"step {k} of {len(history) - 1}: values",
-        )
-        left.legend(fontsize=8)
-        changed = np.zeros(states.size, dtype=bool)
-        if k > 0:
-            changed = policies[k] != policies[k - 1]
-        right.bar(
-            states,
-            policies[k],
-            color=np.where(changed, "tab:orange", "tab:blue"),
-            label="production $\\pi_k(s)$ (orange: changed)",
-        )
-        right.plot(states, states + policies[k], "k.", label="stock after production")
-        right.set(
-            xlabel="starting inventory s",
-            ylabel="units",
-            title=f"policy {k}: {changed.sum()} state(s) changed",
-        )
-        right.legend(fontsize=8, loc="upper right")
-        fig.tight_layout()
-        plt.show()
+        display(figure_png(pi_fig))
         print(
             f"policy iteration evaluated {len(history)} policies; "
             f"warehouse with {states.size} states"

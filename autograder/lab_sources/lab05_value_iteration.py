@@ -1573,6 +1573,9 @@ plt.show()
 # bars reach the marks. Try $\beta = 0.99$, and try starting above $V^*$. The explorer uses
 # your `bellman_update` and `value_iteration` and is not graded.
 
+# %% nbgrader="locked" grade_id="redraw_helpers"
+# {{module:mdplab.redraw}}
+
 # %% nbgrader="locked" grade_id="explorer" autograde="skip"
 MAX_SWEEPS = 120
 STARTS = {"V0 = 0": "zeros", "V0 = 40 everywhere": "high", "V0 random in [0, 40)": "random"}
@@ -1588,47 +1591,77 @@ def start_values(start, n_states):
 
 @lru_cache(maxsize=64)
 def explorer_run(beta, start):
-    """Iterates, greedy policies, V* and an optimal policy for one (beta, start): computed
-    once, so that moving the sweep slider only redraws."""
+    """Iterates, greedy policies, V*, an optimal policy, the errors and their bound for one
+    (beta, start): computed once, so that moving the sweep slider only redraws."""
     V_opt, optimal_policy = optimal_values(R, P, beta)
     iterates = sweep_values(R, P, beta, MAX_SWEEPS, start_values(start, R.shape[0]))
     greedy = [np.asarray(bellman_update(R, P, beta, V)[1]) for V in iterates]
-    return iterates, greedy, V_opt, optimal_policy
+    errors = np.maximum(np.max(np.abs(iterates - V_opt), axis=1), 1e-16)
+    bound = np.maximum(beta ** np.arange(MAX_SWEEPS + 1) * errors[0], 1e-16)
+    return iterates, greedy, V_opt, optimal_policy, errors, bound
+
+
+# One figure for every redraw, made once with a fixed layout: show_sweep only moves its
+# bars, marks and labels (the cell above says why that keeps up with the slider).
+sweep_fig = redraw_figure((11, 3.8))
+sweep_left, sweep_right = sweep_fig.subplots(1, 2)
+sweep_fig.subplots_adjust(left=0.04, right=0.99, bottom=0.13, top=0.92, wspace=0.12)
+sweep_states = np.arange(R.shape[0])
+value_bars = sweep_left.bar(
+    sweep_states, np.zeros(len(sweep_states)), color="tab:blue", alpha=0.7, label=r"$V_k(s)$"
+)
+(optimum_marks,) = sweep_left.plot(
+    sweep_states,
+    np.zeros(len(sweep_states)),
+    "k_",
+    markersize=30,
+    markeredgewidth=3,
+    label=r"$V^*(s)$",
+)
+action_labels = [sweep_left.text(s, 0, "", ha="center", fontsize=10) for s in sweep_states]
+sweep_left.set_xticks(sweep_states)
+sweep_left.set_xlabel("starting inventory s")
+sweep_left.legend(loc="upper center", ncol=2, fontsize=8)
+sweep_axis = np.arange(MAX_SWEEPS + 1)
+(error_line,) = sweep_right.semilogy(
+    sweep_axis, np.ones(len(sweep_axis)), color="tab:blue", label=r"$\|V_k - V^*\|_\infty$"
+)
+(bound_line,) = sweep_right.semilogy(
+    sweep_axis,
+    np.ones(len(sweep_axis)),
+    "--",
+    color="tab:orange",
+    label=r"$\beta^k \|V_0 - V^*\|_\infty$",
+)
+(error_dot,) = sweep_right.plot([0], [1], "o", color="tab:red")
+sweep_right.set_xlabel("sweep k")
+sweep_right.legend(fontsize=8)
 
 
 def show_sweep(beta, start, k):
-    iterates, greedy, V_opt, optimal_policy = explorer_run(round(beta, 2), start)
-    states = np.arange(len(V_opt))
-    errors = np.maximum(np.max(np.abs(iterates - V_opt), axis=1), 1e-16)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    left.bar(states, iterates[k], color="tab:blue", alpha=0.7, label=r"$V_k(s)$")
-    left.plot(states, V_opt, "k_", markersize=30, markeredgewidth=3, label=r"$V^*(s)$")
+    """Move the figure's bars, marks and labels to sweep k of the run for (beta, start), and
+    show it."""
+    iterates, greedy, V_opt, optimal_policy, errors, bound = explorer_run(round(beta, 2), start)
     top = max(iterates[k].max(), V_opt.max())
-    for s in states:
+    for s, bar in enumerate(value_bars):
+        bar.set_height(iterates[k][s])
         good = int(greedy[k][s]) == optimal_policy[s]
-        left.text(
-            s,
-            max(iterates[k][s], V_opt[s]) + 0.03 * top,
-            f"a = {int(greedy[k][s])}",
-            ha="center",
+        action_labels[s].set(
+            y=max(iterates[k][s], V_opt[s]) + 0.03 * top,
+            text=f"a = {int(greedy[k][s])}",
             color="tab:green" if good else "tab:red",
-            fontsize=10,
         )
-    left.set_ylim(min(0, iterates[k].min()), 1.35 * top)
-    left.set_xticks(states)
-    left.set_xlabel("starting inventory s")
-    left.set_title(f"sweep k = {k}: values and greedy actions")
-    left.legend(loc="upper center", ncol=2, fontsize=8)
-    right.semilogy(errors, color="tab:blue", label=r"$\|V_k - V^*\|_\infty$")
-    bound = np.maximum(beta ** np.arange(MAX_SWEEPS + 1) * errors[0], 1e-16)
-    right.semilogy(bound, "--", color="tab:orange", label=r"$\beta^k \|V_0 - V^*\|_\infty$")
-    right.plot([k], [errors[k]], "o", color="tab:red")
-    right.set_ylim(1e-12, 10 * errors.max())
-    right.set_xlabel("sweep k")
-    right.set_title(f"error after {k} sweeps: {errors[k]:.2e}")
-    right.legend(fontsize=8)
-    fig.tight_layout()
-    plt.show()
+    optimum_marks.set_ydata(V_opt)
+    sweep_left.set_ylim(min(0, iterates[k].min()), 1.35 * top)
+    # y=1 puts a title where matplotlib would; without it, every draw measures the tick
+    # labels again to make sure that none is in the way.
+    sweep_left.set_title(f"sweep k = {k}: values and greedy actions", y=1)
+    error_line.set_ydata(errors)
+    bound_line.set_ydata(bound)
+    error_dot.set_data([k], [errors[k]])
+    sweep_right.set_ylim(1e-12, 10 * errors.max())
+    sweep_right.set_title(f"error after {k} sweeps: {errors[k]:.2e}", y=1)
+    display(figure_png(sweep_fig))
 
 
 beta_slider = widgets.FloatSlider(

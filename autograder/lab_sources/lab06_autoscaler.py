@@ -1418,7 +1418,12 @@ def by_fleet(values):
     return np.asarray(values).reshape(N_LATENCY, N_THROUGHPUT, MAX_INSTANCES)
 
 
+# %% nbgrader="locked" grade_id="redraw_helpers"
+# {{module:mdplab.redraw}}
+
 # %% nbgrader="locked" grade_id="value_surface" autograde="skip"
+from IPython.display import display
+
 needs("V_star", "visits")
 
 
@@ -1456,6 +1461,24 @@ def plot_value_grid(V, visits):
     plt.show()
 
 
+# The explorer's 3-D figure is made once, and each redraw only swaps its bars and its title
+# (the redraw_helpers cell says why that keeps up with the slider).
+surface_fig = redraw_figure((7, 5))
+surface_ax = surface_fig.add_subplot(projection="3d")
+surface_ax.set_xlim(-0.5, N_LATENCY - 0.5)
+surface_ax.set_ylim(-0.5, N_THROUGHPUT - 0.5)
+surface_ax.set_zlim(V_star.min(), V_star.max())  # one scale for every fleet size
+surface_ax.set_xticks(range(N_LATENCY), LATENCY_LABELS, fontsize=7)
+surface_ax.set_yticks(range(N_THROUGHPUT), THROUGHPUT_LABELS, fontsize=7)
+surface_ax.set_xlabel("p95 latency (ms)", labelpad=8)
+surface_ax.set_ylabel("requests / s", labelpad=8)
+surface_ax.set_zlabel("V*")
+# What a redraw shows: the figure's drawing and a margin of 0.1 inch, as plt.show() trims it.
+# The axes and their labels stay in place, and the title, which changes, stays narrower.
+surface_ax.set_title("V* with 8 instance(s): 99 visited states")
+surface_crop = surface_fig.get_tightbbox().padded(0.1)
+
+
 def plot_value_surface(instances=4):
     """V* for one fleet size as 3-D bars over the visited (latency, throughput) bins only."""
     grid, seen = by_fleet(V_star)[:, :, instances - 1], by_fleet(visits)[:, :, instances - 1] > 0
@@ -1463,26 +1486,20 @@ def plot_value_surface(instances=4):
     lat, tau = np.nonzero(seen)
     heights = grid[lat, tau]
     colours = plt.cm.viridis((heights - low) / (high - low))
-    fig = plt.figure(figsize=(7, 5))
-    ax = fig.add_subplot(projection="3d")
+    for bars in surface_ax.collections:  # the bars of the fleet size shown before
+        bars.remove()
     if heights.size:
-        ax.bar3d(lat - 0.4, tau - 0.4, low, 0.8, 0.8, heights - low, color=colours, shade=True)
-    ax.set_xlim(-0.5, N_LATENCY - 0.5)
-    ax.set_ylim(-0.5, N_THROUGHPUT - 0.5)
-    ax.set_zlim(low, high)  # one scale for every fleet size
-    ax.set_xticks(range(N_LATENCY), LATENCY_LABELS, fontsize=7)
-    ax.set_yticks(range(N_THROUGHPUT), THROUGHPUT_LABELS, fontsize=7)
-    ax.set_xlabel("p95 latency (ms)", labelpad=8)
-    ax.set_ylabel("requests / s", labelpad=8)
-    ax.set_zlabel("V*")
-    ax.set_title(f"V* with {instances} instance(s): {heights.size} visited states")
-    plt.show()
+        surface_ax.bar3d(
+            lat - 0.4, tau - 0.4, low, 0.8, 0.8, heights - low, color=colours, shade=True
+        )
+    surface_ax.set_title(f"V* with {instances} instance(s): {heights.size} visited states")
+    display(figure_png(surface_fig, surface_crop))
 
 
 plot_value_grid(V_star, visits)
 print(f"{np.count_nonzero(visits == 0)} of the {N_STATES} states were never visited (hatched)")
 plot_value_surface(4)  # the explorer's default, drawn once so the page shows it without a kernel
-_ = widgets.interact(
+surface_explorer = widgets.interact(
     plot_value_surface, instances=widgets.IntSlider(4, 1, MAX_INSTANCES, description="instances")
 )
 

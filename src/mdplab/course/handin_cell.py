@@ -155,8 +155,13 @@ def _hand_in_is_check(cell):
 
 
 def _hand_in_first_line(error):
-    message = str(error).strip().splitlines()
-    text = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+    return _hand_in_error_line(type(error).__name__, error)
+
+
+def _hand_in_error_line(name, message):
+    """``name: the message's first line``, cut to one line of the report."""
+    lines = str(message).strip().splitlines()
+    text = f"{name}: {lines[0]}" if lines else name
     return text if len(text) <= 160 else text[:157] + "..."
 
 
@@ -276,10 +281,8 @@ def _hand_in_first_error(lab, cells, found):
         outputs = cell.get("outputs")
         for output in outputs if isinstance(outputs, list) else []:
             if isinstance(output, dict) and output.get("output_type") == "error":
-                lines = str(output.get("evalue", "")).strip().splitlines()
                 name = str(output.get("ename", "an error"))
-                text = f"{name}: {lines[0]}" if lines else name
-                text = text if len(text) <= 160 else text[:157] + "..."
+                text = _hand_in_error_line(name, output.get("evalue", ""))
                 first = _hand_in_text(cell).strip().splitlines()
                 where = labels.get(index) or (
                     f"the code cell that starts `{first[0][:60]}`" if first else "an empty cell"
