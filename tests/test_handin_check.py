@@ -189,6 +189,38 @@ def test_an_error_outside_the_graded_cells_is_named_by_its_first_line():
     assert "ZeroDivisionError: " + "x" * 100 in line and "x" * 200 not in line
 
 
+def test_a_test_of_an_open_todo_that_never_ran_is_counted_once(monkeypatch):
+    """Run All stopped at Exercise 1's tests; the student answered discounted_cost, and
+    periods_needed is still open and never ran: its visible test meets a NameError. That
+    TODO is listed, and its test waits for it rather than being a second problem; the
+    NameError of the answered TODO's test still counts."""
+    student = nbformat.read(LAYOUT.labs / LAB00.notebook, as_version=4)
+    data = embedded_data(check_cell(student).source)
+    notebook = _with_error(student, "test_discounted_cost", "NotImplementedError", "")
+    answer = next(c for c in notebook.cells if grade_id(c) == "discounted_cost")
+    answer.source = "def discounted_cost(costs, beta):\n    return 0.0"
+    written = next(c for c in notebook.cells if grade_id(c) == "discount_meaning")
+    written.source = "β weighs a cost t periods away by β^t."
+    index = {grade_id(c): i for i, c in enumerate(notebook.cells)}
+    not_run = "NameError: name 'periods_needed' is not defined"
+    other = "NameError: name 'helper' is not defined"
+    monkeypatch.setattr(
+        handin_cell,
+        "_hand_in_run_tests",
+        lambda lab, cells, found: [
+            ("Exercise 1: discounted cost", index["test_discounted_cost"], (other, False)),
+            ("Exercise 2: tail bound", index["test_periods_needed"], (not_run, False)),
+        ],
+    )
+    lines = handin_cell._hand_in_report(data, as_file(notebook), "the file").splitlines()
+    todo = "  ✗ periods_needed() still raises NotImplementedError(): replace the stub with your "
+    todo += "code."
+    assert todo in lines, lines
+    assert f"  · Exercise 2: tail bound: waits for an open TODO ({not_run})" in lines
+    assert any(line.startswith(f"  ✗ Exercise 1: discounted cost: {other}") for line in lines)
+    assert "2 problems to fix before you hand in; then run this cell again." in lines, lines
+
+
 def test_a_name_error_below_the_stop_says_why_the_cells_above_did_not_run():
     stopped = (4, "Test cell 'Exercise 1: discounted cost'", "NotImplementedError")
     below = handin_cell._hand_in_advice("NameError: name 'f' is not defined", 9, stopped)

@@ -166,14 +166,14 @@ def test_a_lab_page_is_its_solution_under_a_header() -> None:
         "display_data",
         data={
             "application/vnd.jupyter.widget-view+json": {"model_id": "m-000"},
-            "text/plain": "interactive(children=(FloatSlider(...",
+            "image/png": "iVBORw0KGgo=",
+            "text/plain": "Interactive explorer: run the cell to use it.",
         },
+        metadata={"mdplab": {"still": True}},
     )
-    still = nbformat.v4.new_output(
-        "display_data", data={"image/png": "iVBORw0KGgo="}, metadata={"mdplab": {"still": True}}
-    )
+    printed = nbformat.v4.new_output("stream", name="stdout", text="solved\n")
     explorer = nbformat.v4.new_code_cell("explorer = widgets.interactive(explore)")
-    explorer.outputs = [view, still]
+    explorer.outputs = [view, printed]
     solution = nbformat.v4.new_notebook(
         cells=[
             nbformat.v4.new_markdown_cell(
@@ -194,9 +194,13 @@ def test_a_lab_page_is_its_solution_under_a_header() -> None:
     assert "(https://colab.example/x)" in first and "<../student/x.ipynb>" in first
     assert "solutions/x.ipynb" not in first and first.rstrip().endswith("introduction.")
     assert page.cells[1].metadata["tags"] == ["hide-input"]
-    note, kept = page.cells[2].outputs
+    note, still, line = page.cells[2].outputs
     assert "Below is what it first drew" in note["data"]["text/html"]
-    assert kept == still
+    assert still["data"]["image/png"] == "iVBORw0KGgo=" and set(still["data"]) == {
+        "image/png",
+        "text/plain",
+    }
+    assert line == printed
     assert len(page.cells) == 3 and "widgets" not in page.metadata
     assert "widgets" in solution.metadata, "the solution itself is left as it was"
 

@@ -1,5 +1,6 @@
 """Saved widget state in the executed solutions: deterministic, and with a still of every
-explorer for pages that have no widget manager."""
+explorer, in the view's own output, for pages that have no widget manager (or may not run
+it: an untrusted notebook in JupyterLab)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 from course_helpers import LAYOUT
 
-from mdplab.course.widget_state import STATE_MIME, VIEW_MIME, settle_widgets
+from mdplab.course.widget_state import STATE_MIME, STILL_TEXT, VIEW_MIME, settle_widgets
 
 
 def _model(name: str, **state: object) -> dict:
@@ -83,14 +84,28 @@ def test_models_are_renamed_in_reading_order_and_the_closed_one_is_dropped():
     nbformat.validate(notebook)
 
 
-def test_the_explorers_drawing_follows_its_view_as_a_marked_still():
+def test_the_explorers_drawing_is_another_format_of_its_view():
+    """One output: the widget where a widget manager may run, else the image, never both;
+    the line the explorer printed follows as a copy."""
     notebook = _notebook(FIRST)
     settle_widgets(notebook, "lab04")
-    view, figure, line = notebook.cells[1].outputs
-    assert VIEW_MIME in view["data"]
-    assert figure["data"]["image/png"] == "iVBORw0KGgo="
-    assert figure["metadata"] == {"mdplab": {"still": True}}
+    view, line = notebook.cells[1].outputs
+    assert set(view["data"]) == {VIEW_MIME, "image/png", "text/plain"}
+    assert view["data"]["image/png"] == "iVBORw0KGgo="
+    assert view["data"]["text/plain"] == STILL_TEXT
+    assert view["metadata"] == {"mdplab": {"still": True}}
     assert line["output_type"] == "stream" and line["text"] == "evaluated 2 policies\n"
+    nbformat.validate(notebook)
+
+
+def test_a_view_whose_output_widgets_hold_no_image_is_left_as_text():
+    notebook = _notebook(FIRST)
+    models = notebook.metadata["widgets"][STATE_MIME]["state"]
+    models["c3"]["state"]["outputs"] = models["c3"]["state"]["outputs"][1:]
+    settle_widgets(notebook, "lab04")
+    view, line = notebook.cells[1].outputs
+    assert set(view["data"]) == {VIEW_MIME, "text/plain"} and "mdplab" not in view["metadata"]
+    assert line["text"] == "evaluated 2 policies\n"
 
 
 def test_settling_twice_changes_nothing_more():
@@ -128,11 +143,16 @@ def test_every_explorer_of_the_solutions_has_saved_state_and_a_still(lab):
     assert views, f"{lab}: no widget is displayed"
     for output in views:
         assert output["data"][VIEW_MIME]["model_id"] in state
-    stills = [
+    stills = [output for output in views if output.get("metadata", {}).get("mdplab")]
+    assert any("image/png" in still["data"] for still in stills), f"{lab}: no still figure"
+    images = [
         output
         for cell in notebook.cells
         for output in cell.get("outputs", [])
-        if output.get("metadata", {}).get("mdplab", {}).get("still")
+        if "image/png" in output.get("data", {}) and VIEW_MIME not in output["data"]
     ]
-    assert any("image/png" in still["data"] for still in stills), f"{lab}: no still figure"
+    assert all(
+        output["data"]["image/png"] not in {s["data"]["image/png"] for s in stills}
+        for output in images
+    ), f"{lab}: the still is also shown on its own"
     assert all(key.startswith(f"{lab}w") for key in state)

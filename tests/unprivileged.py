@@ -34,6 +34,8 @@ Only root can set this up, and it undoes all of it afterwards:
   shows only the needed trees, bind-mounted at their own paths: the same paths, the same
   interpreter, nothing else of /root. The namespace ends with its last process; the user's
   bubblewrap builds each kernel's sandbox from it as it would from the real tree.
+- :func:`command_as`: that command line, for a caller that starts it in the background and
+  stops it (a JupyterLab server, in tests/test_jupyterlab_browser.py).
 
 The helpers use util-linux (``unshare``, ``mount``, ``setpriv``) and ``useradd`` from Debian's
 passwd, all part of a minimal Debian.
@@ -302,12 +304,7 @@ def run_as(
     """``argv`` run as ``user`` (inside ``delegation``'s cgroup when given) with the
     repository and the test's Python readable; its output, which is also checked for the
     user's preflight failures by the caller."""
-    stage = Path(tempfile.mkdtemp(prefix="mdplab-stage-", dir="/tmp"))
-    try:
-        script = _script(user, delegation, _walls(needed_paths(), user), stage)
-        variables = [f"{key}={value}" for key, value in environment(user, env).items()]
-        command = ["unshare", "--mount", "--propagation", "private", "--"]
-        command += ["sh", "-c", script, "sh", "env", "-i", *variables, *argv]
+    with command_as(user, argv, delegation=delegation, env=env) as command:
         return subprocess.run(
             command,
             capture_output=True,
@@ -316,6 +313,25 @@ def run_as(
             cwd=cwd or user.workspace,
             stdin=subprocess.DEVNULL,
         )
+
+
+@contextmanager
+def command_as(
+    user: User,
+    argv: list[str],
+    *,
+    delegation: Delegation | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[list[str]]:
+    """The command line that :func:`run_as` runs, for a caller that starts it itself (a
+    server, in the background); it must have ended when the block does. The command execs
+    ``argv`` in the end: its process is the one the caller started."""
+    stage = Path(tempfile.mkdtemp(prefix="mdplab-stage-", dir="/tmp"))
+    try:
+        script = _script(user, delegation, _walls(needed_paths(), user), stage)
+        variables = [f"{key}={value}" for key, value in environment(user, env).items()]
+        command = ["unshare", "--mount", "--propagation", "private", "--"]
+        yield [*command, "sh", "-c", script, "sh", "env", "-i", *variables, *argv]
     finally:
         for staged in stage.iterdir():
             with contextlib.suppress(OSError):

@@ -1498,7 +1498,6 @@ def plot_value_surface(instances=4):
 
 plot_value_grid(V_star, visits)
 print(f"{np.count_nonzero(visits == 0)} of the {N_STATES} states were never visited (hatched)")
-plot_value_surface(4)  # the explorer's default, drawn once so the page shows it without a kernel
 surface_explorer = widgets.interact(
     plot_value_surface, instances=widgets.IntSlider(4, 1, MAX_INSTANCES, description="instances")
 )

@@ -336,6 +336,19 @@ def _hand_in_run_test(shell, namespace, cell):
 # The report ------------------------------------------------------------------------------
 
 
+def _hand_in_waits(lab, found, todos, index):
+    """Whether the visible test at ``index`` tests an open TODO: the nearest TODO cell above
+    it still holds its stub. Whatever that test meets (the stub's NotImplementedError, or a
+    NameError because Run All stopped above and the cells before it never ran), it cannot
+    pass before the TODO is answered, which the report already lists."""
+    above = [
+        found[grade_id]
+        for grade_id, spec in lab["cells"].items()
+        if spec["kind"] == "answer" and found.get(grade_id, index) < index
+    ]
+    return bool(above) and max(above) in {todo for todo, _ in todos}
+
+
 def _hand_in_advice(error, index, stopped):
     """What to do about a failing visible test, where its first line alone does not say."""
     if not error.startswith("NameError"):
@@ -365,7 +378,7 @@ def _hand_in_report(lab, notebook, source):
     for title, index, error in tests:
         if error is None:
             lines.append(f"  ✓ {title}: ok")
-        elif error[1]:  # counted once, as its TODO above
+        elif error[1] or _hand_in_waits(lab, found, todos, index):  # counted as its TODO
             lines.append(f"  · {title}: waits for an open TODO ({error[0]})")
         else:
             failing += 1

@@ -10,10 +10,15 @@ that from being committed as it comes:
   are renamed in the order a reader meets them (outputs from the top, each widget's
   children depth first), and the models that no output shows (closed widgets) are
   dropped: the same notebook gives the same bytes on every build.
-- **A page without a widget manager shows nothing** (GitHub, nbviewer, the course site):
-  the explorer's first drawing lives only inside the widget state. :func:`settle_widgets`
-  copies the outputs of each displayed explorer's ``Output`` widgets after its view, as a
-  still of the explorer at its default setting, marked ``{"mdplab": {"still": true}}``.
+- **A page without a widget manager shows nothing** (GitHub, nbviewer, the course site,
+  and JupyterLab itself while the notebook is not trusted: its widget renderer is not a
+  safe one, so an untrusted view falls back to the text ``VBox(children=...``). The
+  explorer's first drawing lives only inside the widget state. :func:`settle_widgets` puts
+  a still of it, the first image that the explorer's ``Output`` widgets hold, into the
+  view's own output as another format of the same display: a widget manager that may run
+  shows the widget, anything else the image (and never both), and the text format says
+  what the output is. The view is marked ``{"mdplab": {"still": true}}``; any other output
+  those widgets hold (printed lines) follows the view as a copy.
 """
 
 from __future__ import annotations
@@ -24,17 +29,20 @@ from collections.abc import Iterator
 
 import nbformat
 
-__all__ = ["STATE_MIME", "VIEW_MIME", "settle_widgets", "stills"]
+__all__ = ["STATE_MIME", "STILL_TEXT", "VIEW_MIME", "settle_widgets", "stills"]
 
 STATE_MIME = "application/vnd.jupyter.widget-state+json"
 VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 REFERENCE = re.compile(r"^IPY_MODEL_(.+)$")
+# What a view holding a still says as text, for a reader that shows neither.
+STILL_TEXT = "Interactive explorer: run the cell to use it. The image shows its first drawing."
 
 
 def settle_widgets(notebook: nbformat.NotebookNode, prefix: str) -> None:
     """Rename ``notebook``'s widget models ``<prefix>w<n>`` in reading order, drop the
-    models no output shows, and put a still after every view whose ``Output`` widgets hold
-    outputs. A notebook without widget state is left as it is."""
+    models no output shows, and give every view whose ``Output`` widgets hold an image that
+    image as its still (other outputs they hold follow the view). A notebook without widget
+    state is left as it is."""
     bundle = notebook.metadata.get("widgets", {}).get(STATE_MIME)
     if not bundle or not bundle.get("state"):
         notebook.metadata.pop("widgets", None)
@@ -52,8 +60,17 @@ def settle_widgets(notebook: nbformat.NotebookNode, prefix: str) -> None:
             view = output.get("data", {}).get(VIEW_MIME) if "data" in output else None
             if view is None:
                 continue
-            outputs.extend(stills(view["model_id"], models))
+            held = stills(view["model_id"], models)
             view["model_id"] = names.get(view["model_id"], view["model_id"])
+            picture = next((still for still in held if _images(still)), None)
+            if picture is not None:
+                held.remove(picture)
+                output["data"] = {VIEW_MIME: view, **_images(picture), "text/plain": STILL_TEXT}
+                output["metadata"] = {
+                    **{key: value for key, value in picture.metadata.items() if key != "mdplab"},
+                    "mdplab": {"still": True},
+                }
+            outputs.extend(held)
         if cell.cell_type == "code":
             cell.outputs = outputs
     bundle["state"] = {names[old]: _renamed(models[old], names) for old in order}
@@ -81,6 +98,11 @@ def stills(model_id: str, models: dict) -> list[nbformat.NotebookNode]:
                 )
             found.append(still)
     return found
+
+
+def _images(output: dict) -> dict:
+    """The image formats of a display output (none for a stream)."""
+    return {key: value for key, value in output.get("data", {}).items() if key.startswith("image/")}
 
 
 def _views(notebook: nbformat.NotebookNode) -> Iterator[dict]:

@@ -220,24 +220,31 @@ def _insert_header(page: nbformat.NotebookNode, header: str) -> None:
 
 
 def _without_widgets(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
-    """``outputs`` with each widget view replaced by a note; the still of the explorer
-    that the build may have put after the view (:mod:`mdplab.course.widget_state`, marked
-    ``{"mdplab": {"still": true}}``) stays, and the note points to it."""
+    """``outputs`` with each widget view replaced by a note, followed by the still of the
+    explorer that the build put into the view (:mod:`mdplab.course.widget_state`), if any:
+    the page shows the image, and the note points to it."""
     kept = []
-    for index, output in enumerate(outputs):
-        if _WIDGET_VIEW not in output.get("data", {}):
+    for output in outputs:
+        data = output.get("data", {})
+        if _WIDGET_VIEW not in data:
             kept.append(output)
             continue
-        still = any(
-            later.get("metadata", {}).get("mdplab", {}).get("still")
-            for later in outputs[index + 1 :]
-        )
-        note = _WIDGET_NOTE.format(still=_STILL_NOTE if still else "")
+        images = {key: value for key, value in data.items() if key.startswith("image/")}
+        note = _WIDGET_NOTE.format(still=_STILL_NOTE if images else "")
         kept.append(
             nbformat.v4.new_output(
                 "display_data", data={"text/html": note, "text/plain": "(interactive explorer)"}
             )
         )
+        if images:
+            metadata = {k: v for k, v in output.get("metadata", {}).items() if k != "mdplab"}
+            kept.append(
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={**images, "text/plain": "(the explorer's first drawing)"},
+                    metadata=metadata,
+                )
+            )
     return kept
 
 
