@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 import nbformat
 
-__all__ = ["STATE_MIME", "STILL_TEXT", "VIEW_MIME", "settle_widgets", "stills"]
+__all__ = ["STATE_MIME", "STILL_TEXT", "VIEW_MIME", "images", "settle_widgets", "stills"]
 
 STATE_MIME = "application/vnd.jupyter.widget-state+json"
 VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -62,10 +62,10 @@ def settle_widgets(notebook: nbformat.NotebookNode, prefix: str) -> None:
                 continue
             held = stills(view["model_id"], models)
             view["model_id"] = names.get(view["model_id"], view["model_id"])
-            picture = next((still for still in held if _images(still)), None)
+            picture = next((still for still in held if images(still)), None)
             if picture is not None:
                 held.remove(picture)
-                output["data"] = {VIEW_MIME: view, **_images(picture), "text/plain": STILL_TEXT}
+                output["data"] = {VIEW_MIME: view, **images(picture), "text/plain": STILL_TEXT}
                 output["metadata"] = {
                     **{key: value for key, value in picture.metadata.items() if key != "mdplab"},
                     "mdplab": {"still": True},
@@ -100,7 +100,7 @@ def stills(model_id: str, models: dict) -> list[nbformat.NotebookNode]:
     return found
 
 
-def _images(output: dict) -> dict:
+def images(output: dict) -> dict:
     """The image formats of a display output (none for a stream)."""
     return {key: value for key, value in output.get("data", {}).items() if key.startswith("image/")}
 

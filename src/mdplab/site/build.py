@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 from mdplab.course.layout import Lab, Layout, Published
+from mdplab.course.widget_state import images
 
 #: MathJax 3 brings its fonts along (MathJax 4 fetches them from a CDN by default).
 MATHJAX_VERSION = "3.2.2"
@@ -229,19 +230,19 @@ def _without_widgets(outputs: list[nbformat.NotebookNode]) -> list[nbformat.Note
         if _WIDGET_VIEW not in data:
             kept.append(output)
             continue
-        images = {key: value for key, value in data.items() if key.startswith("image/")}
-        note = _WIDGET_NOTE.format(still=_STILL_NOTE if images else "")
+        still = images(output)
+        note = _WIDGET_NOTE.format(still=_STILL_NOTE if still else "")
         kept.append(
             nbformat.v4.new_output(
                 "display_data", data={"text/html": note, "text/plain": "(interactive explorer)"}
             )
         )
-        if images:
+        if still:
             metadata = {k: v for k, v in output.get("metadata", {}).items() if k != "mdplab"}
             kept.append(
                 nbformat.v4.new_output(
                     "display_data",
-                    data={**images, "text/plain": "(the explorer's first drawing)"},
+                    data={**still, "text/plain": "(the explorer's first drawing)"},
                     metadata=metadata,
                 )
             )
